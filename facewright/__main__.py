@@ -1,0 +1,5 @@
+import sys
+
+from facewright.cli import main
+
+sys.exit(main())

@@ -1,0 +1,78 @@
+"""Typed errors. Each names the file it is about and the fix, so the CLI can print one clear message.
+
+Exit codes: 2 for bad user input (InputError and its kin), 1 for everything else.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FacewrightError(Exception):
+    """Base class. `path` is the file the error is about; `fix` tells the user what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, path: str | Path | None = None, fix: str | None = None):
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.fix = fix
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message}" if self.path is not None else self.message
+        return f"{text}\n  fix: {self.fix}" if self.fix else text
+
+
+class InputError(FacewrightError):
+    """The user gave something we cannot use: a path, a file or an option."""
+
+    exit_code = 2
+
+
+class InputNotFoundError(InputError):
+    """A path that does not exist, or a folder where a file is expected."""
+
+
+class InvalidMediaError(InputError):
+    """A file that is not media we can decode (empty, corrupt, text renamed .mp4)."""
+
+
+class NoVideoStreamError(InvalidMediaError):
+    """A media file with no video stream (audio only, or a subtitle file)."""
+
+
+class TruncatedMediaError(InvalidMediaError):
+    """A video that ends before its own index says it should; what was decodable was decoded."""
+
+    def __init__(self, message: str, *, decoded_frames: int, expected_frames: int | None, **kw):
+        self.decoded_frames = decoded_frames
+        self.expected_frames = expected_frames
+        super().__init__(message, **kw)
+
+
+class UnsupportedFormatError(InputError):
+    """A file in a format we do not read or write."""
+
+
+class ImageTooLargeError(InputError):
+    """An image over the pixel limit (decoding it would take unbounded memory)."""
+
+
+class OutputError(InputError):
+    """An output path we must not write: it equals an input, or its folder cannot be made."""
+
+
+class OptionError(InputError):
+    """A wrong option value or a bad config file."""
+
+
+class WorkspaceError(FacewrightError):
+    """A workspace that is missing, newer than this program, or damaged."""
+
+
+class AssetError(FacewrightError):
+    """A model file or test medium that cannot be fetched."""
+
+
+class AssetIntegrityError(AssetError):
+    """A file whose sha256 differs from the pinned one: refused, never used."""

@@ -1,0 +1,70 @@
+"""File safety: checks on input paths, atomic output writes, hashing.
+
+Inputs are never modified; an output appears at its final path only once it is complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from facewright.errors import InputNotFoundError, InvalidMediaError, OutputError
+
+
+def require_file(path: str | Path) -> Path:
+    """Return `path` as a Path if it is a non-empty regular file, else raise a typed error."""
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFoundError("no such file", path=path, fix="check the path and its spelling")
+    if path.is_dir():
+        raise InputNotFoundError("is a folder, not a file", path=path, fix="give a file inside it")
+    if path.stat().st_size == 0:
+        raise InvalidMediaError("the file is empty (0 bytes)", path=path,
+                                fix="re-export or re-copy the file; an interrupted copy leaves an empty file")
+    return path
+
+
+def check_output(output: str | Path, inputs: Iterable[str | Path]) -> Path:
+    """Refuse an output path that is one of the inputs (writing it would destroy an input)."""
+    output = Path(output)
+    resolved = output.resolve()
+    for item in inputs:
+        item = Path(item)
+        if item.resolve() == resolved or (item.exists() and output.exists() and os.path.samefile(item, output)):
+            raise OutputError("the output path is an input; facewright never overwrites its inputs", path=output,
+                              fix="choose another output file name")
+    return output
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; rename it onto `final` only if the block succeeds.
+
+    The temp file keeps the final suffix so that format-sniffing writers (PyAV, PIL) pick the same format.
+    """
+    final = Path(final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder ({exc.strerror})", path=final.parent,
+                          fix="choose a writable output location") from exc
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".partial{final.suffix}", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,17 @@
+"""Media I/O: images (PIL) and video (PyAV) in, RGB uint8 frames with exact timestamps; video out with audio."""
+from facewright.media.image import IMAGE_SUFFIXES, MAX_PIXELS, Frame, read_image, write_image
+from facewright.media.video import (
+    VIDEO_SUFFIXES,
+    MediaInfo,
+    StreamInfo,
+    VideoFrame,
+    VideoReader,
+    probe,
+    read_video,
+)
+from facewright.media.writer import VideoOptions, VideoWriter
+
+__all__ = [
+    "IMAGE_SUFFIXES", "MAX_PIXELS", "VIDEO_SUFFIXES", "Frame", "MediaInfo", "StreamInfo", "VideoFrame",
+    "VideoOptions", "VideoReader", "VideoWriter", "probe", "read_image", "read_video", "write_image",
+]

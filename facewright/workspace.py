@@ -1,0 +1,223 @@
+"""A workspace: one folder holding a SQLite catalog and the files the pipeline makes.
+
+The catalog (WAL, foreign keys on) records identities, media, runs and outputs; later stages add their
+tables (consents, faces, facesets) as new migrations. Migrations only go forward; the catalog is backed
+up before each upgrade, and a catalog made by a newer facewright is refused, not downgraded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from facewright import __version__
+from facewright.errors import WorkspaceError
+
+DEFAULT_WORKSPACE = "facewright-workspace"
+CATALOG = "catalog.sqlite"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "identities, media, runs, outputs", (
+        """CREATE TABLE identities (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL)""",
+        """CREATE TABLE media (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL UNIQUE,
+            size_bytes INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('image', 'video')),
+            width INTEGER, height INTEGER, frames INTEGER, fps REAL, duration REAL,
+            has_audio INTEGER NOT NULL DEFAULT 0,
+            added_at TEXT NOT NULL)""",
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            command TEXT NOT NULL,
+            config_json TEXT NOT NULL,
+            facewright_version TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
+            error TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT)""",
+        """CREATE TABLE outputs (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            source_media_id INTEGER REFERENCES media (id),
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            created_at TEXT NOT NULL)""",
+        "CREATE INDEX outputs_run ON outputs (run_id)",
+    )),
+)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def resolve_root(root: str | Path | None = None) -> Path:
+    """The workspace folder: the argument, else $FACEWRIGHT_WORKSPACE, else ./facewright-workspace."""
+    return Path(root or os.environ.get("FACEWRIGHT_WORKSPACE") or DEFAULT_WORKSPACE).expanduser()
+
+
+def connect(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, timeout=30, isolation_level=None)  # explicit transactions below
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA journal_mode = WAL")  # readers do not block the writer (web UI beside a job)
+    conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; a power cut loses at most the last commit
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    if not has_table:
+        return 0
+    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, db: Path, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Apply the pending migrations, each in its own transaction; return the resulting version."""
+    current = schema_version(conn)
+    latest = migrations[-1].version if migrations else 0
+    if current > latest:
+        raise WorkspaceError(f"the catalog is at schema {current}, this facewright knows up to {latest}",
+                             path=db, fix="upgrade facewright; it never downgrades a catalog")
+    pending = [m for m in migrations if m.version > current]
+    if pending and current > 0:
+        _backup(conn, db.with_name(f"{db.name}.bak-v{current}"))
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                 "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)")
+    for migration in pending:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
+                         (migration.version, migration.description, now()))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise WorkspaceError(
+                f"migration to schema {migration.version} ({migration.description}) failed: {exc}; "
+                f"the catalog stays at schema {schema_version(conn)}", path=db,
+                fix="report this with the facewright version; the catalog and its backups are unchanged") from exc
+    return schema_version(conn)
+
+
+def _backup(conn: sqlite3.Connection, target: Path) -> None:
+    with sqlite3.connect(target) as copy:
+        conn.backup(copy)
+    copy.close()
+
+
+class Workspace:
+    """A workspace folder and its catalog. Create with `Workspace.init`, open with `Workspace.open`."""
+
+    def __init__(self, root: Path, conn: sqlite3.Connection):
+        self.root = root
+        self.conn = conn
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / CATALOG
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @classmethod
+    def init(cls, root: str | Path | None = None, migrations: Sequence[Migration] = MIGRATIONS) -> Workspace:
+        """Create the workspace (or upgrade an existing one) and return it opened."""
+        root = resolve_root(root)
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError("exists and is not a folder", path=root, fix="choose another --workspace")
+        for folder in (root, root / "outputs", root / "runs"):
+            folder.mkdir(parents=True, exist_ok=True)
+        return cls._open(root, migrations)
+
+    @classmethod
+    def open(cls, root: str | Path | None = None, migrations: Sequence[Migration] = MIGRATIONS) -> Workspace:
+        """Open an existing workspace, applying pending migrations."""
+        root = resolve_root(root)
+        if not (root / CATALOG).is_file():
+            raise WorkspaceError("no facewright workspace here", path=root,
+                                 fix=f"create one: facewright init --workspace {root}")
+        return cls._open(root, migrations)
+
+    @classmethod
+    def _open(cls, root: Path, migrations: Sequence[Migration]) -> Workspace:
+        try:
+            conn = connect(root / CATALOG)
+            migrate(conn, root / CATALOG, migrations)
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(f"the catalog cannot be read ({exc})", path=root / CATALOG,
+                                 fix="restore it from a catalog.sqlite.bak-v* file beside it") from exc
+        return cls(root, conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return schema_version(self.conn)
+
+    def identity_id(self, name: str) -> int:
+        """The id of identity `name`, created if new."""
+        self.conn.execute("INSERT OR IGNORE INTO identities (name, created_at) VALUES (?, ?)", (name, now()))
+        return self.conn.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()[0]
+
+    def add_media(self, path: Path, sha256: str, kind: str, **facts: float | int | None) -> int:
+        """Record a source file (once per content hash); return its id. `facts`: width, height, frames..."""
+        row = self.conn.execute("SELECT id FROM media WHERE sha256 = ?", (sha256,)).fetchone()
+        if row:
+            return row[0]
+        columns = ("path", "sha256", "size_bytes", "kind", "added_at", *facts)
+        values = (str(path.resolve()), sha256, path.stat().st_size, kind, now(), *facts.values())
+        marks = ", ".join("?" * len(columns))
+        return self.conn.execute(f"INSERT INTO media ({', '.join(columns)}) VALUES ({marks})", values).lastrowid
+
+    def start_run(self, command: str, config: dict) -> int:
+        """Record a run with its resolved options; the options are also saved as runs/<id>/config.json."""
+        config_json = json.dumps(config, sort_keys=True, default=str)
+        run_id = self.conn.execute(
+            "INSERT INTO runs (command, config_json, facewright_version, status, started_at) "
+            "VALUES (?, ?, ?, 'running', ?)", (command, config_json, __version__, now())).lastrowid
+        folder = self.runs / str(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
+        return run_id
+
+    def finish_run(self, run_id: int, status: str = "done", error: str | None = None) -> None:
+        self.conn.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                          (status, error, now(), run_id))
+
+    def add_output(self, run_id: int, path: Path, sha256: str, kind: str, source_media_id: int | None = None) -> int:
+        return self.conn.execute(
+            "INSERT INTO outputs (run_id, source_media_id, path, sha256, kind, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, source_media_id, str(path.resolve()), sha256, kind, now())).lastrowid

@@ -1,0 +1,140 @@
+"""Each bad input of the foundation issue: a typed error naming the file, exit code 2, input bytes unchanged."""
+import shutil
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facewright.cli import main
+from facewright.errors import (
+    ImageTooLargeError,
+    InputNotFoundError,
+    InvalidMediaError,
+    NoVideoStreamError,
+    OutputError,
+    TruncatedMediaError,
+    UnsupportedFormatError,
+)
+from facewright.media import read_image, read_video, write_image
+from facewright.media.transcode import transcode
+from tests.conftest import file_digest
+from tests.media.helpers import write_clip
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose header claims width x height: enough for the size check, no pixels needed."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)))
+
+
+def make_case(name, tmp_path, sample):
+    """Build the bad input; return (path, reader to call, expected error type)."""
+    if name == "missing":
+        return tmp_path / "nope.mp4", read_video, InputNotFoundError
+    if name == "folder":
+        (tmp_path / "clips").mkdir()
+        return tmp_path / "clips", read_video, InputNotFoundError
+    if name == "zero-byte":
+        (tmp_path / "empty.mp4").write_bytes(b"")
+        return tmp_path / "empty.mp4", read_video, InvalidMediaError
+    if name == "truncated":
+        data = sample("WolfgangLanger_Pexels.mp4").read_bytes()
+        (tmp_path / "half.mp4").write_bytes(data[: len(data) // 2])
+        return tmp_path / "half.mp4", read_video, TruncatedMediaError
+    if name == "audio-only":
+        write_clip(tmp_path / "both.mp4", list(range(0, 3 * 512, 512)), __import__("fractions").Fraction(1, 15360),
+                   audio="aac")
+        import av
+        with av.open(str(tmp_path / "both.mp4")) as src, av.open(str(tmp_path / "voice.m4a"), "w") as dst:
+            out = dst.add_stream_from_template(src.streams.audio[0])
+            for packet in src.demux(src.streams.audio[0]):
+                if packet.size:
+                    packet.stream = out
+                    dst.mux(packet)
+        return tmp_path / "voice.m4a", read_video, NoVideoStreamError
+    if name == "text-as-mp4":
+        (tmp_path / "notes.mp4").write_text("these are my notes, not a video\n" * 20)
+        return tmp_path / "notes.mp4", read_video, InvalidMediaError
+    if name == "unsupported-image":
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "anim.gif")
+        return tmp_path / "anim.gif", read_image, UnsupportedFormatError
+    if name == "huge-image":
+        _png_header_only(tmp_path / "huge.png", 12000, 9000)  # 108 MP
+        return tmp_path / "huge.png", read_image, ImageTooLargeError
+    raise AssertionError(name)
+
+
+CASES = ["missing", "folder", "zero-byte", "truncated", "audio-only", "text-as-mp4", "unsupported-image",
+         "huge-image"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input_gets_typed_error_and_is_untouched(name, tmp_path, sample):
+    path, reader, error = make_case(name, tmp_path, sample)
+    before = file_digest(path) if path.is_file() else None
+    with pytest.raises(error) as caught:
+        result = reader(path)
+        list(result) if reader is read_video else None
+    assert str(path) in str(caught.value) and caught.value.fix
+    assert caught.value.exit_code == 2
+    if before is not None:
+        assert file_digest(path) == before
+
+
+def test_truncated_video_yields_the_decodable_frames_first(tmp_path, sample):
+    path, _, _ = make_case("truncated", tmp_path, sample)
+    frames = []
+    with pytest.raises(TruncatedMediaError) as caught:
+        for frame in read_video(path):
+            frames.append(frame.index)
+    assert 200 < len(frames) < 472 and caught.value.decoded_frames == len(frames)
+    assert caught.value.expected_frames == 472
+    assert "472" in str(caught.value)
+
+
+def test_huge_image_names_the_limit(tmp_path, sample):
+    path, _, _ = make_case("huge-image", tmp_path, sample)
+    with pytest.raises(ImageTooLargeError, match="100 MP limit"):
+        read_image(path)
+
+
+@pytest.mark.parametrize("name", ["missing", "zero-byte", "truncated", "audio-only", "text-as-mp4"])
+def test_cli_reports_bad_video_in_one_line_with_exit_2(name, tmp_path, sample, capsys):
+    path, _, _ = make_case(name, tmp_path, sample)
+    if name == "truncated":
+        return  # probe reports truncation as a problem, not an error: covered below
+    code = main(["probe", str(path)]) if name != "audio-only" else main(["probe", str(path), "--json"])
+    err = capsys.readouterr().err
+    if name == "audio-only":
+        assert code == 0  # probe describes audio-only files; only decoding them as video is an error
+        return
+    assert code == 2 and str(path) in err and "fix:" in err and "Traceback" not in err
+
+
+def test_probe_reports_truncation_and_goes_on_past_a_bad_file(tmp_path, sample, capsys):
+    path, _, _ = make_case("truncated", tmp_path, sample)
+    code = main(["probe", str(tmp_path / "missing.mp4"), str(path)])
+    captured = capsys.readouterr()
+    assert code == 2  # one bad file in the batch
+    assert "truncated: the index lists 472 video frames, the file holds" in captured.out
+    assert "missing.mp4: no such file" in captured.err
+
+
+def test_output_equal_to_input_is_refused(tmp_path, sample):
+    source = tmp_path / "clip.mp4"
+    shutil.copy(sample("single_face.mp4"), source)
+    before = file_digest(source)
+    with pytest.raises(OutputError, match="never overwrites its inputs"):
+        transcode(source, source)
+    with pytest.raises(OutputError):
+        transcode(source, tmp_path / "." / "clip.mp4")
+    image = tmp_path / "face.png"
+    write_image(np.zeros((4, 4, 3), np.uint8), image)
+    with pytest.raises(OutputError):
+        write_image(np.ones((4, 4, 3), np.uint8), image, inputs=(image,))
+    assert file_digest(source) == before
+    assert read_image(image).max() == 0

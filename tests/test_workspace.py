@@ -1,0 +1,91 @@
+import json
+import sqlite3
+
+import pytest
+
+from facewright.errors import WorkspaceError
+from facewright.workspace import MIGRATIONS, Migration, Workspace, resolve_root
+
+
+def test_init_creates_catalog_with_wal_and_foreign_keys(tmp_path):
+    with Workspace.init(tmp_path / "ws") as ws:
+        assert ws.catalog.is_file() and ws.outputs.is_dir() and ws.runs.is_dir()
+        assert ws.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert ws.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert ws.schema_version == MIGRATIONS[-1].version
+        tables = {r[0] for r in ws.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"schema_version", "identities", "media", "runs", "outputs"} <= tables
+        with pytest.raises(sqlite3.IntegrityError):  # an output must belong to a run
+            ws.conn.execute("INSERT INTO outputs (run_id, path, sha256, kind, created_at) "
+                            "VALUES (999, 'x', 'y', 'video', 'now')")
+
+
+def test_init_twice_keeps_records(tmp_path):
+    with Workspace.init(tmp_path) as ws:
+        ws.identity_id("alice")
+    with Workspace.init(tmp_path) as ws:
+        assert ws.identity_id("alice") == 1 and ws.identity_id("bob") == 2
+
+
+def test_root_from_argument_env_or_default(monkeypatch, tmp_path):
+    monkeypatch.delenv("FACEWRIGHT_WORKSPACE", raising=False)
+    assert resolve_root() == resolve_root(None).__class__("facewright-workspace")
+    monkeypatch.setenv("FACEWRIGHT_WORKSPACE", str(tmp_path / "env"))
+    assert resolve_root() == tmp_path / "env"
+    assert resolve_root(tmp_path / "arg") == tmp_path / "arg"
+
+
+def test_open_missing_workspace_names_the_fix(tmp_path):
+    with pytest.raises(WorkspaceError, match="no facewright workspace") as caught:
+        Workspace.open(tmp_path / "none")
+    assert "facewright init --workspace" in str(caught.value)
+
+
+def test_forward_migration_backs_up_and_upgrades(tmp_path):
+    Workspace.init(tmp_path).close()
+    extra = Migration(MIGRATIONS[-1].version + 1, "notes", ("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)",))
+    with Workspace.open(tmp_path, migrations=(*MIGRATIONS, extra)) as ws:
+        assert ws.schema_version == extra.version
+        ws.conn.execute("INSERT INTO notes (text) VALUES ('hi')")
+    backup = tmp_path / f"catalog.sqlite.bak-v{MIGRATIONS[-1].version}"
+    assert backup.is_file()
+    with sqlite3.connect(backup) as old:
+        assert old.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == MIGRATIONS[-1].version
+
+
+def test_failed_migration_rolls_back(tmp_path):
+    Workspace.init(tmp_path).close()
+    broken = Migration(MIGRATIONS[-1].version + 1, "broken", ("CREATE TABLE ok_part (id INTEGER)", "NOT SQL"))
+    with pytest.raises(WorkspaceError, match="migration to schema 2 .broken. failed.*stays at schema 1"):
+        Workspace.open(tmp_path, migrations=(*MIGRATIONS, broken))
+    with Workspace.open(tmp_path) as ws:
+        assert ws.schema_version == MIGRATIONS[-1].version
+        assert not ws.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ok_part'").fetchone()
+
+
+def test_newer_catalog_is_refused(tmp_path):
+    Workspace.init(tmp_path).close()
+    with sqlite3.connect(tmp_path / "catalog.sqlite") as conn:
+        conn.execute("INSERT INTO schema_version VALUES (99, 'future', 'later')")
+    with pytest.raises(WorkspaceError, match="schema 99"):
+        Workspace.open(tmp_path)
+
+
+def test_damaged_catalog_is_a_workspace_error(tmp_path):
+    (tmp_path / "catalog.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(WorkspaceError, match="cannot be read"):
+        Workspace.open(tmp_path)
+
+
+def test_runs_media_and_outputs(tmp_path):
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"x")
+    with Workspace.init(tmp_path / "ws") as ws:
+        media = ws.add_media(source, "ab" * 32, "video", width=640, height=360, frames=10)
+        assert ws.add_media(source, "ab" * 32, "video") == media  # same content: one record
+        run = ws.start_run("demo", {"crf": 18})
+        assert json.loads((ws.runs / str(run) / "config.json").read_text()) == {"crf": 18}
+        ws.add_output(run, source, "cd" * 32, "video", media)
+        ws.finish_run(run)
+        row = ws.conn.execute("SELECT status, finished_at, config_json FROM runs WHERE id = ?", (run,)).fetchone()
+        assert row["status"] == "done" and row["finished_at"] and json.loads(row["config_json"]) == {"crf": 18}
