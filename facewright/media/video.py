@@ -203,7 +203,11 @@ class VideoReader:
         self.autorotate = autorotate
         self.strict = strict
         self.container = open_media(self.path)
-        self.stream = video_stream(self.container, self.path)
+        try:
+            self.stream = video_stream(self.container, self.path)
+        except NoVideoStreamError:
+            self.container.close()
+            raise
         if threads:
             self.stream.thread_type = "AUTO"  # frame + slice threads: ~2x decode speed on 2 cores
         self.time_base: Fraction = self.stream.time_base

@@ -45,13 +45,17 @@ class VideoWriter:
         self.time_base = time_base or 1 / self.fps
         self.width, self.height = width, height
         self.frames_written = 0
+        self.audio: AudioPassthrough | None = None
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
         self.container = av.open(str(self._tmp), "w", format=container_format)
-        self.stream = self._add_video_stream(options)
-        self.audio = None
-        if audio_from is not None and AudioPassthrough.has_audio(audio_from):
-            self.audio = AudioPassthrough(audio_from, self.container)
+        try:
+            self.stream = self._add_video_stream(options)
+            if audio_from is not None and AudioPassthrough.has_audio(audio_from):
+                self.audio = AudioPassthrough(audio_from, self.container)
+        except BaseException:
+            self.abort()  # a bad audio source must not leave a partial file behind
+            raise
 
     def _add_video_stream(self, options: VideoOptions) -> av.video.stream.VideoStream:
         stream = self.container.add_stream(options.codec, rate=self.fps)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from facewright.config import VideoOptions
+from facewright.errors import InvalidMediaError
 from facewright.media import VideoReader, VideoWriter, probe, read_video
 from facewright.media.transcode import transcode
 from tests.media.helpers import audio_packets, write_clip
@@ -147,3 +148,11 @@ def test_h265_option(tmp_path, sample):
                     options=VideoOptions(codec="libx265", crf=28, preset="ultrafast")).output
     info = probe(out)
     assert info.video.codec == "hevc" and info.video.frames == 72
+
+
+def test_bad_audio_source_leaves_no_partial_output(tmp_path):
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not media\n" * 10)
+    with pytest.raises(InvalidMediaError):
+        VideoWriter(tmp_path / "out" / "v.mp4", width=32, height=32, fps=25, audio_from=notes)
+    assert list((tmp_path / "out").iterdir()) == []
