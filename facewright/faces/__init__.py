@@ -1,0 +1,1 @@
+"""Faces: detection, landmarks, alignment, masks, identity and tracking, each in its own module."""
