@@ -39,6 +39,42 @@ class VideoOptions:
             raise OptionError(f"--crf {self.crf} is outside 0..51", fix="use 18 (near lossless) to 28 (small files)")
 
 
+FACE_TYPES = ("face", "whole_face", "head")  # the crops of faces.align; tests check the two agree
+IMAGE_FORMATS = ("png", "jpg")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractOptions:
+    """How faces are extracted into a faceset."""
+
+    every: int = option(1, "use every Nth frame of a video")
+    fps: float = option(0.0, "sample at most this many frames per second of video (0: no limit)")
+    detector: str = option("blazeface-full", "face detector for photos (videos use the landmarker's tracker)",
+                           ("blazeface", "blazeface-full", "dlib-hog"))
+    max_faces: int = option(4, "most faces looked at per frame")
+    face_type: str = option("whole_face", "crop coverage: face, whole_face (with forehead) or head", FACE_TYPES)
+    size: int = option(256, "aligned crop size in pixels (64-1024)")
+    image_format: str = option("png", "format of the aligned crops", IMAGE_FORMATS)
+    jpeg_quality: int = option(95, "JPEG quality when --image-format jpg")
+    min_face: float = option(48.0, "smallest face kept: face width in source pixels")
+    min_sharpness: float = option(12.0, "blur limit: variance of the Laplacian on the 256 px gray crop")
+    max_yaw: float = option(75.0, "profile limit in degrees (|yaw| above it is rejected)")
+    max_pitch: float = option(60.0, "up/down limit in degrees")
+    dedupe: int = option(5, "near-duplicate limit: max differing bits of the 64-bit crop hash (0: keep all)")
+    reference: str = option("", "photo of the person to keep; without it the largest identity cluster is kept")
+    threshold: float = option(0.6, "identity distance under which two faces are the same person (dlib scale)")
+    for_swap: bool = option(False, "also store per-frame geometry of every track, for a later swap of this video")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not 64 <= self.size <= 1024:
+            raise OptionError(f"--size {self.size} is outside 64..1024", fix="use 256 (default) or 512")
+        if self.every < 1 or self.fps < 0 or self.max_faces < 1:
+            raise OptionError("--every and --max-faces must be >= 1, --fps >= 0", fix="e.g. --every 2 or --fps 5")
+        if not 0 <= self.dedupe <= 64:
+            raise OptionError(f"--dedupe {self.dedupe} is outside 0..64", fix="use 0 (off) to ~10")
+
+
 def check_choices(options: object) -> None:
     for field in dataclasses.fields(options):
         choices = field.metadata.get("choices")
@@ -52,9 +88,12 @@ def add_options(parser: argparse.ArgumentParser, schema: type) -> None:
     """Add one flag per field of `schema`; an unset flag is None so config files can fill it."""
     group = parser.add_argument_group(schema.__doc__.strip().rstrip(".").lower() if schema.__doc__ else None)
     for field in dataclasses.fields(schema):
-        group.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=type(field.default),
-                           default=None, choices=field.metadata.get("choices"),
-                           help=f"{field.metadata.get('help', '')} (default: {field.default})")
+        flag, text = f"--{field.name.replace('_', '-')}", field.metadata.get("help", "")
+        if isinstance(field.default, bool):
+            group.add_argument(flag, dest=field.name, action="store_true", default=None, help=text)
+            continue
+        group.add_argument(flag, dest=field.name, type=type(field.default), default=None,
+                           choices=field.metadata.get("choices"), help=f"{text} (default: {field.default})")
 
 
 def build(schema: type[T], flags: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> T:

@@ -62,6 +62,10 @@ class OutputError(InputError):
     """An output path we must not write: it equals an input, or its folder cannot be made."""
 
 
+class NoFaceError(InputError):
+    """No usable face where one is needed (a source, a reference photo)."""
+
+
 class OptionError(InputError):
     """A wrong option value or a bad config file."""
 

@@ -1,7 +1,7 @@
 """A workspace: one folder holding a SQLite catalog and the files the pipeline makes.
 
-The catalog (WAL, foreign keys on) records identities, media, runs and outputs; later stages add their
-tables (consents, faces, facesets) as new migrations. Migrations only go forward; the catalog is backed
+The catalog (WAL, foreign keys on) records identities, media, runs, outputs, facesets, faces and video
+face tracks; later stages add their tables (consents, ...) as new migrations. Migrations only go forward; the catalog is backed
 up before each upgrade, and a catalog made by a newer facewright is refused, not downgraded.
 """
 from __future__ import annotations
@@ -61,6 +61,60 @@ MIGRATIONS: tuple[Migration, ...] = (
             kind TEXT NOT NULL,
             created_at TEXT NOT NULL)""",
         "CREATE INDEX outputs_run ON outputs (run_id)",
+    )),
+    Migration(2, "facesets, faces, faceset sources, tracks", (
+        """CREATE TABLE facesets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            identity_id INTEGER NOT NULL REFERENCES identities (id),
+            face_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at TEXT NOT NULL)""",
+        # One row per (faceset, source file, sampling): `done_at` set only when the whole source was read,
+        # so a re-run skips finished sources and redoes an interrupted one.
+        """CREATE TABLE faceset_sources (
+            faceset_id INTEGER NOT NULL REFERENCES facesets (id),
+            media_id INTEGER NOT NULL REFERENCES media (id),
+            sampling TEXT NOT NULL,
+            frames_read INTEGER NOT NULL DEFAULT 0,
+            corrupt_frames INTEGER NOT NULL DEFAULT 0,
+            done_at TEXT,
+            PRIMARY KEY (faceset_id, media_id, sampling))""",
+        """CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            faceset_id INTEGER NOT NULL REFERENCES facesets (id),
+            media_id INTEGER NOT NULL REFERENCES media (id),
+            frame_index INTEGER NOT NULL,
+            pts INTEGER,
+            time REAL,
+            face_index INTEGER NOT NULL,
+            track INTEGER,
+            status TEXT NOT NULL CHECK (status IN ('kept', 'rejected')),
+            reason TEXT,
+            crop_path TEXT,
+            mask_path TEXT,
+            box BLOB NOT NULL,
+            landmarks BLOB NOT NULL,
+            matrix BLOB NOT NULL,
+            yaw REAL, pitch REAL, roll REAL,
+            face_width REAL, sharpness REAL, eyes_closed REAL, mouth_open REAL,
+            blendshapes BLOB,
+            embedding BLOB,
+            crop_hash INTEGER,
+            created_at TEXT NOT NULL,
+            UNIQUE (faceset_id, media_id, frame_index, face_index))""",
+        "CREATE INDEX faces_faceset_status ON faces (faceset_id, status)",
+        # Per-frame geometry of each face track of a video that will be swapped (arrays in an .npz file).
+        """CREATE TABLE tracks (
+            id INTEGER PRIMARY KEY,
+            media_id INTEGER NOT NULL REFERENCES media (id),
+            track INTEGER NOT NULL,
+            first_frame INTEGER NOT NULL,
+            last_frame INTEGER NOT NULL,
+            frames INTEGER NOT NULL,
+            arrays_path TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (media_id, track))""",
     )),
 )
 

@@ -56,7 +56,7 @@ def test_forward_migration_backs_up_and_upgrades(tmp_path):
 def test_failed_migration_rolls_back(tmp_path):
     Workspace.init(tmp_path).close()
     broken = Migration(MIGRATIONS[-1].version + 1, "broken", ("CREATE TABLE ok_part (id INTEGER)", "NOT SQL"))
-    with pytest.raises(WorkspaceError, match="migration to schema 2 .broken. failed.*stays at schema 1"):
+    with pytest.raises(WorkspaceError, match=f"migration to schema {broken.version} .broken. failed.*stays at schema {MIGRATIONS[-1].version}"):
         Workspace.open(tmp_path, migrations=(*MIGRATIONS, broken))
     with Workspace.open(tmp_path) as ws:
         assert ws.schema_version == MIGRATIONS[-1].version
