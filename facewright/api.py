@@ -12,7 +12,10 @@ from pathlib import Path
 from facewright import assets as _assets
 from facewright.bench.io import IoResult
 from facewright.bench.io import bench_io as _bench_io
-from facewright.config import VideoOptions, to_dict
+from facewright.collect import report as _faceset
+from facewright.collect.extract import ExtractReport
+from facewright.collect.extract import extract as _extract
+from facewright.config import ExtractOptions, VideoOptions, build, to_dict
 from facewright.files import sha256_file
 from facewright.media import Frame, MediaInfo, VideoReader, write_image
 from facewright.media import probe as _probe
@@ -55,6 +58,52 @@ def bench_io(*, frames: int = 120, sizes: tuple[tuple[int, int], ...] = ((640, 3
              progress: ProgressFactory = no_progress) -> list[IoResult]:
     """Decode and encode frames/s on real footage (the WolfgangLanger sample, resized)."""
     return _bench_io(asset("WolfgangLanger_Pexels.mp4"), sizes=sizes, frames=frames, progress=progress)
+
+
+def extract(sources: Iterable[str | Path], identity: str, *, workspace: str | Path | None = None,
+            progress: ProgressFactory = no_progress, **options: object) -> ExtractReport:
+    """Extract the faces of `identity` from photos, folders, globs and videos into its faceset.
+
+    `options` are ExtractOptions fields (every, fps, face_type, size, dedupe, reference, for_swap, ...).
+    """
+    resolved = build(ExtractOptions, flags=options)
+    with Workspace.init(workspace) as ws:
+        run_id = ws.start_run("extract", {"sources": [str(s) for s in sources], "identity": identity,
+                                          **to_dict(resolved)})
+        try:
+            result = _extract(list(sources), identity, ws, resolved, progress)
+        except BaseException as exc:
+            ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
+            raise
+        ws.finish_run(run_id)
+        return result
+
+
+def list_facesets(*, workspace: str | Path | None = None) -> list[_faceset.FacesetSummary]:
+    with Workspace.open(workspace) as ws:
+        return _faceset.list_facesets(ws)
+
+
+@dataclass(frozen=True)
+class FacesetReport:
+    summary: _faceset.FacesetSummary
+    sheet: Path  # contact sheet PNG of a sample of kept faces
+    poses: Path  # yaw-pitch coverage PNG
+
+
+def show_faceset(name: str, *, workspace: str | Path | None = None, count: int = 48) -> FacesetReport:
+    """Counts by reason, and a contact sheet and a pose-coverage plot written beside the faceset."""
+    with Workspace.open(workspace) as ws:
+        summary = _faceset.summarize(ws, name)
+        sheet = write_image(_faceset.sheet_of_faces(ws, name, count), summary.folder / "contact_sheet.png")
+        poses = write_image(_faceset.pose_plot(ws, name), summary.folder / "pose_coverage.png")
+        return FacesetReport(summary, sheet, poses)
+
+
+def prune_faceset(name: str, *, workspace: str | Path | None = None) -> _faceset.PruneResult:
+    """Sync the catalog with the folder: crops deleted by hand are rejected, orphan files removed."""
+    with Workspace.open(workspace) as ws:
+        return _faceset.prune(ws, name)
 
 
 @dataclass(frozen=True)

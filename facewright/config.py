@@ -60,7 +60,7 @@ class ExtractOptions:
     min_sharpness: float = option(12.0, "blur limit: variance of the Laplacian on the 256 px gray crop")
     max_yaw: float = option(75.0, "profile limit in degrees (|yaw| above it is rejected)")
     max_pitch: float = option(60.0, "up/down limit in degrees")
-    dedupe: int = option(5, "near-duplicate limit: max differing bits of the 64-bit crop hash (0: keep all)")
+    dedupe: int = option(3, "near-duplicate limit: max differing bits of the 64-bit crop hash (0: keep all)")
     reference: str = option("", "photo of the person to keep; without it the largest identity cluster is kept")
     threshold: float = option(0.6, "identity distance under which two faces are the same person (dlib scale)")
     for_swap: bool = option(False, "also store per-frame geometry of every track, for a later swap of this video")

@@ -1,0 +1,1 @@
+"""Collecting faces: sources and sampling, quality scores, near-duplicates, identity filtering, facesets."""

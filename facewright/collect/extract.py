@@ -1,0 +1,318 @@
+"""Extraction: photos and videos in, an aligned, scored, de-duplicated, identity-checked faceset out.
+
+Per source: decode, find faces (photos: detector + landmarks in each box; videos: the landmarker's own
+tracking), align, score, de-duplicate, embed, write crop + mask, then record the source and its faces in
+one catalog transaction. A bad source is reported and skipped; a finished source is skipped on re-run.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facewright.collect.geometry import EMBED_EVERY, TrackRecorder
+from facewright.collect.quality import Deduper, Quality, crop_hash, reject_reason, sharpness
+from facewright.collect.records import FaceRecord
+from facewright.collect.sources import Source, expand_sources, frame_step
+from facewright.collect.store import FacesetStore, relative, sampling_key
+from facewright.config import ExtractOptions
+from facewright.errors import InputError, NoFaceError
+from facewright.faces.align import AlignedFace, align_face, transform_points
+from facewright.faces.detect import create_detector
+from facewright.faces.identity import IdentityEncoder, distance
+from facewright.faces.landmarks import FaceLandmarks, Landmarker
+from facewright.faces.mask import hull_mask
+from facewright.faces.track import Tracker
+from facewright.faces.types import Detection
+from facewright.files import sha256_file
+from facewright.media import VideoReader, probe, read_image, write_image
+from facewright.media.image import Frame
+from facewright.media.video import MediaInfo, VideoFrame
+from facewright.progress import Bar, ProgressFactory, no_progress
+from facewright.workspace import Workspace
+
+STAGES = ("decode", "landmarks", "align", "score", "identity", "write")
+
+
+@dataclass
+class SourceReport:
+    path: Path
+    kind: str
+    frames: int = 0  # frames (or photos) looked at
+    frames_with_face: int = 0
+    kept: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    corrupt_frames: int = 0
+    skipped: bool = False  # finished in an earlier run
+    error: str | None = None
+
+
+@dataclass
+class ExtractReport:
+    faceset: str
+    folder: Path
+    sources: list[SourceReport]
+    other_identities: list[int]  # sizes of the identity clusters rejected as not this person
+    counts: dict[str, int]  # the faceset's totals: 'kept' and each rejection reason
+    stage_seconds: dict[str, float]
+    seconds: float
+
+
+class Timer:
+    """Seconds spent per pipeline stage, for the progress bar and `bench extract`."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+
+    def __call__(self, stage: str):
+        return _Span(self.seconds, stage)
+
+
+class _Span:
+    def __init__(self, totals: dict[str, float], stage: str):
+        self.totals, self.stage = totals, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.totals[self.stage] += time.perf_counter() - self.start
+
+
+class FaceProcessor:
+    """Per-face work shared by photos and frames: align, score, de-duplicate, identify, write."""
+
+    def __init__(self, store: FacesetStore, options: ExtractOptions, encoder: IdentityEncoder,
+                 reference: np.ndarray | None, timer: Timer):
+        self.store, self.options, self.encoder, self.reference, self.timer = store, options, encoder, reference, timer
+        self.deduper = Deduper(options.dedupe, store.kept_hashes())
+        self._track_identity: dict[tuple[str, int], tuple[int, np.ndarray]] = {}
+
+    def process(self, image: Frame, face: FaceLandmarks, stem: str, frame: int, index: int,
+                pts: int | None = None, at: float | None = None, track: int | None = None) -> FaceRecord:
+        with self.timer("align"):
+            points68 = face.points68()
+            aligned = align_face(image, points68, size=self.options.size, face_type=self.options.face_type)
+        with self.timer("score"):
+            quality = _quality(face, aligned.image)
+            record = FaceRecord(frame, pts, at, index, face.box, face.points, aligned.matrix, quality,
+                                face.blendshapes, crop_hash(aligned.image), reject_reason(quality, self.options),
+                                track=track)
+            if record.reason is None and self.deduper.is_duplicate(record.crop_hash):
+                record.reason = "duplicate"
+        if record.reason is None:
+            self._identify(image, record, stem)
+        if record.reason is None:
+            self.deduper.add(record.crop_hash)
+            self._write(aligned, points68, record, stem)
+        return record
+
+    def _identify(self, image: Frame, record: FaceRecord, stem: str) -> None:
+        with self.timer("identity"):
+            record.embedding = self._embedding(image, record, stem)
+            if self.reference is not None and distance(record.embedding, self.reference) > self.options.threshold:
+                record.reason = "other identity"
+
+    def _embedding(self, image: Frame, record: FaceRecord, stem: str) -> np.ndarray:
+        """A face's identity embedding. Within a video track the person does not change, so the track's
+        embedding is reused for EMBED_EVERY frames: dlib's ResNet (~100 ms) would otherwise dominate."""
+        if record.track is None:
+            return self.encoder.embed(image, record.box)
+        key = (stem, record.track)
+        cached = self._track_identity.get(key)
+        if cached is None or record.frame_index - cached[0] >= EMBED_EVERY:
+            cached = (record.frame_index, self.encoder.embed(image, record.box))
+            self._track_identity[key] = cached
+        return cached[1]
+
+    def _write(self, aligned: AlignedFace, points68: np.ndarray, record: FaceRecord, stem: str) -> None:
+        with self.timer("write"):
+            self.store.ensure()
+            name = f"{stem}_{record.frame_index:06d}_{record.face_index}"
+            suffix = "jpg" if self.options.image_format == "jpg" else "png"
+            crop = write_image(aligned.image, self.store.folder / "faces" / f"{name}.{suffix}",
+                               quality=self.options.jpeg_quality)
+            size = self.options.size
+            crop_points = transform_points(points68, aligned.matrix)
+            mask = hull_mask((size, size), crop_points, face_type=self.options.face_type)
+            mask_rgb = np.repeat((np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
+            mask_path = write_image(mask_rgb, self.store.folder / "masks" / f"{name}.png")
+            record.crop_path = relative(crop, self.store.folder)
+            record.mask_path = relative(mask_path, self.store.folder)
+
+
+def _quality(face: FaceLandmarks, crop: Frame) -> Quality:
+    yaw, pitch, roll = face.yaw_pitch_roll
+    box = face.box
+    return Quality(face_width=float(box[2] - box[0]), sharpness=sharpness(crop), yaw=yaw, pitch=pitch, roll=roll,
+                   eyes_closed=face.eyes_closed, mouth_open=face.mouth_open)
+
+
+def extract(sources: list[str | Path], identity: str, ws: Workspace, options: ExtractOptions = ExtractOptions(),
+            progress: ProgressFactory = no_progress) -> ExtractReport:
+    """Extract the faces of `identity` from photos, folders, globs and videos into faceset `identity`.
+
+    Raises NoFaceError when no source holds a usable face (nothing is written if none holds any face).
+    """
+    start, timer = time.perf_counter(), Timer()
+    store = FacesetStore(ws, identity, options)
+    files = expand_sources(sources)
+    encoder = IdentityEncoder()
+    with _PhotoFinder(options) as photos:
+        reference = _reference_embedding(options.reference, photos, encoder) if options.reference else None
+        processor = FaceProcessor(store, options, encoder, reference, timer)
+        runner = SourceRunner(ws, store, processor, photos, timer, progress)
+        reports = [runner.run(source) for source in files]
+    others = store.keep_largest_identity(options.threshold) if store.id is not None and reference is None else []
+    report = ExtractReport(identity, store.folder, reports, others, store.counts() if store.id else {},
+                           timer.seconds, time.perf_counter() - start)
+    _check_found(report, options)
+    return report
+
+
+def _check_found(report: ExtractReport, options: ExtractOptions) -> None:
+    looked = [s for s in report.sources if not s.skipped and s.error is None]
+    if not looked or any(s.kept for s in looked):
+        return
+    names = ", ".join(s.path.name for s in looked[:3]) + (" ..." if len(looked) > 3 else "")
+    path = looked[0].path if len(looked) == 1 else None
+    rejected = sum((s.rejected for s in looked), Counter())
+    if not rejected:
+        raise NoFaceError(f"no face found in {names}", path=path,
+                          fix="give photos or videos where a face is visible; nothing was written")
+    reasons = ", ".join(f"{n} {r}" for r, n in rejected.most_common())
+    raise NoFaceError(f"no usable face in {names}: {reasons}", path=path,
+                      fix=f"use closer or sharper footage, or relax --min-face ({options.min_face}) / "
+                          f"--min-sharpness ({options.min_sharpness}) / --reference")
+
+
+class SourceRunner:
+    """Runs one source (photo or video) through the processor and records it in the faceset."""
+
+    def __init__(self, ws: Workspace, store: FacesetStore, processor: FaceProcessor, photos: _PhotoFinder,
+                 timer: Timer, progress: ProgressFactory):
+        self.ws, self.store, self.processor, self.photos = ws, store, processor, photos
+        self.options, self.timer, self.progress = processor.options, timer, progress
+
+    def run(self, source: Source) -> SourceReport:
+        report = SourceReport(source.path, source.kind)
+        try:
+            info = probe(source.path) if source.kind == "video" else None
+            sha = sha256_file(source.path)
+            if self.store.is_done(sha, sampling_key(self.options)):
+                report.skipped = True
+                return report
+            if info is None:
+                records, frames, corrupt = self._photo(source, sha)
+            else:
+                records, frames, corrupt = self._video(source, sha, info)
+            _tally(report, records, frames, corrupt)
+            if records:
+                self.store.save_source(info or _photo_info(source.path), sha, source.kind,
+                                       sampling_key(self.options), records, frames, corrupt)
+        except InputError as exc:  # a batch goes on past one bad file
+            report.error = str(exc)
+        return report
+
+    def _photo(self, source: Source, sha: str) -> tuple[list[FaceRecord], int, int]:
+        with self.timer("decode"):
+            image = read_image(source.path)
+        with self.timer("landmarks"):
+            faces = self.photos.find(image)
+        return [self.processor.process(image, face, sha[:16], 0, i) for i, face in enumerate(faces)], 1, 0
+
+    def _video(self, source: Source, sha: str, info: MediaInfo) -> tuple[list[FaceRecord], int, int]:
+        step = frame_step(info.video.fps, self.options.every, self.options.fps)
+        tracker = Tracker(max_gap=max(15, 3 * step))
+        geometry = TrackRecorder(self.processor.encoder) if self.options.for_swap else None
+        records: list[FaceRecord] = []
+        sampled_frames = 0
+        with VideoReader(source.path, strict=False) as reader, \
+                Landmarker(video=True, max_faces=self.options.max_faces) as landmarker, \
+                self.progress(total=info.video.frames, desc=f"extract {source.path.name}", unit="frame") as bar:
+            for frame in _timed(reader, self.timer):
+                sampled = frame.index % step == 0
+                sampled_frames += sampled
+                if sampled or geometry is not None:
+                    with self.timer("landmarks"):
+                        faces = landmarker.detect(frame.image, frame.time * 1000)
+                    tracks = tracker.update(frame.index, [Detection(f.box, 1.0) for f in faces])
+                    if geometry is not None:
+                        geometry.add(frame, faces, tracks)
+                    if sampled:
+                        records += self._frame_records(frame, faces, tracks, sha)
+                _show(bar, records)
+        if geometry is not None and geometry.tracks:
+            geometry.save(self.ws, info, sha)
+        return records, sampled_frames, reader.corrupt_packets
+
+    def _frame_records(self, frame: VideoFrame, faces: list[FaceLandmarks], tracks: list[int],
+                       sha: str) -> list[FaceRecord]:
+        return [self.processor.process(frame.image, face, sha[:16], frame.index, i, frame.pts, frame.time, track)
+                for i, (face, track) in enumerate(zip(faces, tracks, strict=True))]
+
+
+def _tally(report: SourceReport, records: list[FaceRecord], frames: int, corrupt: int) -> None:
+    report.frames, report.corrupt_frames = frames, corrupt
+    report.frames_with_face = len({r.frame_index for r in records})
+    report.kept = sum(1 for r in records if r.reason is None)
+    report.rejected = Counter(r.reason for r in records if r.reason)
+
+
+def _timed(reader: VideoReader, timer: Timer) -> Iterator[VideoFrame]:
+    frames = iter(reader)
+    while True:
+        with timer("decode"):
+            frame = next(frames, None)
+        if frame is None:
+            return
+        yield frame
+
+
+def _show(bar: Bar, records: list[FaceRecord]) -> None:
+    kept = sum(1 for r in records if r.reason is None)
+    bar.set_postfix(kept=kept, rejected=len(records) - kept, refresh=False)
+    bar.update(1)
+
+
+class _PhotoFinder:
+    """Faces in a photo: a detector for the boxes (small and far faces too), then landmarks in each box."""
+
+    def __init__(self, options: ExtractOptions):
+        self.options = options
+        self._detector = None
+        self._landmarker = None
+
+    def __enter__(self) -> _PhotoFinder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for model in (self._detector, self._landmarker):
+            if model is not None:
+                model.close()
+
+    def find(self, image: Frame) -> list[FaceLandmarks]:
+        if self._detector is None:  # made on first use: a video-only run never loads them
+            self._detector = create_detector(self.options.detector)
+            self._landmarker = Landmarker(max_faces=1)
+        boxes = [d.box for d in self._detector.detect(image)][: self.options.max_faces * 4]
+        return [f for f in (self._landmarker.detect_in_box(image, box) for box in boxes) if f is not None]
+
+
+def _reference_embedding(path: str, photos: _PhotoFinder, encoder: IdentityEncoder) -> np.ndarray:
+    """The embedding of the (largest) face in the reference photo."""
+    image = read_image(path)
+    faces = photos.find(image)
+    if not faces:
+        raise NoFaceError("no face found in the reference photo", path=path,
+                          fix="give a clear photo of the person to keep")
+    largest = max(faces, key=lambda f: float(f.box[2] - f.box[0]))
+    return encoder.embed(image, largest.box)
+
+
+def _photo_info(path: Path) -> MediaInfo:
+    return MediaInfo(path=path, container="image", size_bytes=path.stat().st_size, duration=None, streams=())

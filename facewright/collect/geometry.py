@@ -1,0 +1,75 @@
+"""Per-frame face geometry of a video to be swapped, stored once so the swap does not detect twice.
+
+Each track (one person's face through consecutive frames) becomes a compact .npz of arrays, referenced
+from the catalog's `tracks` table: frame indices, pts, boxes, 478 landmarks, 4 x 4 pose, and a few
+identity embeddings (for picking which track to swap by identity).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from facewright.faces.identity import IdentityEncoder
+from facewright.faces.landmarks import FaceLandmarks
+from facewright.media.video import MediaInfo, VideoFrame
+from facewright.workspace import Workspace, now
+
+EMBED_EVERY = 30  # frames between identity samples of a track: identity does not change within a track
+
+
+class TrackRecorder:
+    """Collects every frame's faces by track id; `save` writes one .npz per track and its catalog row."""
+
+    def __init__(self, encoder: IdentityEncoder):
+        self.encoder = encoder
+        self.tracks: dict[int, dict[str, list]] = {}
+
+    def add(self, frame: VideoFrame, faces: list[FaceLandmarks], track_ids: list[int]) -> None:
+        for face, track in zip(faces, track_ids, strict=True):
+            arrays = self.tracks.setdefault(track, {k: [] for k in ("frames", "pts", "boxes", "landmarks", "pose",
+                                                                      "embedding_frames", "embeddings")})
+            if len(arrays["frames"]) % EMBED_EVERY == 0:
+                arrays["embedding_frames"].append(frame.index)
+                arrays["embeddings"].append(self.encoder.embed(frame.image, face.box))
+            arrays["frames"].append(frame.index)
+            arrays["pts"].append(frame.pts)
+            arrays["boxes"].append(face.box)
+            arrays["landmarks"].append(face.points)
+            arrays["pose"].append(face.pose)
+
+    def save(self, ws: Workspace, info: MediaInfo, sha256: str) -> list[Path]:
+        folder = ws.root / "tracks" / sha256[:16]
+        folder.mkdir(parents=True, exist_ok=True)
+        video = info.video
+        media_id = ws.add_media(info.path, sha256, "video", width=video.width, height=video.height,
+                                frames=video.frames, fps=video.fps, duration=info.duration,
+                                has_audio=int(info.audio is not None))
+        paths = []
+        for track, arrays in sorted(self.tracks.items()):
+            path = folder / f"track_{track:03d}.npz"
+            _save_npz(path, {k: np.asarray(v) for k, v in arrays.items()})
+            frames = arrays["frames"]
+            ws.conn.execute("INSERT OR REPLACE INTO tracks (media_id, track, first_frame, last_frame, frames, "
+                            "arrays_path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (media_id, track, frames[0], frames[-1], len(frames), str(path.relative_to(ws.root)),
+                             now()))
+            paths.append(path)
+        return paths
+
+
+def load_track(ws: Workspace, arrays_path: str) -> dict[str, np.ndarray]:
+    with np.load(ws.root / arrays_path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,58 @@
+"""Turning command-line sources (files, folders, globs) into a list of media files, and frame sampling."""
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+
+from facewright.errors import InputNotFoundError
+from facewright.media.image import IMAGE_SUFFIXES
+from facewright.media.video import VIDEO_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    kind: str  # "image" or "video"
+
+
+def kind_of(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
+
+
+def expand_sources(items: list[str | Path]) -> list[Source]:
+    """Files as given; folders searched recursively (media suffixes only); globs expanded. Sorted, unique.
+
+    A named file with an unknown suffix is kept as a video (the decoder decides); a pattern or folder that
+    matches nothing is an error naming it.
+    """
+    found: dict[Path, Source] = {}
+    for item in items:
+        for path in _expand_one(str(item)):
+            found.setdefault(path.resolve(), Source(path, kind_of(path) or "video"))
+    return sorted(found.values(), key=lambda s: str(s.path))
+
+
+def _expand_one(item: str) -> list[Path]:
+    path = Path(item).expanduser()
+    if path.is_dir():
+        media = [p for p in sorted(path.rglob("*")) if p.is_file() and kind_of(p) and not p.name.startswith(".")]
+        if not media:
+            raise InputNotFoundError("the folder holds no images or videos", path=path,
+                                     fix=f"media suffixes: {', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)}")
+        return media
+    if any(ch in item for ch in "*?["):
+        matches = [Path(p) for p in sorted(glob.glob(str(path), recursive=True)) if Path(p).is_file()]
+        if not matches:
+            raise InputNotFoundError("the pattern matches no file", path=path, fix="check the pattern and quote it")
+        return matches
+    return [path]  # existence and content are checked when it is read, with a typed error
+
+
+def frame_step(video_fps: float | None, every: int = 1, fps: float = 0.0) -> int:
+    """Use every Nth frame: `every`, or coarser so that at most `fps` frames per second are used."""
+    step = max(1, every)
+    if fps > 0 and video_fps:
+        step = max(step, round(video_fps / fps))
+    return step

@@ -1,0 +1,114 @@
+"""A faceset in the workspace: its catalog rows and its folder of aligned crops and masks."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from facewright.collect.records import FaceRecord, insert_faces, unsigned64
+from facewright.config import ExtractOptions
+from facewright.errors import OptionError
+from facewright.media.video import MediaInfo
+from facewright.workspace import Workspace, now
+
+
+class FacesetStore:
+    """Reads and writes one faceset. The catalog row and the folder are made with the first face, so a run
+    that finds no face leaves nothing behind."""
+
+    def __init__(self, ws: Workspace, name: str, options: ExtractOptions):
+        self.ws, self.name, self.options = ws, name, options
+        self.folder = ws.root / "facesets" / name
+        row = ws.conn.execute("SELECT id, face_type, size FROM facesets WHERE name = ?", (name,)).fetchone()
+        if row and (row["face_type"], row["size"]) != (options.face_type, options.size):
+            raise OptionError(f"faceset {name} holds {row['face_type']} crops of {row['size']} px",
+                              fix=f"extract with --face-type {row['face_type']} --size {row['size']}, "
+                                  "or into a new --identity")
+        self.id: int | None = row["id"] if row else None
+
+    def ensure(self) -> int:
+        if self.id is None:
+            identity = self.ws.identity_id(self.name)
+            self.id = self.ws.conn.execute(
+                "INSERT INTO facesets (name, identity_id, face_type, size, created_at) VALUES (?, ?, ?, ?, ?)",
+                (self.name, identity, self.options.face_type, self.options.size, now())).lastrowid
+        for sub in ("faces", "masks"):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        return self.id
+
+    def is_done(self, media_sha256: str, sampling: str) -> bool:
+        if self.id is None:
+            return False
+        return bool(self.ws.conn.execute(
+            "SELECT 1 FROM faceset_sources s JOIN media m ON m.id = s.media_id WHERE s.faceset_id = ? "
+            "AND m.sha256 = ? AND s.sampling = ? AND s.done_at IS NOT NULL",
+            (self.id, media_sha256, sampling)).fetchone())
+
+    def kept_hashes(self) -> list[int]:
+        if self.id is None:
+            return []
+        rows = self.ws.conn.execute("SELECT crop_hash FROM faces WHERE faceset_id = ? AND status = 'kept'",
+                                    (self.id,))
+        return [unsigned64(r[0]) for r in rows]
+
+    def save_source(self, info: MediaInfo, sha256: str, kind: str, sampling: str, records: list[FaceRecord],
+                    frames_read: int, corrupt: int) -> None:
+        """Record one finished source and its faces in one transaction (all or nothing)."""
+        faceset_id = self.ensure()
+        conn = self.ws.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            media_id = self.ws.add_media(info.path, sha256, kind, **_media_facts(info))
+            insert_faces(conn, faceset_id, media_id, records, now())
+            conn.execute("INSERT OR REPLACE INTO faceset_sources VALUES (?, ?, ?, ?, ?, ?)",
+                         (faceset_id, media_id, sampling, frames_read, corrupt, now()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def keep_largest_identity(self, threshold: float) -> list[int]:
+        """Cluster the kept faces by identity; reject all but the largest cluster ('other identity').
+
+        Returns the sizes of the clusters that were rejected, largest first. Their crops are deleted.
+        """
+        from facewright.faces.identity import cluster
+
+        rows = self.ws.conn.execute("SELECT id, embedding, crop_path, mask_path FROM faces WHERE faceset_id = ? "
+                                    "AND status = 'kept' AND embedding IS NOT NULL", (self.id,)).fetchall()
+        if len(rows) < 2:
+            return []
+        labels = cluster(np.stack([np.frombuffer(r["embedding"], np.float32) for r in rows]), threshold=threshold)
+        others = [r for r, label in zip(rows, labels, strict=True) if label != 0]
+        self.ws.conn.executemany("UPDATE faces SET status = 'rejected', reason = 'other identity', crop_path = NULL, "
+                                 "mask_path = NULL WHERE id = ?", [(r["id"],) for r in others])
+        for row in others:
+            for rel in (row["crop_path"], row["mask_path"]):
+                if rel:
+                    (self.folder / rel).unlink(missing_ok=True)
+        return [count for label, count in sorted(Counter(labels.tolist()).items()) if label != 0]
+
+    def counts(self) -> dict[str, int]:
+        rows = self.ws.conn.execute("SELECT COALESCE(reason, 'kept'), COUNT(*) FROM faces WHERE faceset_id = ? "
+                                    "GROUP BY 1", (self.id,))
+        return dict(rows.fetchall())
+
+
+def _media_facts(info: MediaInfo) -> dict[str, float | int | None]:
+    video = info.video
+    if video is None:
+        return {}
+    return {"width": video.width, "height": video.height, "frames": video.frames, "fps": video.fps,
+            "duration": info.duration, "has_audio": int(info.audio is not None)}
+
+
+def sampling_key(options: ExtractOptions) -> str:
+    """What decides which frames and faces a source gives: a changed option re-reads the source."""
+    keys = ("every", "fps", "detector", "max_faces", "min_face", "min_sharpness", "max_yaw", "max_pitch")
+    return json.dumps({k: getattr(options, k) for k in keys}, sort_keys=True)
+
+
+def relative(path: Path, folder: Path) -> str:
+    return str(path.relative_to(folder))

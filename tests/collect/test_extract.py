@@ -1,0 +1,144 @@
+"""Extraction on the real sample media (issue 3's cases)."""
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facewright.collect.extract import extract
+from facewright.collect.geometry import load_track
+from facewright.collect.report import pose_plot, prune, sheet_of_faces, summarize
+from facewright.config import ExtractOptions
+from facewright.errors import NoFaceError
+from facewright.faces.detect import create_detector
+from facewright.faces.identity import IdentityEncoder, pairwise_distance
+from facewright.media import read_image
+from facewright.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def wolfgang(sample, tmp_path_factory):
+    """WolfgangLanger_Pexels.mp4 extracted once, no sampling, default de-duplication."""
+    ws = Workspace.init(tmp_path_factory.mktemp("ws"))
+    report = extract([sample("WolfgangLanger_Pexels.mp4")], "wolfgang", ws)
+    yield ws, report
+    ws.close()
+
+
+def test_video_one_identity_faces_in_most_frames(wolfgang):
+    ws, report = wolfgang
+    [source] = report.sources
+    assert source.frames == 472 and source.frames_with_face >= 440
+    assert report.other_identities == [] and "other identity" not in report.counts
+    assert source.rejected["duplicate"] > 100 and source.kept > 40  # duplicates removed, variety kept
+    kept = ws.conn.execute("SELECT crop_path, mask_path, embedding, landmarks, matrix FROM faces "
+                           "WHERE status = 'kept'").fetchall()
+    assert len(kept) == source.kept
+    crop = read_image(report.folder / kept[0]["crop_path"])
+    mask = read_image(report.folder / kept[0]["mask_path"])
+    assert crop.shape == mask.shape == (256, 256, 3) and 0.2 < (mask[..., 0] > 127).mean() < 0.9
+    assert len(kept[0]["embedding"]) == 128 * 4 and len(kept[0]["landmarks"]) == 478 * 3 * 4
+    assert len(kept[0]["matrix"]) == 6 * 8
+
+
+def test_rerun_adds_nothing_new(wolfgang, sample):
+    ws, first = wolfgang
+    again = extract([sample("WolfgangLanger_Pexels.mp4")], "wolfgang", ws)
+    assert again.sources[0].skipped and again.counts == first.counts
+
+
+def test_faceset_reports_and_prune(wolfgang):
+    ws, report = wolfgang
+    summary = summarize(ws, "wolfgang")
+    assert summary.kept == report.counts["kept"] and summary.rejected["duplicate"] > 0
+    assert sheet_of_faces(ws, "wolfgang", count=16).shape[1] == 8 * 128
+    assert pose_plot(ws, "wolfgang").shape == (2 * 60 * 4 + 40, 2 * 90 * 4 + 60, 3)
+    first = ws.conn.execute("SELECT crop_path FROM faces WHERE status = 'kept' ORDER BY id").fetchone()[0]
+    (report.folder / first).unlink()  # the user deletes a bad crop in a file browser
+    (report.folder / "faces" / "leftover.png").write_bytes(b"partial")
+    result = prune(ws, "wolfgang")
+    assert (result.missing_files, result.orphan_files) == (1, 1)
+    assert summarize(ws, "wolfgang").rejected["removed by user"] == 1
+
+
+def _separate_face(image):
+    """The box of the face farthest (in identity) from all the others: a fair reference."""
+    with create_detector("blazeface-full") as detector:
+        boxes = [d.box for d in detector.detect(image)]
+    embeddings = IdentityEncoder().embed_many(image, boxes)
+    distances = pairwise_distance(embeddings, embeddings) + np.eye(len(boxes)) * 9
+    return boxes[int(distances.min(axis=1).argmax())], len(boxes)
+
+
+def test_group_photo_with_reference_keeps_only_that_person(sample, tmp_path):
+    photo = sample("multi_face.jpg")
+    image = read_image(photo)
+    box, found = _separate_face(image)
+    x0, y0, x1, y1 = box.astype(int)
+    pad = int(0.6 * (x1 - x0))
+    reference = tmp_path / "reference.png"
+    Image.fromarray(image[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad]).save(reference)
+    with Workspace.init(tmp_path / "ws") as ws:
+        report = extract([photo], "one", ws, ExtractOptions(reference=str(reference), min_face=40))
+        kept = ws.conn.execute("SELECT box FROM faces WHERE status = 'kept'").fetchall()
+    assert found == 5 and report.counts["other identity"] == 4 and len(kept) == 1
+    kept_box = np.frombuffer(kept[0][0], np.float32)
+    assert np.abs(kept_box[:2] - box[:2]).max() < 0.3 * (x1 - x0)
+
+
+def test_group_photo_without_reference_keeps_largest_cluster(sample, tmp_path):
+    with Workspace.init(tmp_path) as ws:
+        report = extract([sample("multi_face.jpg")], "crowd", ws, ExtractOptions(min_face=40))
+    # dlib puts two of the five people within its 0.6 threshold: they form the largest cluster.
+    assert report.counts["kept"] == 2 and report.other_identities == [1, 1, 1]
+
+
+def test_no_face_anywhere_writes_nothing(sample, tmp_path):
+    with Workspace.init(tmp_path) as ws:
+        with pytest.raises(NoFaceError, match="no face found in no_face.mp4") as caught:
+            extract([sample("no_face.mp4")], "nobody", ws)
+        assert ws.conn.execute("SELECT COUNT(*) FROM facesets").fetchone()[0] == 0
+    assert caught.value.exit_code == 2 and not (tmp_path / "facesets").exists()
+
+
+def test_faces_only_in_face_segments(sample, tmp_path):
+    with Workspace.init(tmp_path) as ws:
+        extract([sample("face_noface.mov"), sample("noface_face.mov")], "cut", ws, ExtractOptions(dedupe=0))
+        rows = ws.conn.execute("SELECT m.path, f.frame_index FROM faces f JOIN media m ON m.id = f.media_id "
+                               "WHERE f.status = 'kept'").fetchall()
+    first = [i for path, i in rows if path.endswith("face_noface.mov")]
+    second = [i for path, i in rows if path.endswith("noface_face.mov")]
+    assert len(first) > 60 and max(first) < 72  # the face, then the cartoon
+    assert len(second) > 60 and min(second) >= 90
+
+
+def test_too_small_everywhere_is_a_clear_error(sample, tmp_path):
+    with Workspace.init(tmp_path) as ws, pytest.raises(NoFaceError, match="too small") as caught:
+        extract([sample("single_face.jpg")], "tiny", ws, ExtractOptions(min_face=5000))
+    assert "--min-face" in caught.value.fix
+
+
+def test_huge_photo_and_a_bad_file_in_the_batch(sample, tmp_path):
+    canvas = np.full((8000, 12000, 3), 120, np.uint8)
+    face = read_image(sample("single_face.jpg"))
+    canvas[3000:3000 + face.shape[0], 9000:9000 + face.shape[1]] = face
+    Image.fromarray(canvas).save(tmp_path / "huge.jpg", quality=90)
+    del canvas
+    (tmp_path / "broken.mp4").write_text("not a video")
+    with Workspace.init(tmp_path / "ws") as ws:
+        report = extract([tmp_path / "huge.jpg", tmp_path / "broken.mp4"], "big", ws)
+    by_name = {s.path.name: s for s in report.sources}
+    assert by_name["huge.jpg"].kept == 1
+    assert "broken.mp4" in by_name["broken.mp4"].error
+
+
+def test_for_swap_stores_per_frame_geometry(sample, tmp_path):
+    video = tmp_path / "clip.mp4"
+    shutil.copy(sample("single_face.mp4"), video)
+    with Workspace.init(tmp_path / "ws") as ws:
+        extract([video], "man", ws, ExtractOptions(for_swap=True, every=8))
+        [row] = ws.conn.execute("SELECT first_frame, last_frame, frames, arrays_path FROM tracks").fetchall()
+        arrays = load_track(ws, row["arrays_path"])
+    assert (row["first_frame"], row["last_frame"], row["frames"]) == (0, 71, 72)  # every frame, not every 8th
+    assert arrays["landmarks"].shape == (72, 478, 3) and arrays["pose"].shape == (72, 4, 4)
+    assert arrays["embeddings"].shape[1] == 128 and list(arrays["frames"]) == list(range(72))
