@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make demo   set up .venv and run the pipeline on the sample media"
-	@echo "make test   set up .venv, fetch the test media, run lint + pytest"
+	@echo "make test   set up .venv, fetch the models and test media, run lint + pytest"
 	@echo "make clean  remove .venv and the demo workspace (the asset cache is kept)"
 
 # Debian's python3.11 ships without venv/ensurepip: install python3-venv when the first try fails.
@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check facewright tests
 
 test: $(STAMP) lint
-	$(BIN)/facewright assets fetch --kind media
+	$(BIN)/facewright assets fetch
 	$(BIN)/python -m pytest
 
 clean:

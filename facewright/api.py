@@ -10,21 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facewright import assets as _assets
+from facewright.bench.extract import ExtractBench
+from facewright.bench.extract import bench_extract as _bench_extract
 from facewright.bench.io import IoResult
 from facewright.bench.io import bench_io as _bench_io
 from facewright.collect import report as _faceset
 from facewright.collect.extract import ExtractReport
 from facewright.collect.extract import extract as _extract
-from facewright.config import ExtractOptions, VideoOptions, build, to_dict
-from facewright.files import sha256_file
-from facewright.media import Frame, MediaInfo, VideoReader, write_image
+from facewright.config import ExtractOptions, build, to_dict
+from facewright.media import MediaInfo, write_image
 from facewright.media import probe as _probe
-from facewright.media.sheet import contact_sheet
-from facewright.media.transcode import TranscodeResult, transcode
 from facewright.progress import ProgressFactory, no_progress
 from facewright.workspace import Workspace
-
-DEMO_VIDEOS = ("WolfgangLanger_Pexels.mp4", "single_face.mp4")
 
 
 def init(workspace: str | Path | None = None) -> Path:
@@ -84,6 +81,12 @@ def list_facesets(*, workspace: str | Path | None = None) -> list[_faceset.Faces
         return _faceset.list_facesets(ws)
 
 
+def bench_extract(*, video: str = "WolfgangLanger_Pexels.mp4", progress: ProgressFactory = no_progress,
+                  **options: object) -> ExtractBench:
+    """End-to-end extraction frames/s on a sample video (every frame), with the seconds per stage."""
+    return _bench_extract(asset(video), build(ExtractOptions, flags=options), progress)
+
+
 @dataclass(frozen=True)
 class FacesetReport:
     summary: _faceset.FacesetSummary
@@ -106,56 +109,22 @@ def prune_faceset(name: str, *, workspace: str | Path | None = None) -> _faceset
         return _faceset.prune(ws, name)
 
 
+DEMO_FACESETS = (("WolfgangLanger_Pexels.mp4", "demo-a"), ("single_face.mp4", "demo-b"))
+
+
 @dataclass(frozen=True)
 class DemoResult:
     workspace: Path
-    run_id: int
-    probes: tuple[MediaInfo, ...]
-    reencode: TranscodeResult
-    sheet: Path
+    extractions: tuple[ExtractReport, ...]
+    reports: tuple[FacesetReport, ...]
 
 
 def demo(workspace: str | Path | None = None, *, progress: ProgressFactory = no_progress) -> DemoResult:
-    """The main job on the sample media, as far as the pipeline exists: fetch the sample clips, record
-    them in a workspace, decode and re-encode one with its audio, and draw a frame sheet of both."""
-    fetch_assets(DEMO_VIDEOS, progress=progress)
-    videos = [asset(name) for name in DEMO_VIDEOS]
-    options = VideoOptions()
-    with Workspace.init(workspace) as ws:
-        run_id = ws.start_run("demo", {"videos": DEMO_VIDEOS, "video": to_dict(options)})
-        out = ws.outputs / "demo"
-        try:
-            probes = tuple(_probe(v) for v in videos)
-            media_ids = [_record_media(ws, info) for info in probes]
-            result = transcode(videos[0], out / f"{videos[0].stem}.reencoded.mp4", options=options,
-                               progress=progress)
-            ws.add_output(run_id, result.output, sha256_file(result.output), "video", media_ids[0])
-            sheet = write_image(_frame_sheet(videos, progress), out / "frames.png")
-            ws.add_output(run_id, sheet, sha256_file(sheet), "image")
-        except BaseException as exc:
-            ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
-            raise
-        ws.finish_run(run_id)
-        return DemoResult(ws.root, run_id, probes, result, sheet)
-
-
-def _record_media(ws: Workspace, info: MediaInfo) -> int:
-    video = info.video
-    return ws.add_media(info.path, sha256_file(info.path), "video", width=video.width, height=video.height,
-                        frames=video.frames, fps=video.fps, duration=info.duration,
-                        has_audio=int(info.audio is not None))
-
-
-def _frame_sheet(videos: list[Path], progress: ProgressFactory, per_video: int = 6) -> Frame:
-    """Evenly spaced frames of each video, captioned with index and time."""
-    images, captions = [], []
-    for path in videos:
-        total = _probe(path).video.frames
-        wanted = {round(i * (total - 1) / (per_video - 1)) for i in range(per_video)}
-        with VideoReader(path) as reader, progress(total=total, desc=f"sample {path.name}", unit="frame") as bar:
-            for frame in reader:
-                bar.update(1)
-                if frame.index in wanted:
-                    images.append(frame.image)
-                    captions.append(f"{path.stem[:18]} #{frame.index} {frame.time:.2f}s")
-    return contact_sheet(images, captions, columns=per_video)
+    """The main job on the sample media, as far as the pipeline exists: fetch the models and sample clips,
+    extract a faceset from each of the two sample videos (person A and person B), and report on both."""
+    fetch_assets(progress=progress)
+    root = init(workspace)
+    extractions = tuple(extract([asset(video)], identity, workspace=root, progress=progress)
+                        for video, identity in DEMO_FACESETS)
+    reports = tuple(show_faceset(identity, workspace=root) for _, identity in DEMO_FACESETS)
+    return DemoResult(root, extractions, reports)

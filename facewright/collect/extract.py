@@ -49,6 +49,7 @@ class SourceReport:
     corrupt_frames: int = 0
     skipped: bool = False  # finished in an earlier run
     error: str | None = None
+    sha256: str | None = None
 
 
 @dataclass
@@ -168,6 +169,9 @@ def extract(sources: list[str | Path], identity: str, ws: Workspace, options: Ex
         runner = SourceRunner(ws, store, processor, photos, timer, progress)
         reports = [runner.run(source) for source in files]
     others = store.keep_largest_identity(options.threshold) if store.id is not None and reference is None else []
+    if others:  # the identity pass rejected faces after the per-source tallies
+        for source in reports:
+            _recount(source, store)
     report = ExtractReport(identity, store.folder, reports, others, store.counts() if store.id else {},
                            timer.seconds, time.perf_counter() - start)
     _check_found(report, options)
@@ -202,7 +206,7 @@ class SourceRunner:
         report = SourceReport(source.path, source.kind)
         try:
             info = probe(source.path) if source.kind == "video" else None
-            sha = sha256_file(source.path)
+            sha = report.sha256 = sha256_file(source.path)
             if self.store.is_done(sha, sampling_key(self.options)):
                 report.skipped = True
                 return report
@@ -261,6 +265,14 @@ def _tally(report: SourceReport, records: list[FaceRecord], frames: int, corrupt
     report.frames_with_face = len({r.frame_index for r in records})
     report.kept = sum(1 for r in records if r.reason is None)
     report.rejected = Counter(r.reason for r in records if r.reason)
+
+
+def _recount(report: SourceReport, store: FacesetStore) -> None:
+    if report.sha256 is None or report.skipped or report.error:
+        return
+    counts = store.source_counts(report.sha256)
+    report.kept = counts.pop("kept", 0)
+    report.rejected = Counter(counts)
 
 
 def _timed(reader: VideoReader, timer: Timer) -> Iterator[VideoFrame]:

@@ -110,7 +110,8 @@ def _axes(draw: ImageDraw.ImageDraw, xy, width: int, height: int) -> None:
         _, y = xy(0, pitch)
         draw.line((40, y, 40 + width, y), fill=(215, 215, 215))
         draw.text((4, y - 6), f"{pitch:+d}", fill=(60, 60, 60))
-    draw.text((40 + width // 2 - 40, height + 26), "yaw (deg); red: no kept face", fill=(60, 60, 60))
+    draw.text((40 + width // 2 - 90, height + 26), "yaw (deg) across, pitch (deg) up; red: no kept face",
+              fill=(60, 60, 60))
 
 
 @dataclass(frozen=True)

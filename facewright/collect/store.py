@@ -90,6 +90,13 @@ class FacesetStore:
                     (self.folder / rel).unlink(missing_ok=True)
         return [count for label, count in sorted(Counter(labels.tolist()).items()) if label != 0]
 
+    def source_counts(self, media_sha256: str) -> dict[str, int]:
+        """'kept' and each rejection reason, for the faces of one source file."""
+        rows = self.ws.conn.execute(
+            "SELECT COALESCE(f.reason, 'kept'), COUNT(*) FROM faces f JOIN media m ON m.id = f.media_id "
+            "WHERE f.faceset_id = ? AND m.sha256 = ? GROUP BY 1", (self.id, media_sha256))
+        return dict(rows.fetchall())
+
     def counts(self) -> dict[str, int]:
         rows = self.ws.conn.execute("SELECT COALESCE(reason, 'kept'), COUNT(*) FROM faces WHERE faceset_id = ? "
                                     "GROUP BY 1", (self.id,))

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from facewright.assets import asset_path
 from facewright.errors import OptionError
-from facewright.faces.native import quiet_stderr
+from facewright.faces.native import QuietFirstCall, quiet_stderr
 from facewright.faces.types import Detection
 from facewright.media.image import Frame
 
@@ -135,6 +135,7 @@ class BlazeFaceDetector:
         with quiet_stderr():
             self._task = vision.FaceDetector.create_from_options(options)
         self.max_side = max_side
+        self._quiet = QuietFirstCall()
 
     def detect(self, image: Frame) -> list[Detection]:
         image, scale = downscale(image, self.max_side)
@@ -151,7 +152,8 @@ class BlazeFaceDetector:
     def _detect_once(self, image: Frame) -> list[Detection]:
         import mediapipe as mp
 
-        result = self._task.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)))
+        result = self._quiet(self._task.detect, mp.Image(image_format=mp.ImageFormat.SRGB,
+                                                          data=np.ascontiguousarray(image)))
         height, width = image.shape[:2]
         found = []
         for det in result.detections:

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facewright.assets import asset_path
-from facewright.faces.native import quiet_stderr
+from facewright.faces.native import QuietFirstCall, quiet_stderr
 from facewright.faces.types import Points
 from facewright.media.image import Frame
 
@@ -100,6 +100,7 @@ class Landmarker:
         self._task = self._create(video, max_faces)
         self._single = None  # an image-mode, one-face task for detect_in_box, made on first use
         self._last_ms = -1
+        self._quiet = QuietFirstCall()
 
     def _create(self, video: bool, max_faces: int):
         from mediapipe.tasks.python import BaseOptions, vision
@@ -132,9 +133,9 @@ class Landmarker:
         if self.video:
             # MediaPipe needs strictly increasing integer milliseconds; equal times (VFR rounding) are nudged.
             self._last_ms = max(self._last_ms + 1, round(time_ms or 0))
-            result = self._task.detect_for_video(frame, self._last_ms)
+            result = self._quiet(self._task.detect_for_video, frame, self._last_ms)
         else:
-            result = self._task.detect(frame)
+            result = self._quiet(self._task.detect, frame)
         height, width = image.shape[:2]
         return [_to_face(result, i, width, height) for i in range(len(result.face_landmarks))]
 
@@ -143,9 +144,9 @@ class Landmarker:
         import mediapipe as mp
 
         if self._single is None:
-            self._single = self._create(video=False, max_faces=1)
+            self._single, self._quiet_single = self._create(video=False, max_faces=1), QuietFirstCall()
         crop, matrix = _box_crop(image, box)
-        result = self._single.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=crop))
+        result = self._quiet_single(self._single.detect, mp.Image(image_format=mp.ImageFormat.SRGB, data=crop))
         if not result.face_landmarks:
             return None
         face = _to_face(result, 0, crop.shape[1], crop.shape[0])

@@ -20,3 +20,18 @@ def quiet_stderr() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(null)
+
+
+class QuietFirstCall:
+    """Calls through; the first call runs under quiet_stderr (LiteRT logs memory notes on first inference)."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def __call__(self, function, *args):
+        if self.done:
+            return function(*args)
+        with quiet_stderr():
+            result = function(*args)
+        self.done = True
+        return result
