@@ -73,6 +73,8 @@ class OptionError(InputError):
 class WorkspaceError(FacewrightError):
     """A workspace that is missing, newer than this program, or damaged."""
 
+    exit_code = 2  # the --workspace (or $FACEWRIGHT_WORKSPACE) the user gave: bad input, not a crash
+
 
 class AssetError(FacewrightError):
     """A model file or test medium that cannot be fetched."""

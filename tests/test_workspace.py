@@ -1,5 +1,8 @@
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -56,7 +59,8 @@ def test_forward_migration_backs_up_and_upgrades(tmp_path):
 def test_failed_migration_rolls_back(tmp_path):
     Workspace.init(tmp_path).close()
     broken = Migration(MIGRATIONS[-1].version + 1, "broken", ("CREATE TABLE ok_part (id INTEGER)", "NOT SQL"))
-    with pytest.raises(WorkspaceError, match=f"migration to schema {broken.version} .broken. failed.*stays at schema {MIGRATIONS[-1].version}"):
+    expected = f"migration to schema {broken.version} .broken. failed.*stays at schema {MIGRATIONS[-1].version}"
+    with pytest.raises(WorkspaceError, match=expected):
         Workspace.open(tmp_path, migrations=(*MIGRATIONS, broken))
     with Workspace.open(tmp_path) as ws:
         assert ws.schema_version == MIGRATIONS[-1].version
@@ -89,3 +93,51 @@ def test_runs_media_and_outputs(tmp_path):
         ws.finish_run(run)
         row = ws.conn.execute("SELECT status, finished_at, config_json FROM runs WHERE id = ?", (run,)).fetchone()
         assert row["status"] == "done" and row["finished_at"] and json.loads(row["config_json"]) == {"crf": 18}
+
+
+# Each process imports, says it is ready, then waits for the go-file: their migrations start together.
+INIT_AT_ONCE = """
+import os, sys, time
+from facewright.cli import main
+ready, go, root = sys.argv[1:]
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.001)
+sys.exit(main(["init", "--workspace", root]))
+"""
+
+
+def _init_at_once(folder, root, processes: int = 4) -> list[subprocess.Popen]:
+    go = folder / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", INIT_AT_ONCE, str(folder / f"ready{i}"), str(go), str(root)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(processes)]
+    deadline = time.monotonic() + 60
+    while len(list(folder.glob("ready*"))) < processes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    return procs
+
+
+def test_concurrent_inits_of_a_fresh_workspace_all_succeed(tmp_path):
+    """Four `facewright init` at once on one new folder: one migrates, the others wait and find it done."""
+    for round_ in range(5):
+        folder = tmp_path / f"round{round_}"
+        folder.mkdir()
+        procs = _init_at_once(folder, folder / "ws")
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, errors
+        with Workspace.open(folder / "ws") as ws:
+            assert ws.schema_version == MIGRATIONS[-1].version
+            versions = [r[0] for r in ws.conn.execute("SELECT version FROM schema_version ORDER BY version")]
+            assert versions == [m.version for m in MIGRATIONS]
+
+
+def test_several_pending_migrations_apply_together_or_not_at_all(tmp_path):
+    Workspace.init(tmp_path, migrations=MIGRATIONS[:1]).close()
+    broken = Migration(MIGRATIONS[-1].version + 1, "broken", ("NOT SQL",))
+    with pytest.raises(WorkspaceError, match="stays at schema 1"):
+        Workspace.open(tmp_path, migrations=(*MIGRATIONS, broken))
+    with sqlite3.connect(tmp_path / "catalog.sqlite") as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+    assert (tmp_path / "catalog.sqlite.bak-v1").is_file()
+

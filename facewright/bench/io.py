@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from facewright.config import VideoOptions
+from facewright.errors import OptionError
 from facewright.media.image import Frame
 from facewright.media.video import VideoReader
 from facewright.media.writer import VideoWriter
@@ -36,6 +37,7 @@ def bench_io(source: Path, *, sizes: Sequence[tuple[int, int]] = ((640, 360), (1
              presets: Sequence[str] = ("medium", "veryfast"), progress: ProgressFactory = no_progress,
              ) -> list[IoResult]:
     """Time decoding and encoding `frames` frames of real footage (`source`, resized) at each size."""
+    check_bench_options(frames, sizes)
     with VideoReader(source) as reader:
         originals = [f.image for f in islice(reader, frames)]
     results = []
@@ -53,6 +55,16 @@ def bench_io(source: Path, *, sizes: Sequence[tuple[int, int]] = ((640, 360), (1
                     bar.update(1)
             results.append(IoResult(width, height, len(clip), decode_fps, encode_fps))
     return results
+
+
+def check_bench_options(frames: int, sizes: Sequence[Sequence[int]]) -> None:
+    """Refuse a frame count or sizes no benchmark can run with (OptionError: the user's input, exit 2)."""
+    if frames < 1:
+        raise OptionError(f"--frames {frames}: a benchmark needs at least 1 frame", fix="e.g. --frames 120")
+    for size in sizes:
+        if len(size) != 2 or min(size) < 1:
+            raise OptionError(f"--sizes: {'x'.join(map(str, size))} is not a WIDTHxHEIGHT of positive numbers",
+                              fix="e.g. --sizes 640x360,1280x720")
 
 
 def _resize(image: Frame, width: int, height: int) -> Frame:

@@ -21,6 +21,15 @@ COPYABLE = {
 LEAD_SECONDS = 0.5
 
 
+def encoder_layout(layout: av.AudioLayout, channels: int) -> str:
+    """A channel layout an encoder accepts: the input's, or the default one for its channel count.
+
+    PCM in MKV/AVI often carries only a channel count (FFmpeg names it "2 channels"); the AAC encoder
+    refuses such an unordered layout, so it gets FFmpeg's default for that count ("2c" -> stereo).
+    """
+    return f"{channels}c" if layout.name == f"{channels} channels" else layout.name
+
+
 class AudioPassthrough:
     """Feed the first audio stream of `source` into `output`, interleaved with the video.
 
@@ -30,17 +39,22 @@ class AudioPassthrough:
     def __init__(self, source: str | Path, output: av.container.OutputContainer):
         self.output = output
         self.input = open_media(source)
-        self.in_stream = self.input.streams.audio[0]
-        codec = self.in_stream.codec_context.codec.canonical_name
-        self.copy = codec in COPYABLE.get(output.format.name, set())
-        if self.copy:
-            self.out_stream = output.add_stream_from_template(self.in_stream)
-        else:
-            ctx = self.in_stream.codec_context
-            self.out_stream = output.add_stream("aac", rate=ctx.sample_rate, layout=ctx.layout.name)
+        try:
+            self.in_stream = self.input.streams.audio[0]
+            self.copy, self.out_stream = self._add_stream(output)
+        except BaseException:
+            self.input.close()  # the caller never gets this object, so nobody else could close it
+            raise
         self._packets = self.input.demux(self.in_stream)
         self._pending: av.Packet | None = None
         self.packets_copied = 0
+
+    def _add_stream(self, output: av.container.OutputContainer) -> tuple[bool, av.audio.stream.AudioStream]:
+        """The output's audio stream: a copy of the input's where the container stores its codec, else AAC."""
+        ctx = self.in_stream.codec_context
+        if ctx.codec.canonical_name in COPYABLE.get(output.format.name, set()):
+            return True, output.add_stream_from_template(self.in_stream)
+        return False, output.add_stream("aac", rate=ctx.sample_rate, layout=encoder_layout(ctx.layout, ctx.channels))
 
     @staticmethod
     def has_audio(source: str | Path) -> bool:

@@ -17,6 +17,7 @@ import numpy as np
 from facewright.errors import InvalidMediaError, NoVideoStreamError, TruncatedMediaError
 from facewright.files import require_file
 from facewright.media.image import Frame
+from facewright.media.isobmff import missing_index
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg", ".wmv")
 _REENCODE_FIX = "re-export the file, or re-encode it: ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4"
@@ -82,6 +83,14 @@ def open_media(path: str | Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as exc:
+        cut = missing_index(path)
+        if cut is not None:  # FFmpeg only says "invalid data"; the box walk shows the cut
+            raise TruncatedMediaError(
+                f"the file was cut off before its index (moov) was written: {cut}", path=path,
+                decoded_frames=0, expected_frames=None,
+                fix="re-copy the complete file, or let the recording/export finish; without its index no "
+                    "frame can be found (index-rebuilding tools such as untrunc need an intact file from "
+                    "the same camera)") from exc
         raise InvalidMediaError(f"not a media file FFmpeg can read ({exc.strerror})", path=path,
                                 fix="check that it is a video and not truncated; " + _REENCODE_FIX) from exc
 
@@ -97,6 +106,31 @@ def video_stream(container: av.container.InputContainer, path: Path) -> av.video
 
 def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
     return float(value * time_base) if value is not None and time_base else None
+
+
+def indexed_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int | None:
+    """The frame count the container's index claims, where it can be trusted to compare with packets.
+
+    Only MP4/MOV sample tables count exactly the stored frames; AVI's index also counts empty (dropped
+    frame) chunks and Matroska/WebM have none, so there truncation shows only as a demux error.
+    """
+    family = container.format.name
+    if "mp4" not in family and "mov" not in family:
+        return None
+    return stream.frames or None
+
+
+def frame_pts(pts: int | None, index: int, fps: Fraction | None, time_base: Fraction | None) -> int:
+    """A frame's pts, or, where the container stores none (raw .h264), its slot at the average rate.
+
+    Falling back to the bare index would put frames 1 tick apart: raw H.264 gets a 1/1200000 s time base,
+    so 25 fps footage would play 48000 times too fast.
+    """
+    if pts is not None:
+        return pts
+    if not fps or not time_base:
+        return index
+    return round(index / (fps * time_base))
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -145,11 +179,12 @@ def _probe_video(container: av.container.InputContainer, stream: av.video.stream
                 continue
             present += 1
             if not packet.is_discard:
-                shown.append(packet.pts if packet.pts is not None else len(shown))
+                shown.append(frame_pts(packet.pts, len(shown), stream.average_rate, stream.time_base))
     except av.error.FFmpegError as exc:
         problems.append(f"demuxing stopped early ({exc.strerror})")
-    if stream.frames and present < stream.frames:
-        problems.append(f"truncated: the index lists {stream.frames} video frames, the file holds {present}")
+    expected = indexed_frames(container, stream)
+    if expected and present < expected:
+        problems.append(f"truncated: the index lists {expected} video frames, the file holds {present}")
     rotation = normalize_rotation(rotation or 0)
     width, height = stream.codec_context.width, stream.codec_context.height
     if rotation % 180:
@@ -262,12 +297,12 @@ class VideoReader:
             image = frame.to_ndarray(format="rgb24")
             if self.autorotate and frame.rotation:
                 image = rotate_upright(image, int(frame.rotation))
-            pts = frame.pts if frame.pts is not None else self.decoded
+            pts = frame_pts(_best_effort_pts(frame), self.decoded, self.fps, self.time_base)
             yield VideoFrame(index=self.decoded, pts=pts, time_base=self.time_base, image=image)
             self.decoded += 1
 
     def _check_complete(self, present: int) -> None:
-        expected = self.stream.frames or None
+        expected = indexed_frames(self.container, self.stream)
         if self.corrupt_packets:
             self.problems.append(f"{self.corrupt_packets} corrupt packet(s) skipped")
         truncated = bool(expected and present < expected) or self._demux_failed
@@ -280,6 +315,16 @@ class VideoReader:
                                       expected_frames=expected,
                                       fix="the decodable part was read; re-copy or re-export the file for the rest")
         self.problems.append(message)
+
+
+def _best_effort_pts(frame: av.VideoFrame) -> int | None:
+    """The frame's pts, else FFmpeg's best-effort guess (from dts) where this PyAV exposes it.
+
+    pts comes first: the guess switches to dts for streams with out-of-order pts, which would move frames.
+    """
+    if frame.pts is not None:
+        return frame.pts
+    return getattr(frame, "best_effort_timestamp", None)  # PyAV 14+ no longer exposes it
 
 
 def read_video(path: str | Path, **options: bool) -> Iterator[VideoFrame]:

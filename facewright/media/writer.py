@@ -46,15 +46,16 @@ class VideoWriter:
         self.width, self.height = width, height
         self.frames_written = 0
         self.audio: AudioPassthrough | None = None
+        self.container: av.container.OutputContainer | None = None
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
-        self.container = av.open(str(self._tmp), "w", format=container_format)
         try:
+            self.container = av.open(str(self._tmp), "w", format=container_format)
             self.stream = self._add_video_stream(options)
             if audio_from is not None and AudioPassthrough.has_audio(audio_from):
                 self.audio = AudioPassthrough(audio_from, self.container)
         except BaseException:
-            self.abort()  # a bad audio source must not leave a partial file behind
+            self.abort()  # a failed open or a bad audio source must not leave a partial file behind
             raise
 
     def _add_video_stream(self, options: VideoOptions) -> av.video.stream.VideoStream:
@@ -105,7 +106,8 @@ class VideoWriter:
         if self.audio is not None:
             self.audio.close()
         try:
-            self.container.close()
+            if self.container is not None:
+                self.container.close()
         except av.error.FFmpegError:
             pass  # an unfinished stream cannot always be finalized; the file is deleted anyway
         self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)

@@ -48,15 +48,31 @@ def test_edit_list_discarded_frames_are_not_counted(sample):
     assert probe(path).video.frames == len(decoded) == len(shown_packet_pts(path)) == 95
 
 
-def test_round_trip_keeps_frames_timing_and_audio_bytes(sample, tmp_path):
-    source = sample(WOLFGANG)
+@pytest.mark.parametrize("name", [WOLFGANG, "single_face.mp4"])  # AAC from 0; MP3 with a negative first pts
+def test_round_trip_keeps_frames_timing_and_audio_packets(name, sample, tmp_path):
+    source = sample(name)
     result = transcode(source, tmp_path / "out.mp4", options=VideoOptions(preset="veryfast"))
     before, after = probe(source), probe(result.output)
-    assert result.frames == after.video.frames == 472 and result.audio_copied
+    assert result.frames == after.video.frames == before.video.frames and result.audio_copied
     assert after.video.fps == pytest.approx(before.video.fps)
     assert abs(after.video.duration - before.video.duration) < 1 / before.video.fps
     assert shown_packet_pts(result.output) == shown_packet_pts(source)
-    assert audio_packets(result.output) == audio_packets(source)
+    assert audio_packets(result.output) == audio_packets(source)  # (pts, dts, bytes) of each packet
+
+
+def test_round_trip_of_hevc_mov_with_late_audio_keeps_sync(sample, tmp_path):
+    """face_noface.mov: HEVC, audio starting 2.4 s in. The bytes are copied; the MP4 muxer stores the audio
+    delay as an edit in its 1/1000 s movie time scale, so the pts may move by under 1 ms (34 of 44100 here)."""
+    source = sample("face_noface.mov")
+    result = transcode(source, tmp_path / "out.mp4", options=VideoOptions(preset="ultrafast"))
+    assert result.frames == probe(source).video.frames and result.audio_copied
+    assert shown_packet_pts(result.output) == shown_packet_pts(source)
+    before, after = audio_packets(source), audio_packets(result.output)
+    assert [b for _, _, b in after] == [b for _, _, b in before]
+    with av.open(str(source)) as container:
+        time_base = container.streams.audio[0].time_base
+    shifts = {(a_pts - b_pts) * time_base for (b_pts, _, _), (a_pts, _, _) in zip(before, after, strict=True)}
+    assert len(shifts) == 1 and abs(shifts.pop()) < Fraction(1, 1000)  # one constant shift: no drift
 
 
 def test_round_trip_pixels_stay_close(sample, tmp_path):
@@ -74,19 +90,37 @@ def test_mp3_audio_is_copied_into_mp4(sample, tmp_path):
     assert audio_packets(out) == audio_packets(source)
 
 
-def test_pcm_audio_is_reencoded_to_aac_for_mp4(tmp_path):
-    source = tmp_path / "pcm.mov"
-    write_clip(source, list(range(0, 30 * 512, 512)), Fraction(1, 15360), audio="pcm_s16le", audio_start=8000)
-    out = transcode(source, tmp_path / "out.mp4").output
-    before, after = probe(source).audio, probe(out).audio
-    assert (before.codec, after.codec) == ("pcm_s16le", "aac")
-    one_aac_frame = 1024 / 16000
-    # AAC adds one frame of priming and pads the last frame: at most two frames longer in the stream header.
-    assert before.duration <= after.duration <= before.duration + 2 * one_aac_frame
-    with av.open(str(out)) as container:  # the audio still starts 0.5 s in: A/V sync kept
+def audio_span(path) -> tuple[str, float, float]:
+    """(codec, first packet's time, last packet's end) in seconds, from the packets: MKV/AVI streams carry
+    no duration of their own."""
+    with av.open(str(path)) as container:
         stream = container.streams.audio[0]
-        first = min(p.pts for p in container.demux(stream) if p.size) * stream.time_base
-    assert first == pytest.approx(0.5, abs=one_aac_frame)
+        packets = [p for p in container.demux(stream) if p.size]
+    first, last = packets[0], packets[-1]
+    return (stream.codec_context.name, float(first.pts * stream.time_base),
+            float((last.pts + last.duration) * stream.time_base))
+
+
+# PCM with a channel layout (MOV mono), and PCM with only a channel count (MKV, AVI stereo 48 kHz).
+# AVI cannot delay its audio, so its track starts with the video.
+PCM_SOURCES = [("pcm.mov", 16000, "mono", 0.5), ("pcm.mkv", 48000, "stereo", 0.5), ("pcm.avi", 48000, "stereo", 0.0)]
+
+
+@pytest.mark.parametrize("name, rate, layout, start", PCM_SOURCES)
+def test_pcm_audio_is_reencoded_to_aac_for_mp4(tmp_path, name, rate, layout, start):
+    source = tmp_path / name
+    write_clip(source, list(range(0, 30 * 512, 512)), Fraction(1, 15360), audio="pcm_s16le", rate=rate,
+               layout=layout, audio_start=round(start * rate))
+    out = transcode(source, tmp_path / "out.mp4").output
+    (codec_in, first_in, end_in), (codec_out, first_out, end_out) = audio_span(source), audio_span(out)
+    assert (codec_in, codec_out) == ("pcm_s16le", "aac")
+    assert probe(out).audio.channels == (2 if layout == "stereo" else 1)
+    one_aac_frame = 1024 / rate
+    # AAC's priming frame starts one frame early and its last frame is padded: A/V sync kept within a frame
+    # (and 1 ms: MKV timestamps are in milliseconds).
+    assert first_in == pytest.approx(start, abs=1e-3)
+    assert first_in - one_aac_frame - 1e-3 <= first_out <= first_in
+    assert end_in <= end_out <= end_in + one_aac_frame
 
 
 def test_variable_frame_rate_timestamps_survive(tmp_path):
@@ -156,3 +190,42 @@ def test_bad_audio_source_leaves_no_partial_output(tmp_path):
     with pytest.raises(InvalidMediaError):
         VideoWriter(tmp_path / "out" / "v.mp4", width=32, height=32, fps=25, audio_from=notes)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def write_raw_h264(path, frames: int, fps: int = 25) -> None:
+    """An Annex B elementary stream: no container, so no frame carries a pts."""
+    with av.open(str(path), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 9 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+def test_frames_without_pts_are_timed_by_the_frame_rate(tmp_path):
+    source = tmp_path / "raw.h264"
+    write_raw_h264(source, frames=20)
+    times = [f.time for f in read_video(source)]
+    assert len(times) == 20
+    assert np.allclose(np.diff(times), 1 / 25)  # not 1 tick of the demuxer's 1/1200000 s time base
+    assert not probe(source).video.variable_frame_rate
+    out = transcode(source, tmp_path / "out.mp4", options=VideoOptions(preset="ultrafast")).output
+    assert probe(out).video.duration == pytest.approx(20 / 25, abs=1 / 25)
+    assert [f.time for f in read_video(out)] == pytest.approx(times)
+
+
+def test_avi_index_is_not_taken_for_a_frame_count(tmp_path):
+    """AVI's header counts frames in its own ticks and empty chunks (here hundreds for 25 frames): a whole
+    AVI must not be called truncated."""
+    source = tmp_path / "clip.avi"
+    write_clip(source, list(range(0, 25 * 512, 512)), Fraction(1, 12800), audio="libmp3lame", rate=48000,
+               layout="stereo")
+    with av.open(str(source)) as container:
+        assert container.streams.video[0].frames != 25  # the claim the old check compared with
+    info = probe(source)
+    assert info.problems == () and info.video.frames == 25
+    assert len(list(read_video(source))) == 25
+    result = transcode(source, tmp_path / "out.mp4", options=VideoOptions(preset="ultrafast"))
+    assert result.frames == 25 and result.audio_copied
