@@ -6,14 +6,13 @@ identity embeddings (for picking which track to swap by identity).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from facewright.faces.identity import IdentityEncoder
 from facewright.faces.landmarks import FaceLandmarks
+from facewright.files import atomic_path
 from facewright.media.video import MediaInfo, VideoFrame
 from facewright.workspace import Workspace, now
 
@@ -66,10 +65,5 @@ def load_track(ws: Workspace, arrays_path: str) -> dict[str, np.ndarray]:
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.npz", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:  # its name ends in .npz, so numpy does not append another
         np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

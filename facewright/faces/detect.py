@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from facewright.assets import asset_path
 from facewright.errors import OptionError
+from facewright.faces.boxes import box_containment
 from facewright.faces.native import QuietFirstCall, quiet_stderr
 from facewright.faces.types import Detection
 from facewright.media.image import Frame
@@ -64,26 +65,6 @@ def downscale(image: Frame, max_side: int) -> tuple[Frame, float]:
         return image, 1.0
     size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
-
-
-def _areas_and_intersections(a: NDArray, b: NDArray) -> tuple[NDArray, NDArray, NDArray]:
-    a, b = np.asarray(a, np.float32).reshape(-1, 4), np.asarray(b, np.float32).reshape(-1, 4)
-    low = np.maximum(a[:, None, :2], b[None, :, :2])
-    high = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(high - low, 0, None), axis=2)
-    return np.prod(a[:, 2:] - a[:, :2], axis=1), np.prod(b[:, 2:] - b[:, :2], axis=1), inter
-
-
-def box_iou(a: NDArray, b: NDArray) -> NDArray[np.float32]:
-    """IoU matrix between boxes a (N x 4) and b (M x 4), both (x0, y0, x1, y1)."""
-    area_a, area_b, inter = _areas_and_intersections(a, b)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
-def box_containment(a: NDArray, b: NDArray) -> NDArray[np.float32]:
-    """Intersection over the smaller box's area (N x M): 1 when one box lies inside the other."""
-    area_a, area_b, inter = _areas_and_intersections(a, b)
-    return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
 
 
 def nms(detections: list[Detection], overlap: float = NMS_OVERLAP) -> list[Detection]:

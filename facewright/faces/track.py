@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facewright.errors import OptionError
+from facewright.faces.boxes import box_iou
 from facewright.faces.identity import THRESHOLD, Embedding, centroid, pairwise_distance
 from facewright.faces.types import Detection
 
@@ -60,17 +61,6 @@ class Track:
             self.embeddings.append(np.asarray(embedding, np.float32))
 
 
-def iou(a: NDArray, b: NDArray) -> NDArray[np.float32]:
-    """N x M intersection-over-union of N x 4 and M x 4 boxes (x0, y0, x1, y1); 0 for empty boxes."""
-    a, b = np.asarray(a, np.float32).reshape(-1, 4), np.asarray(b, np.float32).reshape(-1, 4)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    area_a, area_b = (np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1) for x in (a, b))
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def greedy_assign(cost: NDArray, allowed: NDArray[np.bool_]) -> list[tuple[int, int]]:
     """(row, column) pairs of an R x C cost matrix, cheapest allowed pair first, each row and column used once."""
     rows, cols = np.nonzero(allowed)
@@ -92,7 +82,7 @@ def match_cost(track_boxes: NDArray, boxes: NDArray, track_ids: NDArray | None, 
     is; the cost adds the missing overlap to the distance in threshold units, so among faces of one identity
     the one at the old place wins. Without them a link needs overlap (IoU >= min_iou).
     """
-    overlap = iou(track_boxes, boxes)
+    overlap = box_iou(track_boxes, boxes)
     if track_ids is None or embeddings is None:
         return 1 - overlap, overlap >= min_iou
     dist = pairwise_distance(track_ids, embeddings)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from facewright.errors import OptionError
-from facewright.faces.detect import box_containment, box_iou, create_detector, detector_names, nms, tiles
+from facewright.faces.boxes import box_containment, box_iou
+from facewright.faces.detect import create_detector, detector_names, nms, tiles
 from facewright.faces.types import Detection
 from facewright.media import read_image
 

@@ -7,8 +7,9 @@ import pytest
 
 from facewright.assets import asset_path
 from facewright.errors import OptionError
+from facewright.faces.boxes import box_iou
 from facewright.faces.identity import IdentityEncoder
-from facewright.faces.track import Tracker, greedy_assign, iou, link_tracks
+from facewright.faces.track import Tracker, greedy_assign, link_tracks
 from facewright.faces.types import Detection
 from facewright.media import read_video
 
@@ -27,7 +28,7 @@ def noisy(identity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def test_iou_known_values():
     boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 0, 10]], np.float32)
     # Half-overlapping squares: intersection 50, union 150.
-    np.testing.assert_allclose(iou(boxes[:1], boxes), [[1.0, 1 / 3, 0.0, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(box_iou(boxes[:1], boxes), [[1.0, 1 / 3, 0.0, 0.0]], atol=1e-6)
 
 
 def test_greedy_assign_takes_cheapest_pairs_first():
