@@ -142,3 +142,21 @@ def test_for_swap_stores_per_frame_geometry(sample, tmp_path):
     assert (row["first_frame"], row["last_frame"], row["frames"]) == (0, 71, 72)  # every frame, not every 8th
     assert arrays["landmarks"].shape == (72, 478, 3) and arrays["pose"].shape == (72, 4, 4)
     assert arrays["embeddings"].shape[1] == 128 and list(arrays["frames"]) == list(range(72))
+
+
+def test_corrupt_frames_mid_video_are_skipped_and_counted(sample, tmp_path):
+    import av
+
+    source = sample("single_face.mp4")
+    with av.open(str(source)) as container:
+        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+    data = bytearray(source.read_bytes())
+    for packet in packets[30:33]:  # garble three frames in the middle, past their NAL headers
+        for i in range(packet.pos + 8, packet.pos + packet.size):
+            data[i] = (data[i] * 7 + 13) & 255
+    (tmp_path / "corrupt.mp4").write_bytes(bytes(data))
+    with Workspace.init(tmp_path / "ws") as ws:
+        report = extract([tmp_path / "corrupt.mp4"], "man", ws)
+    [source_report] = report.sources
+    assert source_report.corrupt_frames == 3 and source_report.error is None
+    assert source_report.frames == 69 and source_report.frames_with_face >= 60 and source_report.kept >= 1
