@@ -27,7 +27,8 @@ class ExtractBench:
 
     def rows(self) -> list[str]:
         lines = [f"{self.video}: {self.frames} frames in {self.seconds:.1f} s = {self.fps:.1f} frames/s end to end "
-                 f"({self.faces_kept} faces kept, {self.cpus} CPU cores)"]
+                 f"({self.faces_kept} faces kept, {self.cpus} CPU cores)",
+                 "  (decode + landmarks run in a thread beside the rest, so the stage shares add up past 100%)"]
         for stage in STAGES:
             seconds = self.stage_seconds[stage]
             lines.append(f"  {stage:<10} {seconds:6.2f} s  {1000 * seconds / self.frames:6.2f} ms/frame  "

@@ -32,6 +32,7 @@ from facewright.files import sha256_file
 from facewright.media import VideoReader, probe, read_image, write_image
 from facewright.media.image import Frame
 from facewright.media.video import MediaInfo, VideoFrame
+from facewright.prefetch import prefetch
 from facewright.progress import Bar, ProgressFactory, no_progress
 from facewright.workspace import Workspace
 
@@ -238,12 +239,9 @@ class SourceRunner:
         with VideoReader(source.path, strict=False) as reader, \
                 Landmarker(video=True, max_faces=self.options.max_faces) as landmarker, \
                 self.progress(total=info.video.frames, desc=f"extract {source.path.name}", unit="frame") as bar:
-            for frame in _timed(reader, self.timer):
-                sampled = frame.index % step == 0
+            for frame, sampled, faces in prefetch(self._landmarked(reader, landmarker, step, geometry is not None)):
                 sampled_frames += sampled
-                if sampled or geometry is not None:
-                    with self.timer("landmarks"):
-                        faces = landmarker.detect(frame.image, frame.time * 1000)
+                if faces is not None:
                     tracks = tracker.update(frame.index, [Detection(f.box, 1.0) for f in faces])
                     if geometry is not None:
                         geometry.add(frame, faces, tracks)
@@ -253,6 +251,18 @@ class SourceRunner:
         if geometry is not None and geometry.tracks:
             geometry.save(self.ws, info, sha)
         return records, sampled_frames, reader.corrupt_packets
+
+    def _landmarked(self, reader: VideoReader, landmarker: Landmarker, step: int,
+                    every_frame: bool) -> Iterator[tuple[VideoFrame, bool, list[FaceLandmarks] | None]]:
+        """(frame, sampled, faces or None): decoding and the landmark model, run ahead in a thread."""
+        for frame in _timed(reader, self.timer):
+            sampled = frame.index % step == 0
+            if not (sampled or every_frame):
+                yield frame, False, None
+                continue
+            with self.timer("landmarks"):
+                faces = landmarker.detect(frame.image, frame.time * 1000)
+            yield frame, sampled, faces
 
     def _frame_records(self, frame: VideoFrame, faces: list[FaceLandmarks], tracks: list[int],
                        sha: str) -> list[FaceRecord]:

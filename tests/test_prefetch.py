@@ -1,0 +1,52 @@
+import threading
+import time
+
+import pytest
+
+from facewright.prefetch import prefetch
+
+
+def test_items_come_in_order():
+    assert list(prefetch(range(100), depth=3)) == list(range(100))
+
+
+def test_producer_error_is_raised_in_the_consumer():
+    def items():
+        yield 1
+        raise ValueError("bad frame")
+
+    got = []
+    with pytest.raises(ValueError, match="bad frame"):
+        for item in prefetch(items()):
+            got.append(item)
+    assert got == [1]
+
+
+def test_closing_early_stops_the_producer():
+    produced = []
+
+    def items():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    for item in prefetch(items(), depth=2):
+        if item == 3:
+            break
+    time.sleep(0.3)
+    assert len(produced) < 10  # it stopped a few items ahead, not at the end
+    assert not any(t.name == "facewright-prefetch" for t in threading.enumerate())
+
+
+def test_producer_runs_ahead_of_the_consumer():
+    second_started = threading.Event()
+
+    def items():
+        yield 0
+        second_started.set()  # reached only if the producer goes on while the consumer holds item 0
+        yield 1
+
+    stream = prefetch(items())
+    assert next(stream) == 0
+    assert second_started.wait(5)
+    assert list(stream) == [1]
