@@ -27,6 +27,7 @@ class FacesetStore:
                               fix=f"extract with --face-type {row['face_type']} --size {row['size']}, "
                                   "or into a new --identity")
         self.id: int | None = row["id"] if row else None
+        self._folders_made = False
 
     def ensure(self) -> int:
         if self.id is None:
@@ -34,8 +35,10 @@ class FacesetStore:
             self.id = self.ws.conn.execute(
                 "INSERT INTO facesets (name, identity_id, face_type, size, created_at) VALUES (?, ?, ?, ?, ?)",
                 (self.name, identity, self.options.face_type, self.options.size, now())).lastrowid
-        for sub in ("faces", "masks"):
-            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        if not self._folders_made:  # called before every crop written: make the folders once
+            for sub in ("faces", "masks"):
+                (self.folder / sub).mkdir(parents=True, exist_ok=True)
+            self._folders_made = True
         return self.id
 
     def is_done(self, media_sha256: str, sampling: str) -> bool:
