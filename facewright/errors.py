@@ -1,6 +1,6 @@
 """Typed errors. Each names the file it is about and the fix, so the CLI can print one clear message.
 
-Exit codes: 2 for bad user input (InputError and its kin), 1 for everything else.
+Exit codes: 2 for bad user input (InputError and its kin), 3 for missing consent, 1 for everything else.
 """
 from __future__ import annotations
 
@@ -82,3 +82,13 @@ class AssetError(FacewrightError):
 
 class AssetIntegrityError(AssetError):
     """A file whose sha256 differs from the pinned one: refused, never used."""
+
+
+class ConsentError(FacewrightError):
+    """No recorded, unexpired, unrevoked consent covers this person, role and face."""
+
+    exit_code = 3  # distinct from bad input: the files are fine, the permission is missing
+
+
+class ProvenanceError(FacewrightError):
+    """Signing, watermarking or labelling failed, or a signing key/certificate is unusable."""
