@@ -14,14 +14,23 @@ from facewright.bench.extract import ExtractBench
 from facewright.bench.extract import bench_extract as _bench_extract
 from facewright.bench.io import IoResult
 from facewright.bench.io import bench_io as _bench_io
+from facewright.bench.watermark import WatermarkBench
+from facewright.bench.watermark import bench_watermark as _bench_watermark
 from facewright.collect import report as _faceset
 from facewright.collect.extract import ExtractReport
 from facewright.collect.extract import extract as _extract
-from facewright.config import ExtractOptions, build, to_dict
+from facewright.config import ExtractOptions, MarkOptions, VideoOptions, build, to_dict
+from facewright.errors import ConsentError, FacewrightError
+from facewright.files import require_file
 from facewright.media import MediaInfo, write_image
 from facewright.media import probe as _probe
 from facewright.progress import ProgressFactory, no_progress
-from facewright.workspace import Workspace
+from facewright.provenance import consent as _consent
+from facewright.provenance import keys as _keys
+from facewright.provenance.label import Label
+from facewright.provenance.mark import MarkPlan, MarkResult, mark_file
+from facewright.provenance.verify import CatalogLookup, VerifyReport, verify_file
+from facewright.workspace import CATALOG, Workspace, resolve_root
 
 
 def init(workspace: str | Path | None = None) -> Path:
@@ -128,3 +137,123 @@ def demo(workspace: str | Path | None = None, *, progress: ProgressFactory = no_
                         for video, identity in DEMO_FACESETS)
     reports = tuple(show_faceset(identity, workspace=root) for _, identity in DEMO_FACESETS)
     return DemoResult(root, extractions, reports)
+
+
+# --- provenance: signing identity, consent, marking, verification --------------------------------------------
+
+
+def keys_show(*, alg: str = "es256") -> _keys.SigningIdentity:
+    """The local signing identity (root CA + leaf certificate), made on first use."""
+    return _keys.load_identity(alg=alg)
+
+
+def keys_export_anchor(destination: str | Path) -> Path:
+    """Copy the signing root certificate to `destination`, for other people's trust lists."""
+    return _keys.export_anchor(Path(destination))
+
+
+def keys_import(chain: str | Path, key: str | Path, anchor: str | Path | None = None) -> _keys.SigningIdentity:
+    """Sign with your own certificate chain and key (e.g. your organisation's CA) instead of the local one."""
+    return _keys.import_identity(Path(chain), Path(key), Path(anchor) if anchor else None)
+
+
+def consent_add(identity: str, *, photo: str | Path, role: str, purpose: str, channels: list[str], expires: str,
+                display_name: str | None = None, release: str | Path | None = None, recorded_by: str | None = None,
+                scope: str = "", workspace: str | Path | None = None) -> _consent.ConsentRecord:
+    """Record one person's consent, bound to the face in `photo`; stored in the catalog and signed as JSON."""
+    with Workspace.init(workspace) as ws:
+        return _consent.add_consent(ws, identity=identity, display_name=display_name or identity, role=role,
+                                    purpose=purpose, channels=channels, expires=expires, photo=photo,
+                                    release=release, recorded_by=recorded_by, scope=scope)
+
+
+def consent_list(*, identity: str | None = None, workspace: str | Path | None = None) -> list[_consent.ConsentRecord]:
+    """Every recorded consent (revoked ones included, marked as such)."""
+    with Workspace.open(workspace) as ws:
+        return _consent.list_consents(ws, identity)
+
+
+def consent_show(consent_id: str, *, workspace: str | Path | None = None) -> _consent.ConsentRecord:
+    """One consent by id or unique id prefix, re-checked against its signed record file."""
+    with Workspace.open(workspace) as ws:
+        record = _consent.get_consent(ws, consent_id)
+        _consent.verify_record_file(ws.root / _consent.CONSENTS / record.id / "record.json")
+        return record
+
+
+def consent_revoke(consent_id: str, *, reason: str, by: str | None = None,
+                   workspace: str | Path | None = None) -> _consent.ConsentRecord:
+    """Revoke a consent: recorded (and signed), never deleted; later uses are refused."""
+    with Workspace.open(workspace) as ws:
+        return _consent.revoke(ws, consent_id, reason, by)
+
+
+def mark(source: str | Path, output: str | Path, *, consent: Iterable[str] = (), model: str | None = None,
+         workspace: str | Path | None = None, progress: ProgressFactory = no_progress,
+         **options: object) -> MarkResult:
+    """Label, watermark and C2PA-sign a copy of any image or video, and record it in the catalog.
+
+    `consent`: ids of the active consents that cover the people shown (hashed into the manifest).
+    `options`: MarkOptions (label, label_position) and VideoOptions (codec, crf, preset) fields.
+    """
+    marking, video = build(MarkOptions, flags=options), build(VideoOptions, flags=options)
+    source = require_file(source)
+    with Workspace.init(workspace) as ws:
+        consent_ids = tuple(_active_consent(ws, c).id for c in consent)
+        plan = MarkPlan(Label(marking.label, marking.label_position), consent_ids, model=model, parent=source)
+        run_id = ws.start_run("mark", {"source": str(source), "output": str(output), "consent": list(consent_ids),
+                                       "model": model, **to_dict(marking), **to_dict(video)})
+        try:
+            result = mark_file(source, output, plan, _keys.load_identity(), options=video, progress=progress)
+            ws.record_mark(run_id, result, plan, _keys.load_identity().fingerprint)
+        except BaseException as exc:
+            ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
+            raise
+        ws.finish_run(run_id)
+        return result
+
+
+def _active_consent(ws: Workspace, consent_id: str) -> _consent.ConsentRecord:
+    record = _consent.get_consent(ws, consent_id)
+    if record.status() != "active":
+        raise ConsentError(f"consent {record.id} ({record.identity}) is {record.status()}",
+                           fix="record a new consent: facewright consent add ...")
+    return record
+
+
+def verify(paths: Iterable[str | Path], *, anchors: Iterable[str | Path] = (),
+           workspace: str | Path | None = None) -> list[VerifyReport | Exception]:
+    """A provenance report per file (or the error that file raised: a batch goes on past one bad file).
+
+    Our own signing root is always a trust anchor; `anchors` adds more PEM roots. The workspace's catalog is
+    read when one exists (never created here), to name the record and consents behind a mark.
+    """
+    anchor_pem = b"".join(require_file(a).read_bytes() for a in anchors)
+    anchor_pem += _keys.load_identity().anchor_pem
+    root = resolve_root(workspace)
+    ws = Workspace.open(root) if (root / CATALOG).is_file() else None
+    try:
+        lookup = CatalogLookup(ws) if ws else None
+        return [_verify_one(path, anchor_pem, lookup) for path in paths]
+    finally:
+        if ws:
+            ws.close()
+
+
+def _verify_one(path: str | Path, anchor_pem: bytes, lookup: CatalogLookup | None) -> VerifyReport | Exception:
+    try:
+        return verify_file(path, anchors_pem=anchor_pem, lookup=lookup)
+    except FacewrightError as exc:
+        return exc
+
+
+def bench_watermark(*, progress: ProgressFactory = no_progress) -> WatermarkBench:
+    """Watermark robustness (bit accuracy after JPEG, resize, crop, H.264, brightness), false positives, speed."""
+    unmarked = [asset(name) for name in WATERMARK_UNMARKED]
+    return _bench_watermark(asset("astronaut.png"), asset("WolfgangLanger_Pexels.mp4"), unmarked, progress)
+
+
+# Unmarked pictures for the false-positive count: photos with and without faces, then frames of the clips.
+WATERMARK_UNMARKED = ("coffee.png", "chelsea.png", "rocket.jpg", "single_face.jpg", "multi_face.jpg",
+                      "single_face.mp4", "no_face.mp4", "face_noface.mov", "noface_face.mov",
+                      "WolfgangLanger_Pexels.mp4")

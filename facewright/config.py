@@ -39,6 +39,23 @@ class VideoOptions:
             raise OptionError(f"--crf {self.crf} is outside 0..51", fix="use 18 (near lossless) to 28 (small files)")
 
 
+LABEL_PRESETS = ("ai-generated", "manipulated", "none")
+LABEL_POSITIONS = ("bottom-left", "bottom-right", "top-left", "top-right")
+
+
+@dataclasses.dataclass(frozen=True)
+class MarkOptions:
+    """How outputs are marked (the watermark and C2PA signature are always applied)."""
+
+    label: str = option("ai-generated", "visible label: 'ai-generated', 'manipulated' (California AB 730's "
+                        "wording) or 'none' (must be chosen explicitly; recorded in the C2PA manifest)",
+                        LABEL_PRESETS)
+    label_position: str = option("bottom-left", "corner of the visible label", LABEL_POSITIONS)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+
+
 FACE_TYPES = ("face", "whole_face", "head")  # the crops of faces.align; tests check the two agree
 IMAGE_FORMATS = ("png", "jpg")
 

@@ -16,9 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facewright import __version__
 from facewright.errors import WorkspaceError
+from facewright.files import sha256_file
+
+if TYPE_CHECKING:
+    from facewright.provenance.mark import MarkPlan, MarkResult
 
 DEFAULT_WORKSPACE = "facewright-workspace"
 CATALOG = "catalog.sqlite"
@@ -118,6 +123,50 @@ MIGRATIONS: tuple[Migration, ...] = (
             arrays_path TEXT NOT NULL,
             created_at TEXT NOT NULL,
             UNIQUE (media_id, track))""",
+    )),
+    Migration(3, "consents", (
+        # One row per consent (provenance.consent); its signed twin is consents/<id>/record.json.
+        # Revocation fills the revoked_* columns: a consent is never deleted.
+        """CREATE TABLE consents (
+            id TEXT PRIMARY KEY,
+            identity_id INTEGER NOT NULL REFERENCES identities (id),
+            display_name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('source', 'target', 'both')),
+            purpose TEXT NOT NULL,
+            channels TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            photo_path TEXT NOT NULL,
+            photo_sha256 TEXT NOT NULL,
+            embedding BLOB NOT NULL,
+            release_sha256 TEXT,
+            recorded_by TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            scope TEXT NOT NULL DEFAULT '',
+            record_sha256 TEXT NOT NULL,
+            revoked_at TEXT,
+            revoked_by TEXT,
+            revoked_reason TEXT,
+            CHECK (revoked_at IS NULL OR (revoked_by IS NOT NULL AND revoked_reason IS NOT NULL)))""",
+        "CREATE INDEX consents_identity ON consents (identity_id)",
+    )),
+    Migration(4, "marks", (
+        # One row per marked output (provenance.mark). `payload` is the 64-bit watermark id in hex: what
+        # `verify` reads from a file whose manifest was stripped, to find this row.
+        """CREATE TABLE marks (
+            payload TEXT PRIMARY KEY,
+            output_id INTEGER NOT NULL REFERENCES outputs (id),
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('image', 'video')),
+            label TEXT NOT NULL,
+            consent_ids_json TEXT NOT NULL,
+            consent_salt TEXT NOT NULL,
+            signer_fingerprint TEXT NOT NULL,
+            model TEXT,
+            model_sha256 TEXT,
+            parent_sha256 TEXT,
+            created_at TEXT NOT NULL)""",
     )),
 )
 
@@ -313,6 +362,19 @@ class Workspace:
     def finish_run(self, run_id: int, status: str = "done", error: str | None = None) -> None:
         self.conn.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
                           (status, error, now(), run_id))
+
+    def record_mark(self, run_id: int, result: MarkResult, plan: MarkPlan, signer_fingerprint: str) -> int:
+        """Record a marked output (outputs + marks rows); return the output id."""
+        output_id = self.add_output(run_id, result.output, result.sha256, result.kind)
+        parent_sha256 = sha256_file(plan.parent) if plan.parent else None
+        self.conn.execute(
+            "INSERT INTO marks (payload, output_id, run_id, path, sha256, kind, label, consent_ids_json, consent_salt, "
+            "signer_fingerprint, model, model_sha256, parent_sha256, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (result.payload_hex, output_id, run_id, str(result.output.resolve()), result.sha256, result.kind,
+             result.label, json.dumps(list(plan.consent_ids)), plan.salt.hex(), signer_fingerprint, plan.model,
+             plan.model_sha256, parent_sha256, now()))
+        return output_id
 
     def add_output(self, run_id: int, path: Path, sha256: str, kind: str, source_media_id: int | None = None) -> int:
         return self.conn.execute(

@@ -18,12 +18,11 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
+from facewright.config import LABEL_POSITIONS as POSITIONS
+from facewright.config import LABEL_PRESETS as PRESETS
 from facewright.errors import OptionError
 from facewright.media.image import Frame
 
-PRESETS = ("ai-generated", "manipulated", "none")
-DEFAULT_PRESET = "ai-generated"
-POSITIONS = ("bottom-left", "bottom-right", "top-left", "top-right")
 LABEL_HEIGHT = 0.045  # text cap height as a share of the shorter side: ~16 px on 360p, ~49 px on 1080p
 MIN_TEXT_PX = 12
 BOX_ALPHA = 0.72  # the box darkens what is under it but still shows it

@@ -1,0 +1,506 @@
+"""Consent records: who agreed to have their face used (source) or replaced (target), for what, and until when.
+
+A record is kept twice: a row in the catalog's `consents` table and `consents/<id>/record.json`, signed with the
+local signing identity (provenance.keys) over the canonical JSON of its fields. The consent photo is copied beside
+it and its face's 128-d dlib embedding recorded, so `require_consent` can check that the faces about to be used
+belong to that person. Revocation is recorded (revoked_* columns and a signed `revocation.json`), never a delete.
+Dates are UTC calendar dates; `expires` is the last day a consent is valid.
+"""
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import hmac
+import json
+import re
+import shlex
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from facewright.errors import ConsentError, FacewrightError, InputError, NoFaceError, OptionError
+from facewright.faces.detect import Detector, create_detector
+from facewright.faces.identity import EMBEDDING_SIZE, THRESHOLD, Embedding, IdentityEncoder, centroid, distance
+from facewright.files import atomic_path, require_file, sha256_file
+from facewright.media.image import IMAGE_SUFFIXES, Frame, read_image
+from facewright.provenance.keys import SigningIdentity, load_identity, verify_signature
+from facewright.workspace import Workspace, now
+
+ROLES = ("source", "target", "both")  # source: their face goes into other footage; target: their footage gets one
+USES = ("source", "target")  # what a pipeline stage asks for; a "both" consent covers either
+CONSENTS = "consents"  # folder in the workspace: consents/<id>/{photo<ext>, record.json, revocation.json}
+MIN_PURPOSE_CHARS = 10  # "a film" says nothing; the person must be able to tell what they agreed to
+MAX_YEARS = 10  # consent is not forever: it must be renewed at least this often
+MIN_PREFIX = 6  # hex digits of an id the user may type instead of all 32
+MAX_OUTSIDE = 0.05  # share of faces allowed beyond THRESHOLD: detector noise, not another person
+MIN_SALT_BYTES = 16
+RECORD_SCHEMA = "facewright.consent/1"
+REVOCATION_SCHEMA = "facewright.consent-revocation/1"
+DETECTOR = "blazeface-full"  # full range also finds small bystanders, who would make the photo ambiguous
+LIST_FIX = "see the recorded consents and their ids: facewright consent list"
+
+# A guard, not a classifier: a purpose or channel naming sexual content is refused outright. "explicit",
+# "intimate" and "adult" count only before a content noun, so "with her explicit permission" stays allowed.
+_SEXUAL = re.compile(
+    r"\b(?:sex(?:es|ual\w*|y|ting)?|porn\w*|nude|nudes|nudity|naked|erotic\w*|xxx|nsfw|onlyfans|hentai|fetish\w*"
+    r"|(?:explicit|intimate|adult)\s+(?:content|material|scenes?|videos?|images?|imagery|photos?|pictures?"
+    r"|films?|movies?|footage|acts?))\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """One person's recorded consent. Times are UTC ISO 8601 strings; `expires` is the last valid day (UTC)."""
+
+    id: str  # 32 hex digits of a uuid4: random, so an id reveals neither how many consents exist nor their order
+    identity: str  # the workspace identity (faceset name) the consent is for
+    display_name: str  # name or pseudonym, as the person wishes to be named
+    role: str  # one of ROLES
+    purpose: str
+    channels: tuple[str, ...]  # where the result may be shown
+    expires: date
+    photo: str  # workspace-relative POSIX path of the copied photo: consents/<id>/photo<ext>
+    photo_sha256: str
+    embedding: Embedding = field(repr=False, compare=False)  # (128,) float32 of the photo's face; not in ==
+    release_sha256: str | None  # of the signed release document, which is not copied
+    recorded_by: str
+    recorded_at: str
+    scope: str = ""  # free tag ("demo"); not a permission
+    revoked_at: str | None = None
+    revoked_by: str | None = None
+    revoked_reason: str | None = None
+
+    def status(self, today: date | None = None) -> str:
+        """ "revoked", "expired" (after the `expires` day) or "active"; `today` defaults to the UTC date."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if (today or utc_today()) > self.expires else "active"
+
+    def covers(self, role: str) -> bool:
+        """True if this consent allows `role` ("source" or "target"), whatever its status."""
+        return self.role in (role, "both")
+
+    def signed_fields(self) -> dict:
+        """The fields record.json signs: everything but the revocation, which is signed on its own."""
+        return {"schema": RECORD_SCHEMA, "id": self.id, "identity": self.identity, "display_name": self.display_name,
+                "role": self.role, "purpose": self.purpose, "channels": list(self.channels),
+                "expires": self.expires.isoformat(), "photo": self.photo, "photo_sha256": self.photo_sha256,
+                "embedding": base64.b64encode(_embedding_bytes(self.embedding)).decode("ascii"),
+                "release_sha256": self.release_sha256, "recorded_by": self.recorded_by,
+                "recorded_at": self.recorded_at, "scope": self.scope}
+
+    @property
+    def record_sha256(self) -> str:
+        return hashlib.sha256(canonical_json(self.signed_fields())).hexdigest()
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    """How far a batch of faces lies from a consent photo's face (L2 in dlib space)."""
+
+    faces: int
+    threshold: float
+    outside: int  # faces farther than the threshold
+    median_distance: float
+    centroid_distance: float  # of the faces' mean embedding
+    ok: bool
+
+    def describe(self) -> str:
+        return (f"{self.outside} of {self.faces} faces lie beyond {self.threshold} of the consent photo's face; "
+                f"median distance {self.median_distance:.2f}, their centroid {self.centroid_distance:.2f}")
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def canonical_json(value: object) -> bytes:
+    """The bytes a signature covers: sorted keys, no spaces, UTF-8 as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+# --- recording -------------------------------------------------------------------------------------------------
+
+
+def add_consent(ws: Workspace, *, identity: str, display_name: str, role: str, purpose: str,
+                channels: Sequence[str], expires: date | str, photo: str | Path, release: str | Path | None = None,
+                recorded_by: str | None = None, scope: str = "", encoder: IdentityEncoder | None = None,
+                detector: Detector | None = None, signer: SigningIdentity | None = None) -> ConsentRecord:
+    """Record a consent: check the fields, embed the photo's one face, copy the photo, write catalog + signed JSON.
+
+    `encoder`, `detector` and `signer` default to fresh ones; callers that hold them loaded pass them in.
+    Nothing is written unless every check passes.
+    """
+    purpose, channels = check_use(purpose, channels)
+    record = dict(identity=_required(identity, "identity"), display_name=_required(display_name, "display name"),
+                  role=_role(role, ROLES), purpose=purpose, channels=channels,
+                  expires=parse_expiry(expires, utc_today()), scope=scope.strip())
+    photo = require_file(photo)
+    photo_sha256 = sha256_file(photo)
+    embedding = _photo_embedding(read_image(photo), photo, encoder, detector)
+    consent_id = uuid.uuid4().hex
+    suffix = photo.suffix.lower() if photo.suffix.lower() in IMAGE_SUFFIXES else ""
+    consent = ConsentRecord(
+        id=consent_id, **record, photo=f"{CONSENTS}/{consent_id}/photo{suffix}", photo_sha256=photo_sha256,
+        embedding=embedding, release_sha256=sha256_file(require_file(release)) if release is not None else None,
+        recorded_by=(recorded_by or "").strip() or _os_user(), recorded_at=now())
+    _store(ws, consent, photo, signer or load_identity())
+    return consent
+
+
+def check_use(purpose: str, channels: Sequence[str] | str) -> tuple[str, tuple[str, ...]]:
+    """The stripped purpose and channels (empty and repeated channels dropped), or a typed error."""
+    purpose = " ".join(purpose.split())
+    if len(purpose) < MIN_PURPOSE_CHARS:
+        raise OptionError(f"the purpose must say in plain words what the face is used for "
+                          f"(at least {MIN_PURPOSE_CHARS} characters), got {purpose!r}",
+                          fix='e.g. --purpose "short film for a student festival"')
+    items = [channels] if isinstance(channels, str) else list(channels)
+    channels = tuple(dict.fromkeys(c.strip() for c in items if c.strip()))
+    if not channels:
+        raise OptionError("no channel given: say where the result may be shown",
+                          fix='e.g. --channels "film festival" --channels youtube')
+    for text in (purpose, *channels):
+        if match := _SEXUAL.search(text):
+            raise ConsentError(f"{text!r} names sexual content ({match.group(0)!r}); facewright does not make "
+                               "sexual content, with or without consent", fix="record a consent for another purpose")
+    return purpose, channels
+
+
+def parse_expiry(expires: date | str, today: date) -> date:
+    """The expiry date from a date or YYYY-MM-DD; it must be after `today` and at most MAX_YEARS ahead."""
+    try:
+        day = expires if isinstance(expires, date) else date.fromisoformat(str(expires).strip())
+    except ValueError:
+        raise OptionError(f"expiry {expires!r} is not a date", fix="give it as YYYY-MM-DD") from None
+    day = day.date() if isinstance(day, datetime) else day
+    latest = _years_after(today, MAX_YEARS)
+    if day <= today:
+        raise OptionError(f"expiry {day} is not in the future (today is {today}, UTC)",
+                          fix="give the last day the person agreed to, after today")
+    if day > latest:
+        raise OptionError(f"expiry {day} is more than {MAX_YEARS} years ahead", fix=f"give a date up to {latest}")
+    return day
+
+
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year that has none
+        return day.replace(year=day.year + years, day=28)
+
+
+def _required(text: str, what: str) -> str:
+    text = str(text).strip()  # inner spaces kept: the identity must equal the faceset name it is checked against
+    if not text:
+        raise OptionError(f"the {what} is empty", fix=f"give the {what}")
+    return text
+
+
+def _role(role: str, allowed: Sequence[str]) -> str:
+    if role not in allowed:
+        raise OptionError(f"unknown role {role!r}", fix=f"use one of {', '.join(allowed)}")
+    return role
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return "unknown"
+
+
+def _photo_embedding(image: Frame, path: Path, encoder: IdentityEncoder | None, detector: Detector | None) -> Embedding:
+    """The (128,) embedding of the one face in the consent photo; none or several is an error naming the file."""
+    if detector is None:
+        with create_detector(DETECTOR) as own:
+            found = own.detect(image)
+    else:
+        found = detector.detect(image)
+    if not found:
+        raise NoFaceError("no face found in the consent photo", path=path,
+                          fix="give a clear, front-facing photo of the person giving consent")
+    if len(found) > 1:
+        raise InputError(f"{len(found)} faces found in the consent photo; it must show only the person giving "
+                         "consent", path=path, fix="crop the photo to that person's face, or use one of them alone")
+    return (encoder or IdentityEncoder()).embed(image, found[0])
+
+
+def _store(ws: Workspace, consent: ConsentRecord, photo: Path, signer: SigningIdentity) -> None:
+    """Insert the row and write photo + record.json in one transaction; on failure neither stays."""
+    folder = (ws.root / consent.photo).parent
+    folder.mkdir(parents=True)  # a fresh uuid4: an existing folder would be a bug, never overwritten
+    conn = ws.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _insert(ws, consent)
+        _copy_photo(photo, ws.root / consent.photo, consent.photo_sha256)
+        _write_signed(folder / "record.json", "record", consent.signed_fields(), signer)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _insert(ws: Workspace, c: ConsentRecord) -> None:
+    ws.conn.execute(
+        "INSERT INTO consents (id, identity_id, display_name, role, purpose, channels, expires, photo_path, "
+        "photo_sha256, embedding, release_sha256, recorded_by, recorded_at, scope, record_sha256) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (c.id, ws.identity_id(c.identity), c.display_name, c.role, c.purpose, json.dumps(list(c.channels)),
+         c.expires.isoformat(), c.photo, c.photo_sha256, _embedding_bytes(c.embedding), c.release_sha256,
+         c.recorded_by, c.recorded_at, c.scope, c.record_sha256))
+
+
+def _copy_photo(photo: Path, target: Path, sha256: str) -> None:
+    with atomic_path(target) as tmp:
+        shutil.copyfile(photo, tmp)
+        if sha256_file(tmp) != sha256:  # the embedding and hash must describe the very bytes kept
+            raise InputError("the photo changed while it was being recorded", path=photo,
+                             fix="wait until the file is fully written, then record the consent again")
+
+
+def _write_signed(path: Path, key: str, payload: dict, signer: SigningIdentity) -> None:
+    """{key: payload, "signature": base64, "signer_chain": PEM, "alg": ...}, signed over canonical_json(payload)."""
+    doc = {key: payload, "signature": base64.b64encode(signer.sign(canonical_json(payload))).decode("ascii"),
+           "signer_chain": signer.chain_pem.decode("ascii"), "alg": signer.alg}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _embedding_bytes(embedding: ArrayLike) -> bytes:
+    return np.asarray(embedding, "<f4").reshape(EMBEDDING_SIZE).tobytes()  # little-endian: same bytes everywhere
+
+
+def _embedding_from(data: bytes) -> Embedding:
+    return np.frombuffer(data, "<f4").astype(np.float32)
+
+
+# --- verifying and revoking ------------------------------------------------------------------------------------
+
+
+def verify_record_file(path: str | Path) -> ConsentRecord:
+    """The consent in a record.json, after checking its signature, its photo's sha256 and any revocation.json.
+
+    The signature is checked against the chain inside the file: it proves the file is unchanged since it was
+    signed, not who signed it. Raises ConsentError if anything does not verify.
+    """
+    path = require_file(path)
+    consent = _record_from(_verified(path, "record"), path)
+    photo = path.parent / PurePosixPath(consent.photo).name
+    if not photo.is_file() or sha256_file(photo) != consent.photo_sha256:
+        raise ConsentError("the consent photo is missing or differs from the signed record", path=photo,
+                           fix="restore the photo from a backup; a consent whose evidence changed is not used")
+    revocation = path.parent / "revocation.json"
+    if revocation.exists():
+        rev = _verified(revocation, "revocation")
+        if rev.get("consent_id") != consent.id or rev.get("record_sha256") != consent.record_sha256:
+            raise ConsentError("the revocation is for another record", path=revocation, fix=LIST_FIX)
+        consent = replace(consent, revoked_at=rev["revoked_at"], revoked_by=rev["revoked_by"],
+                          revoked_reason=rev["reason"])
+    return consent
+
+
+def _verified(path: Path, key: str) -> dict:
+    """The signed payload under `key` of a JSON file, or ConsentError if it is unreadable or does not verify."""
+    fix = "restore the consent folder from a backup; a tampered record is never used"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        payload = doc[key]
+        valid = verify_signature(doc["signer_chain"].encode("ascii"), canonical_json(payload),
+                                 base64.b64decode(doc["signature"], validate=True))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, FacewrightError) as exc:
+        raise ConsentError(f"unreadable signed {key} ({exc})", path=path, fix=fix) from exc
+    if not valid:
+        raise ConsentError(f"the {key}'s signature does not verify: it was changed after signing", path=path, fix=fix)
+    return payload
+
+
+def _record_from(fields: dict, path: Path) -> ConsentRecord:
+    try:
+        if fields["schema"] != RECORD_SCHEMA:
+            raise ValueError(f"schema {fields['schema']!r}")
+        values = {k: v for k, v in fields.items() if k != "schema"}
+        return ConsentRecord(**values | {"channels": tuple(fields["channels"]),
+                                         "expires": date.fromisoformat(fields["expires"]),
+                                         "embedding": _embedding_from(base64.b64decode(fields["embedding"]))})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConsentError(f"not a consent record this facewright reads ({exc})", path=path, fix=LIST_FIX) from exc
+
+
+def revoke(ws: Workspace, consent_id: str, reason: str, by: str | None = None, *,
+           signer: SigningIdentity | None = None) -> ConsentRecord:
+    """Mark a consent revoked (catalog + signed consents/<id>/revocation.json); it stays listed, as revoked."""
+    consent = get_consent(ws, consent_id)
+    revoked = replace(consent, revoked_at=now(), revoked_by=(by or "").strip() or _os_user(),
+                      revoked_reason=_required(reason, "reason"))
+    payload = {"schema": REVOCATION_SCHEMA, "consent_id": consent.id, "record_sha256": consent.record_sha256,
+               "revoked_at": revoked.revoked_at, "revoked_by": revoked.revoked_by, "reason": revoked.revoked_reason}
+    signer = signer or load_identity()
+    ws.conn.execute("BEGIN IMMEDIATE")
+    try:
+        changed = ws.conn.execute(
+            "UPDATE consents SET revoked_at = ?, revoked_by = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS "
+            "NULL", (revoked.revoked_at, revoked.revoked_by, revoked.revoked_reason, consent.id)).rowcount
+        if not changed:  # checked under the write lock: two revokes at once cannot both pass
+            raise OptionError(f"consent {consent.id} is already revoked", fix=LIST_FIX)
+        _write_signed(ws.root / CONSENTS / consent.id / "revocation.json", "revocation", payload, signer)
+        ws.conn.execute("COMMIT")
+    except BaseException:
+        if ws.conn.in_transaction:
+            ws.conn.execute("ROLLBACK")
+        raise
+    return revoked
+
+
+# --- reading ---------------------------------------------------------------------------------------------------
+
+
+def list_consents(ws: Workspace, identity: str | None = None, include_revoked: bool = True) -> list[ConsentRecord]:
+    """Consents in the catalog, oldest first; of one identity if given; revoked ones unless excluded."""
+    where, params = [], []
+    if identity is not None:
+        where.append("i.name = ?")
+        params.append(identity)
+    if not include_revoked:
+        where.append("c.revoked_at IS NULL")
+    return _select(ws, " AND ".join(where) or "1", params)
+
+
+def get_consent(ws: Workspace, id_or_prefix: str) -> ConsentRecord:
+    """The consent whose id is, or starts with, `id_or_prefix` (at least MIN_PREFIX hex digits)."""
+    key = id_or_prefix.strip().lower()
+    if not re.fullmatch(f"[0-9a-f]{{{MIN_PREFIX},32}}", key):
+        raise OptionError(f"{id_or_prefix!r} is not a consent id or a prefix of at least {MIN_PREFIX} hex digits",
+                          fix=LIST_FIX)
+    found = _select(ws, "c.id LIKE ?", [key + "%"])  # hex only, so no LIKE wildcard can be in the key
+    if not found:
+        raise ConsentError(f"no consent has an id starting with {key}", fix=LIST_FIX)
+    if len(found) > 1:
+        raise ConsentError(f"{len(found)} consents have ids starting with {key}: {', '.join(c.id for c in found)}",
+                           fix="give more digits of the id; " + LIST_FIX)
+    return found[0]
+
+
+def _select(ws: Workspace, where: str, params: Sequence[object]) -> list[ConsentRecord]:
+    rows = ws.conn.execute(
+        "SELECT c.*, i.name AS identity FROM consents c JOIN identities i ON i.id = c.identity_id "
+        f"WHERE {where} ORDER BY c.recorded_at, c.id", params)
+    return [_from_row(row) for row in rows]
+
+
+def _from_row(row) -> ConsentRecord:
+    return ConsentRecord(
+        id=row["id"], identity=row["identity"], display_name=row["display_name"], role=row["role"],
+        purpose=row["purpose"], channels=tuple(json.loads(row["channels"])),
+        expires=date.fromisoformat(row["expires"]), photo=row["photo_path"], photo_sha256=row["photo_sha256"],
+        embedding=_embedding_from(row["embedding"]), release_sha256=row["release_sha256"],
+        recorded_by=row["recorded_by"], recorded_at=row["recorded_at"], scope=row["scope"],
+        revoked_at=row["revoked_at"], revoked_by=row["revoked_by"], revoked_reason=row["revoked_reason"])
+
+
+# --- enforcement -----------------------------------------------------------------------------------------------
+
+
+def require_consent(ws: Workspace, identity: str, role: str, embeddings: ArrayLike | None = None, *,
+                    today: date | None = None) -> ConsentRecord:
+    """The active consent covering `role` for `identity` (the one expiring last), or ConsentError saying why.
+
+    `embeddings` (N x 128 float32): the faces about to be used; they must be the person in the consent photo
+    (see `match_faces`). The chosen record must also match its signed record.json, photo and revocation.
+    """
+    _role(role, USES)
+    today = today or utc_today()
+    records = list_consents(ws, identity)
+    usable = sorted((r for r in records if r.covers(role) and r.status(today) == "active"),
+                    key=lambda r: (r.expires, r.recorded_at), reverse=True)
+    if not usable:
+        raise ConsentError(_refusal(identity, role, records, today), fix=add_command(identity, role))
+    match = None
+    for consent in usable:  # several photos of one person: any of them may be the one these faces match
+        match = match_faces(consent.embedding, embeddings) if embeddings is not None else None
+        if match is None or match.ok:
+            return _check_signed(ws, consent, today)
+    raise ConsentError(f"these faces are not the person in the consent photo of {identity!r}: {match.describe()}; "
+                       "consent for one person does not cover another person's images",
+                       fix=f"use footage of {identity} only, or record that person's own consent: "
+                           + add_command("IDENTITY", role))
+
+
+def _refusal(identity: str, role: str, records: list[ConsentRecord], today: date) -> str:
+    """Why no consent of `records` covers `role` today, in one sentence."""
+    if not records:
+        return f"no consent is recorded for identity {identity!r}"
+    covering = [r for r in records if r.covers(role)]
+    if not covering:
+        roles = sorted({r.role for r in records})
+        return f"the consent of {identity!r} covers role {', '.join(roles)}, not {role}"
+    reasons = []
+    expired = [r for r in covering if r.status(today) == "expired"]
+    if expired:
+        reasons.append(f"expired on {max(r.expires for r in expired)} (today is {today})")
+    for r in (r for r in covering if r.revoked_at is not None):
+        reasons.append(f"consent {r.id[:8]} was revoked on {r.revoked_at[:10]} by {r.revoked_by}: {r.revoked_reason}")
+    return f"no active consent of {identity!r} as {role}: " + "; ".join(reasons)
+
+
+def add_command(identity: str, role: str) -> str:
+    """The command line that records a consent for `identity` as `role` (placeholders in capitals)."""
+    return (f"facewright consent add --identity {shlex.quote(identity)} --display-name NAME --role {role} "
+            "--photo PHOTO --purpose PURPOSE --channels CHANNEL --expires YYYY-MM-DD")
+
+
+def _check_signed(ws: Workspace, consent: ConsentRecord, today: date) -> ConsentRecord:
+    """`consent` if its signed record.json matches the catalog row and no signed revocation is beside it."""
+    signed = verify_record_file(ws.root / CONSENTS / consent.id / "record.json")
+    if signed.record_sha256 != consent.record_sha256:
+        raise ConsentError(f"the catalog's consent {consent.id} differs from its signed record.json",
+                           path=ws.catalog, fix="restore the catalog from a catalog.sqlite.bak-v* file; " + LIST_FIX)
+    if signed.status(today) != "active":
+        raise ConsentError(f"consent {consent.id} is {signed.status(today)} in its signed files",
+                           fix=add_command(consent.identity, consent.role))
+    return consent
+
+
+def match_faces(reference: ArrayLike, embeddings: ArrayLike, threshold: float = THRESHOLD,
+                max_outside: float = MAX_OUTSIDE) -> FaceMatch:
+    """Compare N x 128 embeddings with a (128,) reference. ok: their centroid is within `threshold` and at most
+    `max_outside` of them lie beyond it (a few bad detections pass; another person's faces do not)."""
+    reference = np.asarray(reference, np.float32)
+    embeddings = np.asarray(embeddings, np.float32)
+    if reference.shape != (EMBEDDING_SIZE,) or embeddings.ndim != 2 or embeddings.shape[1:] != (EMBEDDING_SIZE,):
+        raise ValueError(f"expected a (128,) reference and N x 128 faces, got {reference.shape}, {embeddings.shape}")
+    if len(embeddings) == 0 or not (np.isfinite(embeddings).all() and np.isfinite(reference).all()):
+        raise ValueError("no faces, or non-finite embeddings: nothing can be matched")
+    distances = np.asarray(distance(embeddings, reference))
+    outside = int((distances > threshold).sum())
+    to_centroid = float(distance(centroid(embeddings), reference))
+    return FaceMatch(len(embeddings), threshold, outside, float(np.median(distances)), to_centroid,
+                     to_centroid <= threshold and outside <= max_outside * len(embeddings))
+
+
+# --- ids in manifests ------------------------------------------------------------------------------------------
+
+
+def consent_ids_hash(ids: Iterable[str], salt: bytes) -> list[str]:
+    """sha256(salt + id as ASCII) hex per consent id: shows which consents cover a file without naming anyone.
+
+    `salt` (at least 16 random bytes, fresh per file and stored beside the hashes) keeps two files that use
+    the same consent from being linked through equal hashes.
+    """
+    if len(salt) < MIN_SALT_BYTES:
+        raise ValueError(f"salt must be at least {MIN_SALT_BYTES} bytes, got {len(salt)}")
+    return [hashlib.sha256(salt + i.strip().lower().encode("ascii")).hexdigest() for i in ids]
+
+
+def consent_id_matches(digest: str, consent_id: str, salt: bytes) -> bool:
+    """True if `digest` is consent_ids_hash's hash of `consent_id` with `salt` (constant-time compare)."""
+    return hmac.compare_digest(digest.lower(), consent_ids_hash([consent_id], salt)[0])

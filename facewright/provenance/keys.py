@@ -1,0 +1,441 @@
+"""A local signing identity: a small certificate authority of our own, or a chain the user imports.
+
+C2PA refuses a lone self-signed certificate, so the first use makes two: a root CA (the trust anchor a
+verifier adds) and a leaf signed by it (the one that signs manifests). Files in the keys folder:
+
+    root.pem    root certificate (the trust anchor; give it to whoever verifies your files)
+    root.key    root private key (absent for an imported identity)
+    signer.pem  leaf certificate followed by the issuing chain: what C2PA signs with
+    signer.key  leaf private key, PKCS8 PEM, unencrypted, mode 0600
+
+Keys are an identity, not a cache: they live under ~/.config, not ~/.cache, so cleaning caches keeps them.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import os
+import secrets
+import socket
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from facewright.errors import ProvenanceError
+from facewright.files import atomic_path, require_file
+
+KEYS_ENV = "FACEWRIGHT_KEYS"
+ROOT_CERT, ROOT_KEY, SIGNER_CERT, SIGNER_KEY, LOCK = "root.pem", "root.key", "signer.pem", "signer.key", ".lock"
+ALGORITHMS = ("es256", "ed25519")  # what we generate; an imported P-384/P-521 key also loads (es384/es512)
+ROOT_DAYS = 3652  # 10 years: the anchor others pin should outlive many leaves
+LEAF_DAYS = 730  # 2 years: a leaked leaf stops being usable on its own
+CLOCK_SKEW = timedelta(minutes=5)  # backdate notBefore so a verifier whose clock lags still accepts a new cert
+ORGANISATION = "facewright (local, self-issued)"
+FRESH_FIX = "delete the keys folder to make a new local identity, or import a fresh chain (facewright keys import)"
+
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+# EC curve -> (C2PA algorithm name, digest the signature uses)
+_EC_ALGS: dict[str, tuple[str, type[hashes.HashAlgorithm]]] = {
+    "secp256r1": ("es256", hashes.SHA256),
+    "secp384r1": ("es384", hashes.SHA384),
+    "secp521r1": ("es512", hashes.SHA512),
+}
+
+
+def keys_dir() -> Path:
+    """The keys folder: $FACEWRIGHT_KEYS, else $XDG_CONFIG_HOME/facewright/keys, else ~/.config/facewright/keys."""
+    if override := os.environ.get(KEYS_ENV):
+        return Path(override).expanduser()
+    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config) / "facewright" / "keys"
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """A private key and the certificate chain that vouches for it, as C2PA's signer takes them."""
+
+    key_pem: bytes  # leaf private key, PKCS8 PEM
+    chain_pem: bytes  # leaf certificate, then the issuing chain, PEM
+    anchor_pem: bytes  # the root (trust anchor) certificate, PEM
+    alg: str  # C2PA algorithm name: "es256" | "ed25519" (an imported key may also be "es384" | "es512")
+    folder: Path
+
+    def sign(self, data: bytes) -> bytes:
+        """Raw signature of `data` with the leaf key (ES*: DER-encoded ECDSA; Ed25519: 64 bytes)."""
+        key = serialization.load_pem_private_key(self.key_pem, password=None)
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            return key.sign(data, ec.ECDSA(_ec_digest(key.curve)))
+        return key.sign(data)
+
+    def _leaf(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.chain_pem)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 hex of the leaf certificate's DER bytes."""
+        return self._leaf().fingerprint(hashes.SHA256()).hex()
+
+    @property
+    def subject(self) -> str:
+        """The leaf's subject as an RFC 4514 string."""
+        return self._leaf().subject.rfc4514_string()
+
+    @property
+    def not_after(self) -> datetime:
+        """When the leaf expires (UTC)."""
+        return self._leaf().not_valid_after_utc
+
+
+def load_identity(folder: Path | None = None, *, create: bool = True, alg: str = "es256") -> SigningIdentity:
+    """Load the identity in `folder` (default `keys_dir()`), making a new local CA there first if none exists.
+
+    `alg` applies only when a new identity is made; an existing one keeps the algorithm of its key.
+    """
+    folder = Path(folder) if folder is not None else keys_dir()
+    if alg not in ALGORITHMS:
+        raise ProvenanceError(f"unknown signing algorithm {alg!r}", fix=f"use one of {', '.join(ALGORITHMS)}")
+    if not _has_identity(folder):
+        if not create:
+            raise ProvenanceError("no signing identity here", path=folder,
+                                  fix="run `facewright keys show`, which creates one")
+        _make_folder(folder)
+        with _folder_lock(folder):
+            if not _has_identity(folder):  # another process may have made it while we waited for the lock
+                _write_local_ca(folder, alg)
+    return _read_identity(folder)
+
+
+def import_identity(chain: Path, key: Path, anchor: Path | None = None, folder: Path | None = None) -> SigningIdentity:
+    """Copy a user's own chain (leaf first) and leaf key into the keys folder, after checking they can sign.
+
+    Replaces any identity already in the folder. The anchor written as root.pem is `anchor` if given, else the
+    last certificate of the chain; a root.key left by an earlier local identity is removed unless it belongs to
+    the new anchor (it could otherwise issue leaves nobody meant to trust).
+    """
+    chain_path, key_path = require_file(chain), require_file(key)
+    certs = _parse_chain(chain_path.read_bytes(), chain_path)
+    private = _parse_key(key_path.read_bytes(), key_path)
+    _check_signing_chain(certs, private, chain_path, key_path)
+    anchor_cert = _anchor_for(certs, Path(anchor)) if anchor is not None else certs[-1]
+    folder = Path(folder) if folder is not None else keys_dir()
+    _make_folder(folder)
+    with _folder_lock(folder):
+        (folder / SIGNER_CERT).unlink(missing_ok=True)  # until the new one is written, readers see no identity
+        _write_private(folder / SIGNER_KEY, _pkcs8(private))
+        with atomic_path(folder / ROOT_CERT) as tmp:
+            tmp.write_bytes(_pem(anchor_cert))
+        _drop_stale_root_key(folder, anchor_cert)
+        with atomic_path(folder / SIGNER_CERT) as tmp:  # written last: its presence marks a complete identity
+            tmp.write_bytes(b"".join(_pem(cert) for cert in certs))
+    return _read_identity(folder)
+
+
+def verify_signature(chain_pem: bytes, data: bytes, signature: bytes) -> bool:
+    """True if `signature` over `data` verifies with the public key of the first (leaf) certificate."""
+    public = _parse_chain(chain_pem, None)[0].public_key()
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(signature, data, ec.ECDSA(_ec_digest(public.curve)))
+        elif isinstance(public, ed25519.Ed25519PublicKey):
+            public.verify(signature, data)
+        else:
+            raise ProvenanceError(f"unsupported public key type {type(public).__name__}")
+    except InvalidSignature:
+        return False
+    return True
+
+
+def export_anchor(destination: Path, folder: Path | None = None) -> Path:
+    """Write a copy of the trust anchor (root.pem) to `destination`, atomically; return `destination`."""
+    folder = Path(folder) if folder is not None else keys_dir()
+    anchor = require_file(folder / ROOT_CERT).read_bytes()
+    _parse_chain(anchor, folder / ROOT_CERT)
+    destination = Path(destination)
+    with atomic_path(destination) as tmp:
+        tmp.write_bytes(anchor)
+    return destination
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+
+
+def _has_identity(folder: Path) -> bool:
+    return (folder / SIGNER_CERT).is_file() and (folder / SIGNER_KEY).is_file()
+
+
+def _read_identity(folder: Path) -> SigningIdentity:
+    """Read and check the identity files: permissions, parseable PEM, key matches leaf, leaf unexpired."""
+    for name in (SIGNER_KEY, ROOT_KEY):
+        _check_private_mode(folder / name)
+    key_pem = (folder / SIGNER_KEY).read_bytes()
+    chain_pem = (folder / SIGNER_CERT).read_bytes()
+    certs = _parse_chain(chain_pem, folder / SIGNER_CERT)
+    private = _parse_key(key_pem, folder / SIGNER_KEY)
+    _check_key_matches(certs[0], private, folder / SIGNER_KEY)
+    _check_unexpired(certs[0], folder / SIGNER_CERT)
+    root_path = folder / ROOT_CERT
+    anchor = _parse_chain(root_path.read_bytes(), root_path)[0] if root_path.is_file() else certs[-1]
+    return SigningIdentity(key_pem=key_pem, chain_pem=chain_pem, anchor_pem=_pem(anchor),
+                           alg=_alg_of(private, folder / SIGNER_KEY), folder=folder)
+
+
+def _check_private_mode(path: Path) -> None:
+    """Refuse a private key that the group or other users can read (someone could sign as you)."""
+    if not path.is_file():
+        return
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        raise ProvenanceError("private key is readable by other users", path=path, fix=f"chmod 600 {path}")
+
+
+def _parse_chain(data: bytes, path: Path | None) -> list[x509.Certificate]:
+    """All PEM certificates in `data`, in order; garbled or empty input is a ProvenanceError naming `path`."""
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise ProvenanceError(f"not a readable PEM certificate file ({exc})", path=path,
+                              fix="give PEM certificates (-----BEGIN CERTIFICATE-----), or " + FRESH_FIX) from exc
+    if not certs:
+        raise ProvenanceError("holds no certificate", path=path, fix=FRESH_FIX)
+    return certs
+
+
+def _parse_key(data: bytes, path: Path) -> PrivateKey:
+    """An unencrypted PEM private key of a type C2PA signs with (EC P-256/384/521 or Ed25519)."""
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ProvenanceError(f"not a readable, unencrypted PEM private key ({exc})", path=path,
+                              fix="give an unencrypted PEM key (openssl pkcs8 -topk8 -nocrypt), or " + FRESH_FIX
+                              ) from exc
+    _alg_of(key, path)
+    return key
+
+
+def _alg_of(key: object, path: Path) -> str:
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "ed25519"
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name in _EC_ALGS:
+        return _EC_ALGS[key.curve.name][0]
+    raise ProvenanceError(f"unsupported key type {type(key).__name__}", path=path,
+                          fix="use an EC P-256 (es256) or Ed25519 key")
+
+
+def _ec_digest(curve: ec.EllipticCurve) -> hashes.HashAlgorithm:
+    return _EC_ALGS[curve.name][1]()
+
+
+def _public_der(key: PrivateKey | PublicKey) -> bytes:
+    public = key.public_key() if isinstance(key, PrivateKey) else key
+    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _check_key_matches(leaf: x509.Certificate, key: PrivateKey, key_path: Path) -> None:
+    if _public_der(key) != _public_der(leaf.public_key()):
+        raise ProvenanceError("this private key does not belong to the first (leaf) certificate of the chain",
+                              path=key_path, fix="give the key issued with that certificate, or " + FRESH_FIX)
+
+
+def _check_unexpired(leaf: x509.Certificate, path: Path) -> None:
+    now = datetime.now(UTC)
+    if leaf.not_valid_after_utc <= now:
+        raise ProvenanceError(f"the signing certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}",
+                              path=path, fix=FRESH_FIX)
+    if leaf.not_valid_before_utc > now + CLOCK_SKEW:
+        raise ProvenanceError(f"the signing certificate is not valid before {leaf.not_valid_before_utc:%Y-%m-%d}",
+                              path=path, fix="check the system clock, or import a certificate valid today")
+
+
+# --- checks on an imported chain --------------------------------------------------------------------------
+
+
+def _check_signing_chain(certs: list[x509.Certificate], key: PrivateKey, chain: Path, key_path: Path) -> None:
+    """A C2PA-usable chain: leaf + issuer(s), each signed by the next, leaf can sign, key matches, unexpired."""
+    leaf = certs[0]
+    if len(certs) == 1:
+        lone = "a lone self-signed certificate" if leaf.issuer == leaf.subject else "only the leaf certificate"
+        raise ProvenanceError(f"the chain holds {lone}; C2PA needs a CA-issued leaf followed by its issuer",
+                              path=chain, fix="give the leaf certificate followed by the CA certificate(s) that "
+                                              "issued it, or let facewright make a local CA (facewright keys show)")
+    for child, issuer in zip(certs, certs[1:], strict=False):
+        try:
+            child.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature) as exc:
+            raise ProvenanceError(f"{child.subject.rfc4514_string()} is not issued by the next certificate "
+                                  f"({issuer.subject.rfc4514_string()})", path=chain,
+                                  fix="order the chain leaf first, then each issuer") from exc
+    _check_digital_signature(leaf, chain)
+    _check_key_matches(leaf, key, key_path)
+    _check_unexpired(leaf, chain)
+
+
+def _anchor_for(certs: list[x509.Certificate], anchor: Path) -> x509.Certificate:
+    """The anchor certificate in `anchor`, checked to be the chain's last certificate or its issuer."""
+    cert = _parse_chain(require_file(anchor).read_bytes(), anchor)[0]
+    if cert == certs[-1]:
+        return cert
+    try:
+        certs[-1].verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise ProvenanceError("this anchor did not issue the chain's last certificate", path=anchor,
+                              fix="give the root CA certificate of this chain, or leave the anchor out") from exc
+    return cert
+
+
+def _check_digital_signature(leaf: x509.Certificate, path: Path) -> None:
+    try:
+        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if usage is None or not usage.digital_signature:
+        raise ProvenanceError("the leaf certificate is not allowed to sign (no digitalSignature key usage)",
+                              path=path, fix="ask your CA for a certificate with keyUsage digitalSignature")
+
+
+def _drop_stale_root_key(folder: Path, anchor: x509.Certificate) -> None:
+    """Remove a root.key that does not belong to the anchor now in root.pem (it would be a dangling secret)."""
+    root_key = folder / ROOT_KEY
+    if not root_key.is_file():
+        return
+    try:
+        stale = _public_der(serialization.load_pem_private_key(root_key.read_bytes(), None)) != \
+            _public_der(anchor.public_key())
+    except (ValueError, TypeError):
+        stale = True
+    if stale:
+        root_key.unlink()
+
+
+# --- making a local CA ------------------------------------------------------------------------------------
+
+
+def _write_local_ca(folder: Path, alg: str) -> None:
+    """Make a root CA and a leaf it signs; write the four files, signer.pem last (it marks completion)."""
+    now = datetime.now(UTC)
+    root_key, leaf_key = _new_key(alg), _new_key(alg)
+    root = _root_certificate(root_key, now)
+    leaf = _leaf_certificate(leaf_key, root, root_key, now)
+    _write_private(folder / ROOT_KEY, _pkcs8(root_key))
+    with atomic_path(folder / ROOT_CERT) as tmp:
+        tmp.write_bytes(_pem(root))
+    _write_private(folder / SIGNER_KEY, _pkcs8(leaf_key))
+    with atomic_path(folder / SIGNER_CERT) as tmp:
+        tmp.write_bytes(_pem(leaf) + _pem(root))
+
+
+def _new_key(alg: str) -> PrivateKey:
+    return ec.generate_private_key(ec.SECP256R1()) if alg == "es256" else ed25519.Ed25519PrivateKey.generate()
+
+
+def _name(role: str) -> x509.Name:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container uid with no passwd entry
+        user = f"uid{os.getuid()}"
+    common = f"facewright {role} ({user}@{socket.gethostname()})"[:64]  # X.520 caps a CN at 64 characters
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION)])
+
+
+def _sign_cert(builder: x509.CertificateBuilder, key: PrivateKey) -> x509.Certificate:
+    digest = _ec_digest(key.curve) if isinstance(key, ec.EllipticCurvePrivateKey) else None  # Ed25519 hashes itself
+    return builder.sign(key, digest)
+
+
+def _key_usage(**allowed: bool) -> x509.KeyUsage:
+    """A KeyUsage with only the `allowed` flags set."""
+    names = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+             "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+    return x509.KeyUsage(**(dict.fromkeys(names, False) | allowed))
+
+
+def _root_certificate(key: PrivateKey, now: datetime) -> x509.Certificate:
+    name = _name("local root CA")
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - CLOCK_SKEW).not_valid_after(now + timedelta(days=ROOT_DAYS))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+               .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+    return _sign_cert(builder, key)
+
+
+def _leaf_certificate(key: PrivateKey, root: x509.Certificate, root_key: PrivateKey, now: datetime) -> x509.Certificate:
+    root_ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    # C2PA's certificate profile wants an EKU; emailProtection is one it accepts for claim signers
+    builder = (x509.CertificateBuilder().subject_name(_name("local signer")).issuer_name(root.subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - CLOCK_SKEW).not_valid_after(now + timedelta(days=LEAF_DAYS))
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(_key_usage(digital_signature=True), critical=True)
+               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
+                              critical=False))
+    return _sign_cert(builder, root_key)
+
+
+# --- files --------------------------------------------------------------------------------------------------
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _pkcs8(key: PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _make_folder(folder: Path) -> None:
+    """Create the keys folder as 0700 (an existing folder keeps its mode: the keys inside are 0600 anyway)."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise ProvenanceError(f"cannot create the keys folder ({exc.strerror})", path=folder,
+                              fix=f"set {KEYS_ENV} to a writable folder") from exc
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive flock on folder/.lock, so two processes never write an identity at once."""
+    handle = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
+def _write_private(final: Path, data: bytes) -> None:
+    """Write secret bytes to `final` atomically; the temp file is 0600 from creation (no window for readers).
+
+    Not `atomic_path`: it makes its temp file with a plain file's mode, and a chmod after it would leave a moment
+    where another user could open the file.
+    """
+    while True:
+        tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.partial")
+        try:
+            handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
