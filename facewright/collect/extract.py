@@ -20,7 +20,7 @@ from facewright.collect.records import FaceRecord
 from facewright.collect.sources import Source, expand_sources, frame_step
 from facewright.collect.store import FacesetStore, relative, sampling_key
 from facewright.config import ExtractOptions
-from facewright.errors import InputError, NoFaceError
+from facewright.errors import ConsentError, InputError, NoFaceError
 from facewright.faces.align import AlignedFace, align_face, transform_points
 from facewright.faces.detect import create_detector
 from facewright.faces.identity import IdentityEncoder, distance
@@ -155,17 +155,20 @@ def _quality(face: FaceLandmarks, crop: Frame) -> Quality:
 
 
 def extract(sources: list[str | Path], identity: str, ws: Workspace, options: ExtractOptions = ExtractOptions(),
-            progress: ProgressFactory = no_progress) -> ExtractReport:
+            progress: ProgressFactory = no_progress, consent_embedding: np.ndarray | None = None) -> ExtractReport:
     """Extract the faces of `identity` from photos, folders, globs and videos into faceset `identity`.
 
-    Raises NoFaceError when no source holds a usable face (nothing is written if none holds any face).
+    `consent_embedding`: the face in the person's consent photo. It is the reference that decides which
+    faces are theirs (unless --reference names another photo of them), so a faceset only ever holds the
+    faces of the person who consented. Raises NoFaceError when no source holds a usable face (nothing is
+    written if none holds any face).
     """
     start, timer = time.perf_counter(), Timer()
     store = FacesetStore(ws, identity, options)
     files = expand_sources(sources)
     encoder = IdentityEncoder()
     with _PhotoFinder(options) as photos:
-        reference = _reference_embedding(options.reference, photos, encoder) if options.reference else None
+        reference = _reference(options, photos, encoder, consent_embedding)
         processor = FaceProcessor(store, options, encoder, reference, timer)
         runner = SourceRunner(ws, store, processor, photos, timer, progress)
         reports = [runner.run(source) for source in files]
@@ -323,6 +326,18 @@ class _PhotoFinder:
             self._landmarker = Landmarker(max_faces=1)
         boxes = [d.box for d in self._detector.detect(image)][: self.options.max_faces * 4]
         return [f for f in (self._landmarker.detect_in_box(image, box) for box in boxes) if f is not None]
+
+
+def _reference(options: ExtractOptions, photos: _PhotoFinder, encoder: IdentityEncoder,
+               consent_embedding: np.ndarray | None) -> np.ndarray | None:
+    """The face to keep: the --reference photo's, else the consent photo's; the two must be one person."""
+    if not options.reference:
+        return consent_embedding
+    reference = _reference_embedding(options.reference, photos, encoder)
+    if consent_embedding is not None and distance(reference, consent_embedding) > options.threshold:
+        raise ConsentError("the --reference photo shows someone other than the person in the consent photo",
+                           path=options.reference, fix="give a reference photo of the person who consented")
+    return reference
 
 
 def _reference_embedding(path: str, photos: _PhotoFinder, encoder: IdentityEncoder) -> np.ndarray:

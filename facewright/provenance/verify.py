@@ -16,7 +16,7 @@ from datetime import date
 from itertools import islice
 from pathlib import Path
 
-from facewright.errors import ConsentError, UnsupportedFormatError
+from facewright.errors import ConsentError, InputError, UnsupportedFormatError
 from facewright.files import require_file
 from facewright.media.image import Frame, read_image
 from facewright.media.video import read_video
@@ -104,12 +104,16 @@ def verify_file(path: str | Path, *, anchors_pem: bytes | None = None, lookup: C
     """Check every provenance layer of `path`; `lookup` reads a workspace's catalog (None: no workspace)."""
     path = require_file(path)
     c2pa = read_file(path, anchors_pem)
-    mark = watermark.detect_frames(pictures(path))
-    payload = mark.payload_hex or ((c2pa.facewright or {}).get("watermark") or {}).get("payload")
+    try:
+        mark, unreadable = watermark.detect_frames(pictures(path)), None
+    except InputError as exc:  # a damaged picture: the manifest's verdict still stands, and says why
+        mark, unreadable = None, f"the pictures cannot be decoded for the watermark: {exc.message}"
+    payload = (mark and mark.payload_hex) or ((c2pa.facewright or {}).get("watermark") or {}).get("payload")
     record = lookup(payload) if lookup is not None and payload else None
     consents = _consent_statuses(record, c2pa, lookup, today or date.today()) if record else ()
     label = (c2pa.facewright or {}).get("label") or (record or {}).get("label")
-    return VerifyReport(path, outcome(c2pa, mark), c2pa, mark, record, consents, label, _notes(c2pa, mark, record))
+    notes = _notes(c2pa, mark, record) + ((unreadable,) if unreadable else ())
+    return VerifyReport(path, outcome(c2pa, mark), c2pa, mark, record, consents, label, notes)
 
 
 def _consent_statuses(record: dict, c2pa: C2paReport, lookup: CatalogLookup, today: date) -> tuple[ConsentStatus, ...]:
