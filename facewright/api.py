@@ -27,6 +27,7 @@ from facewright.media import MediaInfo, read_video, write_image
 from facewright.media import probe as _probe
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance import consent as _consent
+from facewright.provenance import enforce as _enforce
 from facewright.provenance import keys as _keys
 from facewright.provenance.label import Label
 from facewright.provenance.mark import MarkPlan, MarkResult, mark_file
@@ -90,10 +91,10 @@ def extract(sources: Iterable[str | Path], identity: str, *, workspace: str | Pa
 def consent_for_any_role(ws: Workspace, identity: str) -> _consent.ConsentRecord:
     """The active consent of `identity` for either role: a faceset may later serve as source or target."""
     try:
-        return _consent.require_consent(ws, identity, "source")
+        return _enforce.require_consent(ws, identity, "source")
     except ConsentError as first:
         try:
-            return _consent.require_consent(ws, identity, "target")
+            return _enforce.require_consent(ws, identity, "target")
         except ConsentError:
             raise first from None
 

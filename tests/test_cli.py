@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 import signal
@@ -5,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -102,13 +104,23 @@ def test_unusable_workspace_exits_2(catalog, tmp_path, capsys):
 
 
 def _wait_until_working(root, proc, seconds=60.0):
-    """Block until the demo has made its catalog, then let it work ~2.5 s (into its long encode/extract)."""
+    """Block until the demo has started its first run (an extraction), then let it work ~1 s into it."""
     deadline = time.monotonic() + seconds
-    while not (root / "catalog.sqlite").exists():
+    while not _running(root / "catalog.sqlite"):
         assert proc.poll() is None and time.monotonic() < deadline, f"the demo did not start ({proc.poll()})"
-        time.sleep(0.05)
-    time.sleep(2.5)
+        time.sleep(0.1)
+    time.sleep(1.0)
     assert proc.poll() is None, "the demo ended before it could be interrupted"
+
+
+def _running(catalog: Path) -> bool:
+    if not catalog.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(catalog, timeout=0.1)) as conn:
+            return conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0] > 0
+    except sqlite3.OperationalError:  # the schema is still being made
+        return False
 
 
 def test_sigterm_removes_partial_outputs_and_marks_the_run_interrupted(tmp_path):

@@ -1,23 +1,22 @@
 """Consent records: who agreed to have their face used (source) or replaced (target), for what, and until when.
 
+Recording, verifying, revoking and looking up records; provenance.enforce checks them before a face is used.
 A record is kept twice: a row in the catalog's `consents` table and `consents/<id>/record.json`, signed with the
 local signing identity (provenance.keys) over the canonical JSON of its fields. The consent photo is copied beside
-it and its face's 128-d dlib embedding recorded, so `require_consent` can check that the faces about to be used
-belong to that person. Revocation is recorded (revoked_* columns and a signed `revocation.json`), never a delete.
-Dates are UTC calendar dates; `expires` is the last day a consent is valid.
+it and its face's 128-d dlib embedding recorded, so `enforce.require_consent` can check that the faces about to be
+used belong to that person. Revocation is recorded (revoked_* columns and a signed `revocation.json`), never a
+delete. Dates are UTC calendar dates; `expires` is the last day a consent is valid.
 """
 from __future__ import annotations
 
 import base64
 import getpass
 import hashlib
-import hmac
 import json
 import re
-import shlex
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
@@ -27,20 +26,17 @@ from numpy.typing import ArrayLike
 
 from facewright.errors import ConsentError, FacewrightError, InputError, NoFaceError, OptionError
 from facewright.faces.detect import Detector, create_detector
-from facewright.faces.identity import EMBEDDING_SIZE, THRESHOLD, Embedding, IdentityEncoder, centroid, distance
+from facewright.faces.identity import EMBEDDING_SIZE, Embedding, IdentityEncoder
 from facewright.files import atomic_path, require_file, sha256_file
 from facewright.media.image import IMAGE_SUFFIXES, Frame, read_image
 from facewright.provenance.keys import SigningIdentity, load_identity, verify_signature
 from facewright.workspace import Workspace, now
 
 ROLES = ("source", "target", "both")  # source: their face goes into other footage; target: their footage gets one
-USES = ("source", "target")  # what a pipeline stage asks for; a "both" consent covers either
 CONSENTS = "consents"  # folder in the workspace: consents/<id>/{photo<ext>, record.json, revocation.json}
 MIN_PURPOSE_CHARS = 10  # "a film" says nothing; the person must be able to tell what they agreed to
 MAX_YEARS = 10  # consent is not forever: it must be renewed at least this often
 MIN_PREFIX = 6  # hex digits of an id the user may type instead of all 32
-MAX_OUTSIDE = 0.05  # share of faces allowed beyond THRESHOLD: detector noise, not another person
-MIN_SALT_BYTES = 16
 RECORD_SCHEMA = "facewright.consent/1"
 REVOCATION_SCHEMA = "facewright.consent-revocation/1"
 DETECTOR = "blazeface-full"  # full range also finds small bystanders, who would make the photo ambiguous
@@ -100,22 +96,6 @@ class ConsentRecord:
         return hashlib.sha256(canonical_json(self.signed_fields())).hexdigest()
 
 
-@dataclass(frozen=True)
-class FaceMatch:
-    """How far a batch of faces lies from a consent photo's face (L2 in dlib space)."""
-
-    faces: int
-    threshold: float
-    outside: int  # faces farther than the threshold
-    median_distance: float
-    centroid_distance: float  # of the faces' mean embedding
-    ok: bool
-
-    def describe(self) -> str:
-        return (f"{self.outside} of {self.faces} faces lie beyond {self.threshold} of the consent photo's face; "
-                f"median distance {self.median_distance:.2f}, their centroid {self.centroid_distance:.2f}")
-
-
 def utc_today() -> date:
     return datetime.now(UTC).date()
 
@@ -139,7 +119,7 @@ def add_consent(ws: Workspace, *, identity: str, display_name: str, role: str, p
     """
     purpose, channels = check_use(purpose, channels)
     record = dict(identity=_required(identity, "identity"), display_name=_required(display_name, "display name"),
-                  role=_role(role, ROLES), purpose=purpose, channels=channels,
+                  role=check_role(role, ROLES), purpose=purpose, channels=channels,
                   expires=parse_expiry(expires, utc_today()), scope=scope.strip())
     photo = require_file(photo)
     photo_sha256 = sha256_file(photo)
@@ -189,6 +169,13 @@ def parse_expiry(expires: date | str, today: date) -> date:
     return day
 
 
+def check_role(role: str, allowed: Sequence[str]) -> str:
+    """`role` if it is one of `allowed`, else OptionError."""
+    if role not in allowed:
+        raise OptionError(f"unknown role {role!r}", fix=f"use one of {', '.join(allowed)}")
+    return role
+
+
 def _years_after(day: date, years: int) -> date:
     try:
         return day.replace(year=day.year + years)
@@ -201,12 +188,6 @@ def _required(text: str, what: str) -> str:
     if not text:
         raise OptionError(f"the {what} is empty", fix=f"give the {what}")
     return text
-
-
-def _role(role: str, allowed: Sequence[str]) -> str:
-    if role not in allowed:
-        raise OptionError(f"unknown role {role!r}", fix=f"use one of {', '.join(allowed)}")
-    return role
 
 
 def _os_user() -> str:
@@ -405,102 +386,3 @@ def _from_row(row) -> ConsentRecord:
         embedding=_embedding_from(row["embedding"]), release_sha256=row["release_sha256"],
         recorded_by=row["recorded_by"], recorded_at=row["recorded_at"], scope=row["scope"],
         revoked_at=row["revoked_at"], revoked_by=row["revoked_by"], revoked_reason=row["revoked_reason"])
-
-
-# --- enforcement -----------------------------------------------------------------------------------------------
-
-
-def require_consent(ws: Workspace, identity: str, role: str, embeddings: ArrayLike | None = None, *,
-                    today: date | None = None) -> ConsentRecord:
-    """The active consent covering `role` for `identity` (the one expiring last), or ConsentError saying why.
-
-    `embeddings` (N x 128 float32): the faces about to be used; they must be the person in the consent photo
-    (see `match_faces`). The chosen record must also match its signed record.json, photo and revocation.
-    """
-    _role(role, USES)
-    today = today or utc_today()
-    records = list_consents(ws, identity)
-    usable = sorted((r for r in records if r.covers(role) and r.status(today) == "active"),
-                    key=lambda r: (r.expires, r.recorded_at), reverse=True)
-    if not usable:
-        raise ConsentError(_refusal(identity, role, records, today), fix=add_command(identity, role))
-    match = None
-    for consent in usable:  # several photos of one person: any of them may be the one these faces match
-        match = match_faces(consent.embedding, embeddings) if embeddings is not None else None
-        if match is None or match.ok:
-            return _check_signed(ws, consent, today)
-    raise ConsentError(f"these faces are not the person in the consent photo of {identity!r}: {match.describe()}; "
-                       "consent for one person does not cover another person's images",
-                       fix=f"use footage of {identity} only, or record that person's own consent: "
-                           + add_command("IDENTITY", role))
-
-
-def _refusal(identity: str, role: str, records: list[ConsentRecord], today: date) -> str:
-    """Why no consent of `records` covers `role` today, in one sentence."""
-    if not records:
-        return f"no consent is recorded for identity {identity!r}"
-    covering = [r for r in records if r.covers(role)]
-    if not covering:
-        roles = sorted({r.role for r in records})
-        return f"the consent of {identity!r} covers role {', '.join(roles)}, not {role}"
-    reasons = []
-    expired = [r for r in covering if r.status(today) == "expired"]
-    if expired:
-        reasons.append(f"expired on {max(r.expires for r in expired)} (today is {today})")
-    for r in (r for r in covering if r.revoked_at is not None):
-        reasons.append(f"consent {r.id[:8]} was revoked on {r.revoked_at[:10]} by {r.revoked_by}: {r.revoked_reason}")
-    return f"no active consent of {identity!r} as {role}: " + "; ".join(reasons)
-
-
-def add_command(identity: str, role: str) -> str:
-    """The command line that records a consent for `identity` as `role` (placeholders in capitals)."""
-    return (f"facewright consent add --identity {shlex.quote(identity)} --display-name NAME --role {role} "
-            "--photo PHOTO --purpose PURPOSE --channels CHANNEL --expires YYYY-MM-DD")
-
-
-def _check_signed(ws: Workspace, consent: ConsentRecord, today: date) -> ConsentRecord:
-    """`consent` if its signed record.json matches the catalog row and no signed revocation is beside it."""
-    signed = verify_record_file(ws.root / CONSENTS / consent.id / "record.json")
-    if signed.record_sha256 != consent.record_sha256:
-        raise ConsentError(f"the catalog's consent {consent.id} differs from its signed record.json",
-                           path=ws.catalog, fix="restore the catalog from a catalog.sqlite.bak-v* file; " + LIST_FIX)
-    if signed.status(today) != "active":
-        raise ConsentError(f"consent {consent.id} is {signed.status(today)} in its signed files",
-                           fix=add_command(consent.identity, consent.role))
-    return consent
-
-
-def match_faces(reference: ArrayLike, embeddings: ArrayLike, threshold: float = THRESHOLD,
-                max_outside: float = MAX_OUTSIDE) -> FaceMatch:
-    """Compare N x 128 embeddings with a (128,) reference. ok: their centroid is within `threshold` and at most
-    `max_outside` of them lie beyond it (a few bad detections pass; another person's faces do not)."""
-    reference = np.asarray(reference, np.float32)
-    embeddings = np.asarray(embeddings, np.float32)
-    if reference.shape != (EMBEDDING_SIZE,) or embeddings.ndim != 2 or embeddings.shape[1:] != (EMBEDDING_SIZE,):
-        raise ValueError(f"expected a (128,) reference and N x 128 faces, got {reference.shape}, {embeddings.shape}")
-    if len(embeddings) == 0 or not (np.isfinite(embeddings).all() and np.isfinite(reference).all()):
-        raise ValueError("no faces, or non-finite embeddings: nothing can be matched")
-    distances = np.asarray(distance(embeddings, reference))
-    outside = int((distances > threshold).sum())
-    to_centroid = float(distance(centroid(embeddings), reference))
-    return FaceMatch(len(embeddings), threshold, outside, float(np.median(distances)), to_centroid,
-                     to_centroid <= threshold and outside <= max_outside * len(embeddings))
-
-
-# --- ids in manifests ------------------------------------------------------------------------------------------
-
-
-def consent_ids_hash(ids: Iterable[str], salt: bytes) -> list[str]:
-    """sha256(salt + id as ASCII) hex per consent id: shows which consents cover a file without naming anyone.
-
-    `salt` (at least 16 random bytes, fresh per file and stored beside the hashes) keeps two files that use
-    the same consent from being linked through equal hashes.
-    """
-    if len(salt) < MIN_SALT_BYTES:
-        raise ValueError(f"salt must be at least {MIN_SALT_BYTES} bytes, got {len(salt)}")
-    return [hashlib.sha256(salt + i.strip().lower().encode("ascii")).hexdigest() for i in ids]
-
-
-def consent_id_matches(digest: str, consent_id: str, salt: bytes) -> bool:
-    """True if `digest` is consent_ids_hash's hash of `consent_id` with `salt` (constant-time compare)."""
-    return hmac.compare_digest(digest.lower(), consent_ids_hash([consent_id], salt)[0])

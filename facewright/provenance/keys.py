@@ -1,7 +1,5 @@
-"""A local signing identity: a small certificate authority of our own, or a chain the user imports.
-
-C2PA refuses a lone self-signed certificate, so the first use makes two: a root CA (the trust anchor a
-verifier adds) and a leaf signed by it (the one that signs manifests). Files in the keys folder:
+"""The signing identity: where it lives, loading it (making a local CA on first use), importing a user's own
+chain, and verifying signatures. provenance.ca makes the local CA's root and leaf. Files in the keys folder:
 
     root.pem    root certificate (the trust anchor; give it to whoever verifies your files)
     root.key    root private key (absent for an imported identity)
@@ -14,42 +12,39 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import getpass
 import os
 import secrets
-import socket
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from facewright.errors import ProvenanceError
 from facewright.files import atomic_path, require_file
+from facewright.provenance.ca import (
+    ALGORITHMS,
+    CLOCK_SKEW,
+    EC_ALGS,
+    PrivateKey,
+    ec_digest,
+    leaf_certificate,
+    new_key,
+    pem,
+    pkcs8,
+    root_certificate,
+)
 
 KEYS_ENV = "FACEWRIGHT_KEYS"
 ROOT_CERT, ROOT_KEY, SIGNER_CERT, SIGNER_KEY, LOCK = "root.pem", "root.key", "signer.pem", "signer.key", ".lock"
-ALGORITHMS = ("es256", "ed25519")  # what we generate; an imported P-384/P-521 key also loads (es384/es512)
-ROOT_DAYS = 3652  # 10 years: the anchor others pin should outlive many leaves
-LEAF_DAYS = 730  # 2 years: a leaked leaf stops being usable on its own
-CLOCK_SKEW = timedelta(minutes=5)  # backdate notBefore so a verifier whose clock lags still accepts a new cert
-ORGANISATION = "facewright (local, self-issued)"
 FRESH_FIX = "delete the keys folder to make a new local identity, or import a fresh chain (facewright keys import)"
 
-PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-# EC curve -> (C2PA algorithm name, digest the signature uses)
-_EC_ALGS: dict[str, tuple[str, type[hashes.HashAlgorithm]]] = {
-    "secp256r1": ("es256", hashes.SHA256),
-    "secp384r1": ("es384", hashes.SHA384),
-    "secp521r1": ("es512", hashes.SHA512),
-}
 
 
 def keys_dir() -> Path:
@@ -74,7 +69,7 @@ class SigningIdentity:
         """Raw signature of `data` with the leaf key (ES*: DER-encoded ECDSA; Ed25519: 64 bytes)."""
         key = serialization.load_pem_private_key(self.key_pem, password=None)
         if isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(data, ec.ECDSA(_ec_digest(key.curve)))
+            return key.sign(data, ec.ECDSA(ec_digest(key.curve)))
         return key.sign(data)
 
     def _leaf(self) -> x509.Certificate:
@@ -131,12 +126,12 @@ def import_identity(chain: Path, key: Path, anchor: Path | None = None, folder: 
     _make_folder(folder)
     with _folder_lock(folder):
         (folder / SIGNER_CERT).unlink(missing_ok=True)  # until the new one is written, readers see no identity
-        _write_private(folder / SIGNER_KEY, _pkcs8(private))
+        _write_private(folder / SIGNER_KEY, pkcs8(private))
         with atomic_path(folder / ROOT_CERT) as tmp:
-            tmp.write_bytes(_pem(anchor_cert))
+            tmp.write_bytes(pem(anchor_cert))
         _drop_stale_root_key(folder, anchor_cert)
         with atomic_path(folder / SIGNER_CERT) as tmp:  # written last: its presence marks a complete identity
-            tmp.write_bytes(b"".join(_pem(cert) for cert in certs))
+            tmp.write_bytes(b"".join(pem(cert) for cert in certs))
     return _read_identity(folder)
 
 
@@ -145,7 +140,7 @@ def verify_signature(chain_pem: bytes, data: bytes, signature: bytes) -> bool:
     public = _parse_chain(chain_pem, None)[0].public_key()
     try:
         if isinstance(public, ec.EllipticCurvePublicKey):
-            public.verify(signature, data, ec.ECDSA(_ec_digest(public.curve)))
+            public.verify(signature, data, ec.ECDSA(ec_digest(public.curve)))
         elif isinstance(public, ed25519.Ed25519PublicKey):
             public.verify(signature, data)
         else:
@@ -185,7 +180,7 @@ def _read_identity(folder: Path) -> SigningIdentity:
     _check_unexpired(certs[0], folder / SIGNER_CERT)
     root_path = folder / ROOT_CERT
     anchor = _parse_chain(root_path.read_bytes(), root_path)[0] if root_path.is_file() else certs[-1]
-    return SigningIdentity(key_pem=key_pem, chain_pem=chain_pem, anchor_pem=_pem(anchor),
+    return SigningIdentity(key_pem=key_pem, chain_pem=chain_pem, anchor_pem=pem(anchor),
                            alg=_alg_of(private, folder / SIGNER_KEY), folder=folder)
 
 
@@ -224,14 +219,10 @@ def _parse_key(data: bytes, path: Path) -> PrivateKey:
 def _alg_of(key: object, path: Path) -> str:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return "ed25519"
-    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name in _EC_ALGS:
-        return _EC_ALGS[key.curve.name][0]
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name in EC_ALGS:
+        return EC_ALGS[key.curve.name][0]
     raise ProvenanceError(f"unsupported key type {type(key).__name__}", path=path,
                           fix="use an EC P-256 (es256) or Ed25519 key")
-
-
-def _ec_digest(curve: ec.EllipticCurve) -> hashes.HashAlgorithm:
-    return _EC_ALGS[curve.name][1]()
 
 
 def _public_der(key: PrivateKey | PublicKey) -> bytes:
@@ -315,85 +306,21 @@ def _drop_stale_root_key(folder: Path, anchor: x509.Certificate) -> None:
         root_key.unlink()
 
 
-# --- making a local CA ------------------------------------------------------------------------------------
+# --- files --------------------------------------------------------------------------------------------------
 
 
 def _write_local_ca(folder: Path, alg: str) -> None:
     """Make a root CA and a leaf it signs; write the four files, signer.pem last (it marks completion)."""
     now = datetime.now(UTC)
-    root_key, leaf_key = _new_key(alg), _new_key(alg)
-    root = _root_certificate(root_key, now)
-    leaf = _leaf_certificate(leaf_key, root, root_key, now)
-    _write_private(folder / ROOT_KEY, _pkcs8(root_key))
+    root_key, leaf_key = new_key(alg), new_key(alg)
+    root = root_certificate(root_key, now)
+    leaf = leaf_certificate(leaf_key, root, root_key, now)
+    _write_private(folder / ROOT_KEY, pkcs8(root_key))
     with atomic_path(folder / ROOT_CERT) as tmp:
-        tmp.write_bytes(_pem(root))
-    _write_private(folder / SIGNER_KEY, _pkcs8(leaf_key))
+        tmp.write_bytes(pem(root))
+    _write_private(folder / SIGNER_KEY, pkcs8(leaf_key))
     with atomic_path(folder / SIGNER_CERT) as tmp:
-        tmp.write_bytes(_pem(leaf) + _pem(root))
-
-
-def _new_key(alg: str) -> PrivateKey:
-    return ec.generate_private_key(ec.SECP256R1()) if alg == "es256" else ed25519.Ed25519PrivateKey.generate()
-
-
-def _name(role: str) -> x509.Name:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # a container uid with no passwd entry
-        user = f"uid{os.getuid()}"
-    common = f"facewright {role} ({user}@{socket.gethostname()})"[:64]  # X.520 caps a CN at 64 characters
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION)])
-
-
-def _sign_cert(builder: x509.CertificateBuilder, key: PrivateKey) -> x509.Certificate:
-    digest = _ec_digest(key.curve) if isinstance(key, ec.EllipticCurvePrivateKey) else None  # Ed25519 hashes itself
-    return builder.sign(key, digest)
-
-
-def _key_usage(**allowed: bool) -> x509.KeyUsage:
-    """A KeyUsage with only the `allowed` flags set."""
-    names = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
-             "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
-    return x509.KeyUsage(**(dict.fromkeys(names, False) | allowed))
-
-
-def _root_certificate(key: PrivateKey, now: datetime) -> x509.Certificate:
-    name = _name("local root CA")
-    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - CLOCK_SKEW).not_valid_after(now + timedelta(days=ROOT_DAYS))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-               .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
-               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
-    return _sign_cert(builder, key)
-
-
-def _leaf_certificate(key: PrivateKey, root: x509.Certificate, root_key: PrivateKey, now: datetime) -> x509.Certificate:
-    root_ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    # C2PA's certificate profile wants an EKU; emailProtection is one it accepts for claim signers
-    builder = (x509.CertificateBuilder().subject_name(_name("local signer")).issuer_name(root.subject)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - CLOCK_SKEW).not_valid_after(now + timedelta(days=LEAF_DAYS))
-               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(_key_usage(digital_signature=True), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
-                              critical=False))
-    return _sign_cert(builder, root_key)
-
-
-# --- files --------------------------------------------------------------------------------------------------
-
-
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _pkcs8(key: PrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+        tmp.write_bytes(pem(leaf) + pem(root))
 
 
 def _make_folder(folder: Path) -> None:

@@ -21,7 +21,7 @@ from facewright.media.video import VideoFrame
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance import watermark
 from facewright.provenance.c2pa import SUPPORTED, ManifestFacts, sign_file
-from facewright.provenance.consent import consent_ids_hash
+from facewright.provenance.enforce import consent_ids_hash
 from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.label import Label, apply_label
 

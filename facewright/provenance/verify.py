@@ -22,7 +22,8 @@ from facewright.media.image import Frame, read_image
 from facewright.media.video import read_video
 from facewright.provenance import watermark
 from facewright.provenance.c2pa import C2paReport, read_file
-from facewright.provenance.consent import consent_ids_hash, get_consent
+from facewright.provenance.consent import get_consent
+from facewright.provenance.enforce import consent_ids_hash
 from facewright.workspace import Workspace
 
 # One exit code per outcome (0 and the 10s: 1 is a crash, 2 bad input, 3 missing consent).

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from facewright.errors import ProvenanceError
-from facewright.provenance import keys
+from facewright.provenance.ca import leaf_certificate, pem, pkcs8, root_certificate
 from facewright.provenance.keys import (
     KEYS_ENV,
     SigningIdentity,
@@ -250,11 +250,11 @@ def _write_expired_chain(folder: Path) -> None:
     """A local CA made three years ago: its two-year leaf has expired."""
     then = datetime.now(UTC) - timedelta(days=3 * 365)
     root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    root = keys._root_certificate(root_key, then)
-    leaf = keys._leaf_certificate(leaf_key, root, root_key, then)
+    root = root_certificate(root_key, then)
+    leaf = leaf_certificate(leaf_key, root, root_key, then)
     folder.mkdir(mode=0o700)
-    (folder / "signer.pem").write_bytes(keys._pem(leaf) + keys._pem(root))
-    (folder / "signer.key").write_bytes(keys._pkcs8(leaf_key))
+    (folder / "signer.pem").write_bytes(pem(leaf) + pem(root))
+    (folder / "signer.key").write_bytes(pkcs8(leaf_key))
     os.chmod(folder / "signer.key", 0o600)
 
 
@@ -262,10 +262,10 @@ def test_import_a_p384_chain_signs_as_es384(tmp_path, keys_env):
     """An organisation CA often issues P-384: it loads as es384 and signs with SHA-384."""
     now = datetime.now(UTC)
     root_key, leaf_key = ec.generate_private_key(ec.SECP384R1()), ec.generate_private_key(ec.SECP384R1())
-    root = keys._root_certificate(root_key, now)
-    leaf = keys._leaf_certificate(leaf_key, root, root_key, now)
-    (tmp_path / "chain.pem").write_bytes(keys._pem(leaf) + keys._pem(root))
-    (tmp_path / "leaf.key").write_bytes(keys._pkcs8(leaf_key))
+    root = root_certificate(root_key, now)
+    leaf = leaf_certificate(leaf_key, root, root_key, now)
+    (tmp_path / "chain.pem").write_bytes(pem(leaf) + pem(root))
+    (tmp_path / "leaf.key").write_bytes(pkcs8(leaf_key))
     identity = import_identity(tmp_path / "chain.pem", tmp_path / "leaf.key")
     assert identity.alg == "es384"
     signature = identity.sign(b"data")

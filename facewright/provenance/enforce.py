@@ -1,0 +1,149 @@
+"""Consent enforcement: the one check every stage makes before it uses a face, and consent ids in manifests.
+
+`require_consent` picks the active consent covering a role (provenance.consent holds the records), checks it
+against its signed record.json, and with `match_faces` checks that the faces about to be used are the person in
+the consent photo. `consent_ids_hash` writes the consents that cover a file into its manifest as salted hashes.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from facewright.errors import ConsentError
+from facewright.faces.identity import EMBEDDING_SIZE, THRESHOLD, centroid, distance
+from facewright.provenance.consent import (
+    CONSENTS,
+    LIST_FIX,
+    ConsentRecord,
+    check_role,
+    list_consents,
+    utc_today,
+    verify_record_file,
+)
+from facewright.workspace import Workspace
+
+USES = ("source", "target")  # what a pipeline stage asks for; a "both" consent covers either
+MAX_OUTSIDE = 0.05  # share of faces allowed beyond THRESHOLD: detector noise, not another person
+MIN_SALT_BYTES = 16
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    """How far a batch of faces lies from a consent photo's face (L2 in dlib space)."""
+
+    faces: int
+    threshold: float
+    outside: int  # faces farther than the threshold
+    median_distance: float
+    centroid_distance: float  # of the faces' mean embedding
+    ok: bool
+
+    def describe(self) -> str:
+        return (f"{self.outside} of {self.faces} faces lie beyond {self.threshold} of the consent photo's face; "
+                f"median distance {self.median_distance:.2f}, their centroid {self.centroid_distance:.2f}")
+
+
+# --- enforcement -----------------------------------------------------------------------------------------------
+
+
+def require_consent(ws: Workspace, identity: str, role: str, embeddings: ArrayLike | None = None, *,
+                    today: date | None = None) -> ConsentRecord:
+    """The active consent covering `role` for `identity` (the one expiring last), or ConsentError saying why.
+
+    `embeddings` (N x 128 float32): the faces about to be used; they must be the person in the consent photo
+    (see `match_faces`). The chosen record must also match its signed record.json, photo and revocation.
+    """
+    check_role(role, USES)
+    today = today or utc_today()
+    records = list_consents(ws, identity)
+    usable = sorted((r for r in records if r.covers(role) and r.status(today) == "active"),
+                    key=lambda r: (r.expires, r.recorded_at), reverse=True)
+    if not usable:
+        raise ConsentError(_refusal(identity, role, records, today), fix=add_command(identity, role))
+    match = None
+    for consent in usable:  # several photos of one person: any of them may be the one these faces match
+        match = match_faces(consent.embedding, embeddings) if embeddings is not None else None
+        if match is None or match.ok:
+            return _check_signed(ws, consent, today)
+    raise ConsentError(f"these faces are not the person in the consent photo of {identity!r}: {match.describe()}; "
+                       "consent for one person does not cover another person's images",
+                       fix=f"use footage of {identity} only, or record that person's own consent: "
+                           + add_command("IDENTITY", role))
+
+
+def _refusal(identity: str, role: str, records: list[ConsentRecord], today: date) -> str:
+    """Why no consent of `records` covers `role` today, in one sentence."""
+    if not records:
+        return f"no consent is recorded for identity {identity!r}"
+    covering = [r for r in records if r.covers(role)]
+    if not covering:
+        roles = sorted({r.role for r in records})
+        return f"the consent of {identity!r} covers role {', '.join(roles)}, not {role}"
+    reasons = []
+    expired = [r for r in covering if r.status(today) == "expired"]
+    if expired:
+        reasons.append(f"expired on {max(r.expires for r in expired)} (today is {today})")
+    for r in (r for r in covering if r.revoked_at is not None):
+        reasons.append(f"consent {r.id[:8]} was revoked on {r.revoked_at[:10]} by {r.revoked_by}: {r.revoked_reason}")
+    return f"no active consent of {identity!r} as {role}: " + "; ".join(reasons)
+
+
+def add_command(identity: str, role: str) -> str:
+    """The command line that records a consent for `identity` as `role` (placeholders in capitals)."""
+    return (f"facewright consent add --identity {shlex.quote(identity)} --display-name NAME --role {role} "
+            "--photo PHOTO --purpose PURPOSE --channels CHANNEL --expires YYYY-MM-DD")
+
+
+def _check_signed(ws: Workspace, consent: ConsentRecord, today: date) -> ConsentRecord:
+    """`consent` if its signed record.json matches the catalog row and no signed revocation is beside it."""
+    signed = verify_record_file(ws.root / CONSENTS / consent.id / "record.json")
+    if signed.record_sha256 != consent.record_sha256:
+        raise ConsentError(f"the catalog's consent {consent.id} differs from its signed record.json",
+                           path=ws.catalog, fix="restore the catalog from a catalog.sqlite.bak-v* file; " + LIST_FIX)
+    if signed.status(today) != "active":
+        raise ConsentError(f"consent {consent.id} is {signed.status(today)} in its signed files",
+                           fix=add_command(consent.identity, consent.role))
+    return consent
+
+
+def match_faces(reference: ArrayLike, embeddings: ArrayLike, threshold: float = THRESHOLD,
+                max_outside: float = MAX_OUTSIDE) -> FaceMatch:
+    """Compare N x 128 embeddings with a (128,) reference. ok: their centroid is within `threshold` and at most
+    `max_outside` of them lie beyond it (a few bad detections pass; another person's faces do not)."""
+    reference = np.asarray(reference, np.float32)
+    embeddings = np.asarray(embeddings, np.float32)
+    if reference.shape != (EMBEDDING_SIZE,) or embeddings.ndim != 2 or embeddings.shape[1:] != (EMBEDDING_SIZE,):
+        raise ValueError(f"expected a (128,) reference and N x 128 faces, got {reference.shape}, {embeddings.shape}")
+    if len(embeddings) == 0 or not (np.isfinite(embeddings).all() and np.isfinite(reference).all()):
+        raise ValueError("no faces, or non-finite embeddings: nothing can be matched")
+    distances = np.asarray(distance(embeddings, reference))
+    outside = int((distances > threshold).sum())
+    to_centroid = float(distance(centroid(embeddings), reference))
+    return FaceMatch(len(embeddings), threshold, outside, float(np.median(distances)), to_centroid,
+                     to_centroid <= threshold and outside <= max_outside * len(embeddings))
+
+
+# --- ids in manifests ------------------------------------------------------------------------------------------
+
+
+def consent_ids_hash(ids: Iterable[str], salt: bytes) -> list[str]:
+    """sha256(salt + id as ASCII) hex per consent id: shows which consents cover a file without naming anyone.
+
+    `salt` (at least 16 random bytes, fresh per file and stored beside the hashes) keeps two files that use
+    the same consent from being linked through equal hashes.
+    """
+    if len(salt) < MIN_SALT_BYTES:
+        raise ValueError(f"salt must be at least {MIN_SALT_BYTES} bytes, got {len(salt)}")
+    return [hashlib.sha256(salt + i.strip().lower().encode("ascii")).hexdigest() for i in ids]
+
+
+def consent_id_matches(digest: str, consent_id: str, salt: bytes) -> bool:
+    """True if `digest` is consent_ids_hash's hash of `consent_id` with `salt` (constant-time compare)."""
+    return hmac.compare_digest(digest.lower(), consent_ids_hash([consent_id], salt)[0])
