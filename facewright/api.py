@@ -240,9 +240,10 @@ def mark(source: str | Path, output: str | Path, *, consent: Iterable[str] = (),
         plan = MarkPlan(Label(marking.label, marking.label_position), consent_ids, model=model, parent=source)
         run_id = ws.start_run("mark", {"source": str(source), "output": str(output), "consent": list(consent_ids),
                                        "model": model, **to_dict(marking), **to_dict(video)})
+        signer = _keys.load_identity()
         try:
-            result = mark_file(source, output, plan, _keys.load_identity(), options=video, progress=progress)
-            ws.record_mark(run_id, result, plan, _keys.load_identity().fingerprint)
+            result = mark_file(source, output, plan, signer, options=video, progress=progress)
+            ws.record_mark(run_id, result, plan, signer.fingerprint)
         except BaseException as exc:
             ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
             raise
@@ -266,7 +267,8 @@ def verify(paths: Iterable[str | Path], *, anchors: Iterable[str | Path] = (),
     read when one exists (never created here), to name the record and consents behind a mark.
     """
     anchor_pem = b"".join(require_file(a).read_bytes() for a in anchors)
-    anchor_pem += _keys.load_identity().anchor_pem
+    if _keys.has_identity():  # verifying must not make keys: a reader of files need not be a signer
+        anchor_pem += _keys.load_identity(create=False).anchor_pem
     root = resolve_root(workspace)
     ws = Workspace.open(root) if (root / CATALOG).is_file() else None
     try:

@@ -99,13 +99,13 @@ def load_identity(folder: Path | None = None, *, create: bool = True, alg: str =
     folder = Path(folder) if folder is not None else keys_dir()
     if alg not in ALGORITHMS:
         raise ProvenanceError(f"unknown signing algorithm {alg!r}", fix=f"use one of {', '.join(ALGORITHMS)}")
-    if not _has_identity(folder):
+    if not has_identity(folder):
         if not create:
             raise ProvenanceError("no signing identity here", path=folder,
                                   fix="run `facewright keys show`, which creates one")
         _make_folder(folder)
         with _folder_lock(folder):
-            if not _has_identity(folder):  # another process may have made it while we waited for the lock
+            if not has_identity(folder):  # another process may have made it while we waited for the lock
                 _write_local_ca(folder, alg)
     return _read_identity(folder)
 
@@ -164,7 +164,9 @@ def export_anchor(destination: Path, folder: Path | None = None) -> Path:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def _has_identity(folder: Path) -> bool:
+def has_identity(folder: Path | None = None) -> bool:
+    """Whether a signing identity exists in `folder` (default `keys_dir()`), without making one."""
+    folder = folder or keys_dir()
     return (folder / SIGNER_CERT).is_file() and (folder / SIGNER_KEY).is_file()
 
 

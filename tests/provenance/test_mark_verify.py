@@ -162,3 +162,9 @@ def test_watermark_pixels_match_the_record_payload(marked_png):
     out, result = marked_png
     found = watermark.detect(np.asarray(Image.open(out).convert("RGB")))
     assert found.payload_hex == result.payload_hex
+
+
+def test_verify_never_makes_signing_keys(sample, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEWRIGHT_KEYS", str(tmp_path / "keys"))
+    [report] = api.verify([sample("coffee.png")], workspace=tmp_path / "none")
+    assert report.outcome == "no-provenance" and not (tmp_path / "keys").exists()
