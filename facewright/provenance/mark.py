@@ -15,6 +15,7 @@ from facewright import __version__
 from facewright.config import VideoOptions
 from facewright.errors import ProvenanceError, UnsupportedFormatError
 from facewright.files import check_output, require_file, sha256_file
+from facewright.media.image import IMAGE_SUFFIXES as READABLE_IMAGES
 from facewright.media.image import Frame, read_image, write_image
 from facewright.media.transcode import transcode
 from facewright.media.video import VideoFrame
@@ -105,9 +106,10 @@ def mark_file(source: str | Path, output: str | Path, plan: MarkPlan, identity: 
     source = require_file(source)
     output = check_output(output, [source])
     kind = media_kind(output)
-    if kind != media_kind(source):
-        raise ProvenanceError(f"cannot mark a {media_kind(source)} into a {kind} file", path=output,
-                              fix=f"give the output a {' or '.join(_suffixes(media_kind(source)))} suffix")
+    source_kind = "image" if source.suffix.lower() in READABLE_IMAGES else "video"  # any video FFmpeg reads
+    if kind != source_kind:
+        raise ProvenanceError(f"cannot mark a {source_kind} into a {kind} file", path=output,
+                              fix=f"give the output a {' or '.join(_suffixes(source_kind))} suffix")
     if output.suffix.lower() not in SUPPORTED:
         raise UnsupportedFormatError("C2PA cannot sign this format", path=output, fix="write MP4, MOV, PNG or JPEG")
     marker = FrameMarker(plan, kind)
