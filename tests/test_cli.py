@@ -13,11 +13,14 @@ import pytest
 from facewright import __version__
 from facewright.cli import build_parser, main
 from facewright.media import read_image
+from facewright.train.presets import PRESETS
 
 COMMANDS = [[], ["init"], ["probe"], ["assets"], ["assets", "list"], ["assets", "fetch"], ["bench"], ["bench", "io"],
             ["bench", "extract"], ["extract"], ["faceset"], ["faceset", "list"], ["faceset", "show"],
-            ["faceset", "prune"],
-            ["demo"]]
+            ["faceset", "prune"], ["bench", "watermark"], ["bench", "train"], ["keys"], ["keys", "show"],
+            ["keys", "export-anchor"], ["keys", "import"], ["consent"], ["consent", "add"], ["consent", "list"],
+            ["consent", "show"], ["consent", "revoke"], ["mark"], ["verify"], ["models"], ["models", "list"],
+            ["train"], ["demo"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
@@ -63,17 +66,24 @@ def test_assets_list_shows_license_size_and_state(tmp_path, monkeypatch, capsys)
     assert lines[-1] == f"0/{len(lines) - 1} cached under {tmp_path / 'empty-cache' / 'assets'}"
 
 
-def test_demo_runs_end_to_end(tmp_path, capsys):
+def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
+    # The wiring end to end, with a short training budget: `make demo` runs the preset's full length.
+    monkeypatch.setitem(PRESETS, "demo", {**PRESETS["demo"], "steps": 20, "preview_every": 10})
     assert main(["demo", "--workspace", str(tmp_path / "ws")]) == 0
     out = capsys.readouterr().out
     assert "faceset demo-a" in out and "faceset demo-b" in out and "contact sheet:" in out
     for name in ("demo-a", "demo-b"):
         folder = tmp_path / "ws" / "facesets" / name
         assert read_image(folder / "contact_sheet.png").shape[2] == 3 and (folder / "pose_coverage.png").is_file()
-        assert len(list((folder / "faces").glob("*.png"))) > 0
+        assert len(list((folder / "faces").glob("*.png"))) >= 32  # enough to train on
+    model = tmp_path / "ws" / "models" / "demo-a-to-demo-b"
+    assert "model demo-a-to-demo-b: step 20" in out and (model / "preview.png").is_file()
+    assert (model / "checkpoints" / "step_0000020.pt").is_file()
     with sqlite3.connect(tmp_path / "ws" / "catalog.sqlite") as conn:
-        assert conn.execute("SELECT command, status FROM runs").fetchall() == [("extract", "done")] * 2
+        runs = conn.execute("SELECT command, status FROM runs").fetchall()
+        assert runs == [("extract", "done"), ("extract", "done"), ("train", "done")]
         assert conn.execute("SELECT COUNT(*) FROM media").fetchone()[0] == 2
+        assert conn.execute("SELECT scope FROM consents").fetchall() == [("demo",), ("demo",)]
 
 
 @pytest.mark.parametrize("group, action", [("assets", "fetch"), ("bench", "io"), ("faceset", "show")])

@@ -1,6 +1,6 @@
 """Command line: argument parsing -> facewright.api calls -> printed results. No pipeline logic here.
 
-One module per group of commands (media, faces, provenance); each registers its parsers and handlers.
+One module per group of commands (media, faces, provenance, train); each registers its parsers and handlers.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from facewright import __version__
-from facewright.cli import faces, media, provenance
+from facewright.cli import faces, media, provenance, train
 from facewright.cli.common import report
 from facewright.errors import FacewrightError
 
@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    media.register(commands, command)
+    bench_commands = media.register(commands, command)
     faces.register(commands, command)
     provenance.register(commands, command)
+    train.register(commands, command, bench_commands)
     return parser

@@ -36,14 +36,19 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     result = api.demo(getattr(args, "workspace", None), progress=terminal_progress)
-    print("\nfacewright demo: done (built so far: assets, workspace, media I/O, consent, face extraction; "
-          "mark and verify work on any file: see the README)")
+    print("\nfacewright demo: done (built so far: assets, workspace, media I/O, consent, face extraction, "
+          "training; mark and verify work on any file: see the README)")
     for record in result.consents:
         print(f"consent {record.id[:12]} for {record.identity}: {record.display_name}, scope {record.scope}, "
               f"expires {record.expires}")
     for extraction, report in zip(result.extractions, result.reports, strict=True):
         print(format_extract(extraction))
         print(format_faceset(report))
+    training = result.training
+    print(f"model {training.folder.name}: step {training.step}"
+          + (f", loss {training.first_loss:.4f} -> {training.last_loss:.4f}" if training.first_loss else "")
+          + f"\n  preview (rows A, A->A, A->B, B, B->B, B->A): {(training.folder / 'preview.png').resolve()}"
+          f"\n  loss curve: {(training.folder / 'loss.png').resolve()}")
     print(f"catalog: {(result.workspace / 'catalog.sqlite').resolve()}")
     return 0
 

@@ -14,7 +14,8 @@ from facewright.media import MediaInfo
 from facewright.progress import terminal_progress
 
 
-def register(commands: argparse._SubParsersAction, command: Command) -> None:
+def register(commands: argparse._SubParsersAction, command: Command) -> argparse._SubParsersAction:
+    """Add the commands; return the `bench` group, which other modules add their benchmarks to."""
     command("init", cmd_init, "create a workspace (catalog + output folders), or upgrade an old one")
 
     sub = command("probe", cmd_probe, "print streams, duration, fps, frame count and problems of media files")
@@ -45,6 +46,7 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub.add_argument("--video", default="WolfgangLanger_Pexels.mp4", help="a registered sample video")
     command("watermark", cmd_bench_watermark, "watermark bit accuracy after JPEG, resize, crop, H.264 and "
                                               "brightness; false positives; PSNR; speed", bench_commands)
+    return bench_commands
 
 
 def cmd_init(args: argparse.Namespace) -> int:

@@ -1,0 +1,1 @@
+"""Training pair models: architectures, data, augmentation, losses and the training loop."""

@@ -1,0 +1,61 @@
+"""Multi-GPU training with torchrun (DDP): which process this is, and the process group around a run.
+
+`torchrun --nproc-per-node K -m facewright train ...` starts K copies of the same command; each reads its
+rank from the environment, trains on its own share of every batch, and DDP averages the gradients.
+Only rank 0 writes checkpoints, previews, metrics and catalog rows. Without torchrun: one process, no group.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def from_env() -> Dist:
+    """This process's place in a torchrun job (rank 0 of 1 when not under torchrun)."""
+    return Dist(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def pick_device(requested: str, place: Dist) -> torch.device:
+    """"auto": this rank's GPU when there is one, else the CPU."""
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(requested)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", place.local_rank)
+    return device
+
+
+@contextlib.contextmanager
+def process_group(place: Dist, device: torch.device) -> Iterator[None]:
+    """Join the torchrun job for the duration of a run (NCCL on GPUs, gloo on CPUs)."""
+    if not place.enabled or dist.is_initialized():
+        yield
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=place.rank, world_size=place.world)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()

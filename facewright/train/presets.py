@@ -1,0 +1,27 @@
+"""Named option sets for `facewright train --preset NAME`; flags given on the command line win over them.
+
+Figures behind each are in the README's benchmark section.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from facewright.errors import OptionError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # `make demo` on 2 CPU cores in a few minutes: small widths at 64 px, enough to see both faces come back.
+    "demo": {"model": "liae-ud", "resolution": 64, "batch": 8, "ae_dims": 64, "e_dims": 16, "d_dims": 16,
+             "d_mask_dims": 8, "steps": 600, "lr": 5e-4, "warmup": 50, "preview_every": 100, "save_every": 200},
+    # a real model on one GPU: DeepFaceLab's usual SAEHD size, with the adversarial loss after warm-up
+    "gpu-256": {"model": "liae-ud", "resolution": 256, "batch": 32, "ae_dims": 256, "e_dims": 64, "d_dims": 64,
+                "d_mask_dims": 22, "gan_power": 0.1, "gan_start": 20000, "preview_every": 1000,
+                "save_every": 2000},
+}
+
+
+def preset_options(name: str | None) -> dict[str, Any]:
+    if name is None:
+        return {}
+    if name not in PRESETS:
+        raise OptionError(f"unknown preset {name!r}", fix=f"use one of {', '.join(PRESETS)}")
+    return dict(PRESETS[name])

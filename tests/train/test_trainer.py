@@ -1,0 +1,152 @@
+"""The trainer on the two sample facesets: it learns, resumes exactly, keeps good checkpoints, and refuses
+what it cannot train on."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import torch
+
+from facewright import api
+from facewright.errors import CheckpointError, ConsentError, DeviceMemoryError, InputError
+from facewright.media import read_image, read_video, write_image
+from facewright.provenance.consent import utc_today
+from facewright.train.checkpoint import list_checkpoints, load_checkpoint
+from facewright.train.trainer import Trainer
+
+FAST = {"model": "test-ae", "resolution": 64, "batch": 4, "preview_every": 0, "warmup": 10, "lr": 1e-3}
+
+
+@pytest.fixture(scope="module")
+def pair_ws(sample, tmp_path_factory):
+    """A workspace with consents and facesets for A (WolfgangLanger) and B (single_face), 64 px crops."""
+    root = tmp_path_factory.mktemp("train") / "ws"
+    for video, identity, role in (("WolfgangLanger_Pexels.mp4", "anna", "source"),
+                                  ("single_face.mp4", "ben", "target")):
+        photo = write_image(next(read_video(sample(video))).image, root.parent / f"{identity}.png")
+        api.consent_add(identity, photo=photo, role=role, purpose="testing facewright's trainer",
+                        channels=["tests"], expires=(utc_today() + timedelta(days=10)).isoformat(), workspace=root)
+        api.extract([sample(video)], identity, workspace=root, every=3 if identity == "anna" else 1, dedupe=0,
+                    size=64)
+    return root
+
+
+def _metrics(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_tiny_model_learns_both_faces(pair_ws):
+    # Augmentation off: this measures that the model and loop learn, not how hard the random warp makes it.
+    result = api.train("anna", "ben", name="learn", workspace=pair_ws, steps=300, log_every=10, warp=0.0,
+                       rotate=0.0, **FAST)
+    records = _metrics(result.folder)
+    first = records[0]["loss_a"] + records[0]["loss_b"]
+    last = sum(r["loss_a"] + r["loss_b"] for r in records[-3:]) / 3
+    assert last < first / 2, (first, last)
+    assert result.step == 300 and result.stopped == "steps" and result.checkpoint.is_file()
+
+
+def test_resume_continues_exactly(pair_ws):
+    options = {**FAST, "log_every": 1, "save_every": 1000}
+    straight = api.train("anna", "ben", name="straight", workspace=pair_ws, steps=12, **options)
+    api.train("anna", "ben", name="resumed", workspace=pair_ws, steps=6, **options)
+    resumed = api.train("anna", "ben", name="resumed", workspace=pair_ws, steps=12, resume=True, **options)
+    assert resumed.step == 12
+    expected = [r["loss"] for r in _metrics(straight.folder) if r["step"] > 6]
+    got = [r["loss"] for r in _metrics(resumed.folder) if r["step"] > 6]
+    assert got == pytest.approx(expected, rel=1e-5, abs=1e-7)
+
+
+def test_checkpoint_describes_itself_and_keeps_the_last_k(pair_ws):
+    result = api.train("anna", "ben", name="keep", workspace=pair_ws, steps=8, save_every=2, keep=2, **FAST)
+    files = list_checkpoints(result.folder / "checkpoints")
+    assert [f.name for f in files] == ["step_0000006.pt", "step_0000008.pt"]
+    state = load_checkpoint(files[-1])
+    assert state["model"]["name"] == "test-ae" and state["step"] == 8
+    assert set(state["facesets"]) == {"a", "b"} and len(state["facesets"]["a"]["sha256"]) == 64
+    assert state["consent"]["a"] and state["consent"]["b"] and state["config"]["batch"] == 4
+
+
+def test_corrupt_checkpoint_is_refused_and_the_good_one_kept(pair_ws):
+    result = api.train("anna", "ben", name="corrupt", workspace=pair_ws, steps=4, save_every=2, **FAST)
+    good, bad = list_checkpoints(result.folder / "checkpoints")
+    bad.write_bytes(bad.read_bytes()[:1000])  # a truncated write
+    good_bytes = good.read_bytes()
+    with pytest.raises(CheckpointError, match="cannot be read") as caught:
+        api.train("anna", "ben", name="corrupt", workspace=pair_ws, steps=6, resume=True, **FAST)
+    assert str(good) in caught.value.fix and good.read_bytes() == good_bytes
+    resumed = api.train("anna", "ben", name="corrupt", workspace=pair_ws, steps=6, resume=str(good), **FAST)
+    assert resumed.step == 6
+
+
+def test_preview_metrics_and_loss_plot(pair_ws):
+    result = api.train("anna", "ben", name="preview", workspace=pair_ws, steps=4,
+                       **{**FAST, "preview_every": 2, "timelapse": True, "log_every": 1})
+    preview = read_image(result.folder / "preview.png")
+    assert preview.shape[0] == 6 * 64  # rows A, A->A, A->B, B, B->B, B->A
+    assert len(list((result.folder / "previews").glob("step_*.png"))) == 2
+    assert read_image(result.folder / "loss.png").shape == (320, 640, 3)
+    assert [r["step"] for r in _metrics(result.folder)] == [1, 2, 3, 4]
+
+
+def test_interrupt_saves_a_checkpoint(pair_ws, monkeypatch):
+    real = Trainer.optimize
+    calls = {"n": 0}
+
+    def interrupted(self, *batches):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(self, *batches)
+
+    monkeypatch.setattr(Trainer, "optimize", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        api.train("anna", "ben", name="ctrl-c", workspace=pair_ws, steps=50, **FAST)
+    [saved] = list_checkpoints(pair_ws / "models" / "ctrl-c" / "checkpoints")
+    assert load_checkpoint(saved)["step"] == 3
+
+
+def test_out_of_memory_suggests_a_smaller_batch_and_keeps_the_checkpoint(pair_ws, monkeypatch):
+    real = Trainer.optimize
+
+    def oom_at_third(self, *batches):
+        if self.step == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, *batches)
+
+    monkeypatch.setattr(Trainer, "optimize", oom_at_third)
+    with pytest.raises(DeviceMemoryError, match="--batch 4") as caught:
+        api.train("anna", "ben", name="oom", workspace=pair_ws, steps=10, **{**FAST, "batch": 8})
+    assert "--batch 4" in caught.value.fix and load_checkpoint(caught.value.path)["step"] == 2
+
+
+def test_training_needs_both_consents_for_their_roles(pair_ws):
+    with pytest.raises(ConsentError, match="ben"):  # ben consented to be the target only
+        api.train("ben", "anna", name="reversed", workspace=pair_ws, steps=1, **FAST)
+
+
+def test_tiny_faceset_is_refused_with_its_count(pair_ws):
+    photo = pair_ws.parent / "ben.png"
+    api.consent_add("ben-still", photo=photo, role="target", purpose="testing facewright's trainer",
+                    channels=["tests"], expires=(utc_today() + timedelta(days=10)).isoformat(), workspace=pair_ws)
+    api.extract([photo], "ben-still", workspace=pair_ws, size=64)
+    with pytest.raises(InputError, match="has 1 faces; training needs at least 32"):
+        api.train("anna", "ben-still", name="tiny", workspace=pair_ws, steps=1, **FAST)
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_train_and_write_one_checkpoint(pair_ws, tmp_path):
+    env = {**os.environ, "FACEWRIGHT_WORKSPACE": str(pair_ws), "OMP_NUM_THREADS": "1"}
+    torchrun = Path(sys.executable).with_name("torchrun")
+    done = subprocess.run([str(torchrun), "--nproc-per-node", "2", "--master-port", "29517", "-m", "facewright",
+                           "train", "--src", "anna", "--dst", "ben", "--name", "ddp", "--model", "test-ae",
+                           "--resolution", "64", "--batch", "4", "--steps", "5", "--device", "cpu",
+                           "--preview-every", "0"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [checkpoint] = list_checkpoints(pair_ws / "models" / "ddp" / "checkpoints")
+    assert load_checkpoint(checkpoint)["step"] == 5
