@@ -269,13 +269,16 @@ def train(src: str, dst: str, *, name: str | None = None, resume: bool | str = F
     newest checkpoint of the model folder, or a path. Under torchrun every rank calls this; only rank 0
     records the run.
     """
-    resolved = build(TrainOptions, flags=options, config=preset_options(preset))
+    preset_values = preset_options(preset)
+    resolved = build(TrainOptions, flags=options, config=preset_values)
+    explicit = {key for key, value in options.items() if value is not None} | set(preset_values)
     main = _distributed.from_env().main
     with Workspace.open(workspace) as ws:
         run_id = ws.start_run("train", {"src": src, "dst": dst, "name": name, "resume": str(resume),
                                         **to_dict(resolved)}) if main else None
         try:
-            result = _train_pair(ws, src, dst, resolved, resume=resume, name=name, progress=progress)
+            result = _train_pair(ws, src, dst, resolved, resume=resume, name=name, explicit=explicit,
+                                     progress=progress)
         except BaseException as exc:
             if run_id is not None:
                 ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
@@ -290,10 +293,15 @@ def list_models(resolution: int = 128) -> list[ModelInfo]:
     return [describe(create_model(name, resolution)) for name in model_names()]
 
 
-def bench_train(*, progress: ProgressFactory = no_progress, steps: int = 20, **options: object) -> TrainBench:
-    """Training samples/s (A+B), peak memory and the augmentation / model time split on real sample pixels."""
+def bench_train(*, preset: str | None = None, progress: ProgressFactory = no_progress, steps: int = 20,
+                **options: object) -> TrainBench:
+    """Training samples/s (A+B), peak memory and the augmentation / model time split on real sample pixels.
+
+    `options`: TrainOptions fields (None: not given) over the `preset`'s.
+    """
     return _bench_train(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"),
-                        build(TrainOptions, flags=options), steps=steps, progress=progress)
+                        build(TrainOptions, flags=options, config=preset_options(preset)), steps=steps,
+                        progress=progress)
 
 
 def bench_watermark(*, progress: ProgressFactory = no_progress) -> WatermarkBench:

@@ -20,7 +20,7 @@ class Bar(Protocol):
 
 
 class ProgressFactory(Protocol):
-    def __call__(self, *, total: float | None, desc: str, unit: str = "it") -> Bar: ...
+    def __call__(self, *, total: float | None, desc: str, unit: str = "it", initial: float = 0) -> Bar: ...
 
 
 class _SilentBar:
@@ -40,11 +40,12 @@ class _SilentBar:
         pass
 
 
-def no_progress(*, total: float | None, desc: str, unit: str = "it") -> Bar:
+def no_progress(*, total: float | None, desc: str, unit: str = "it", initial: float = 0) -> Bar:
     return _SilentBar()
 
 
-def terminal_progress(*, total: float | None, desc: str, unit: str = "it") -> Bar:
-    """A tqdm bar on stderr with rate and ETA; plain lines when stderr is not a terminal."""
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, smoothing=0.1,
+def terminal_progress(*, total: float | None, desc: str, unit: str = "it", initial: float = 0) -> Bar:
+    """A tqdm bar on stderr with rate and ETA (`initial`: work done before, e.g. by a resumed run's
+    earlier runs, shown but not counted in the rate); plain lines when stderr is not a terminal."""
+    return tqdm(total=total, desc=desc, unit=unit, initial=initial, file=sys.stderr, dynamic_ncols=True, smoothing=0.1,
                 mininterval=0.5 if sys.stderr.isatty() else 5.0)

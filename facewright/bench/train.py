@@ -22,6 +22,7 @@ from facewright.config import TrainOptions
 from facewright.media.video import read_video
 from facewright.progress import ProgressFactory, no_progress
 from facewright.train.data import FacesetTensors
+from facewright.train.distributed import from_env, pick_device
 from facewright.train.trainer import Pair, Trainer
 
 FACES = 64  # per person: enough to draw varied batches from
@@ -49,13 +50,15 @@ class TrainBench:
                 f"model {self.model_ms:.1f} ms; {where} {self.peak_memory_mb:.0f} MB; {self.steps} steps timed")
 
 
-def faces_from_clip(video: Path, resolution: int, count: int = FACES) -> FacesetTensors:
+def faces_from_clip(video: Path, resolution: int, count: int = FACES,
+                    device: torch.device | str = "cpu") -> FacesetTensors:
     """Centre squares of the first `count` frames, with an elliptical face mask, as a stand-in faceset."""
     crops = [_centre_square(frame.image, resolution) for frame in islice(read_video(video), count)]
     images = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
     mask = np.zeros((resolution, resolution), np.uint8)
     cv2.ellipse(mask, (resolution // 2, resolution // 2), (resolution // 3, resolution * 2 // 5), 0, 0, 360, 255, -1)
-    masks = torch.from_numpy(mask)[None, None].repeat(len(crops), 1, 1, 1)
+    images = images.to(device)
+    masks = torch.from_numpy(mask)[None, None].repeat(len(crops), 1, 1, 1).to(device)
     return FacesetTensors(video.stem, images, masks, torch.zeros_like(masks), np.zeros((0, 128), np.float32),
                           "whole_face", "bench")
 
@@ -70,7 +73,9 @@ def _centre_square(image: np.ndarray, size: int) -> np.ndarray:
 def bench_train(video_a: Path, video_b: Path, options: TrainOptions, *, steps: int = 20, warmup: int = 3,
                 progress: ProgressFactory = no_progress) -> TrainBench:
     """Time `steps` training steps of `options` after `warmup` untimed ones."""
-    pair = Pair(faces_from_clip(video_a, options.resolution), faces_from_clip(video_b, options.resolution), "", "")
+    device = pick_device(options.device, from_env())
+    pair = Pair(faces_from_clip(video_a, options.resolution, device=device),
+                faces_from_clip(video_b, options.resolution, device=device), "", "")
     options = dataclasses.replace(options, preview_every=0, warmup=1)
     with tempfile.TemporaryDirectory(prefix="facewright-bench-train-") as tmp:
         trainer = Trainer(options, pair, Path(tmp), progress=progress)

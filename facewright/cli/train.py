@@ -33,9 +33,11 @@ def register(commands: argparse._SubParsersAction, command: Command,
 
     sub = command("train", cmd_bench_train, "training samples/s, peak memory, augmentation vs model time",
                   bench_commands)
-    sub.add_argument("--model", default="liae-ud")
-    sub.add_argument("--resolution", type=int, default=128)
-    sub.add_argument("--batch", type=int, default=8, help="faces of each person per step")
+    sub.add_argument("--preset", choices=tuple(PRESETS), help="the model and options of a training preset "
+                     "(e.g. demo, the CPU preset of make demo); flags given win over it")
+    sub.add_argument("--model", help="architecture (default: liae-ud)")
+    sub.add_argument("--resolution", type=int, help="face size in pixels (default: 128)")
+    sub.add_argument("--batch", type=int, help="faces of each person per step (default: 8)")
     sub.add_argument("--steps", type=int, default=20, help="timed steps (after 3 warm-up steps)")
     sub.add_argument("--gan", action="store_true", help="with the adversarial loss on")
     sub.add_argument("--compile", action="store_true", help="torch.compile the step")
@@ -57,15 +59,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"trained to step {result.step} ({result.stopped} reached): {losses}"
           f"{result.samples_per_second:.1f} samples/s over {result.seconds:.0f} s\n"
           f"  model folder: {result.folder.resolve()}\n"
-          f"  checkpoint:   {result.checkpoint.resolve() if result.checkpoint else 'none (no step done)'}\n"
-          f"  preview:      {(result.folder / 'preview.png').resolve()}\n"
-          f"  loss curve:   {(result.folder / 'loss.png').resolve()}")
+          f"  checkpoint:   {result.checkpoint.resolve() if result.checkpoint else 'none (no step done)'}")
+    for label, name in (("preview:   ", "preview.png"), ("loss curve:", "loss.png")):
+        if (result.folder / name).is_file():
+            print(f"  {label}  {(result.folder / name).resolve()}")
     return 0
 
 
 def cmd_bench_train(args: argparse.Namespace) -> int:
-    result = api.bench_train(model=args.model, resolution=args.resolution, batch=args.batch, steps=args.steps,
-                             gan_power=0.1 if args.gan else 0.0, compile=args.compile, device=args.device,
-                             progress=terminal_progress)
+    result = api.bench_train(preset=args.preset, model=args.model, resolution=args.resolution, batch=args.batch,
+                             steps=args.steps, gan_power=0.1 if args.gan else None, compile=args.compile or None,
+                             device=args.device, progress=terminal_progress)
     print("bench train: " + result.row())
     return 0

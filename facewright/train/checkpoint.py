@@ -1,14 +1,16 @@
-"""Checkpoints that describe themselves, are written atomically and are checked before older ones go.
+"""Checkpoints that describe themselves, are written atomically and are checked before anything is replaced.
 
 A checkpoint is one `torch.save` dict: the model's name, resolution and options (enough to rebuild it),
 its weights and their EMA, the discriminator, both optimizers and the scheduler, every random state, the
 step, the resolved training options, the sha256 of both facesets, the consent ids, and the versions.
-Each is written to its own file (`step_0001500.pt`) through a temporary file and a rename, then loaded
-back; only a checkpoint that loads lets older ones beyond `keep` be deleted. So a crash, a full disk or
-a corrupt write can never cost the last good checkpoint.
+Each is written to its own file (`step_0001500.pt`): to a temporary file, flushed to disk, loaded back,
+and only then renamed into place. Pruning to the newest `keep` only ever deletes checkpoints of earlier
+steps than the one just written, so a crash, a full disk or a corrupt write can never cost the last good
+checkpoint, and the file just written is never the one deleted.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from facewright.errors import CheckpointError
 from facewright.files import atomic_path
 
 FORMAT = "facewright.checkpoint/1"
+REJECTED = "rejected"  # checkpoints/rejected/: later checkpoints set aside when a run resumes from an earlier one
 _NAME = re.compile(r"step_(\d{7,})\.pt$")
 
 
@@ -27,23 +30,53 @@ def checkpoint_name(step: int) -> str:
     return f"step_{step:07d}.pt"
 
 
+def checkpoint_step(path: Path) -> int:
+    match = _NAME.search(path.name)
+    if match is None:
+        raise CheckpointError("not a checkpoint file name (step_NNNNNNN.pt)", path=path,
+                              fix="name a file from the run's checkpoints/ folder")
+    return int(match.group(1))
+
+
 def list_checkpoints(folder: Path) -> list[Path]:
     """Checkpoint files in `folder`, oldest step first."""
     found = [p for p in folder.glob("step_*.pt") if _NAME.search(p.name)]
-    return sorted(found, key=lambda p: int(_NAME.search(p.name).group(1)))
+    return sorted(found, key=checkpoint_step)
 
 
 def save_checkpoint(state: dict[str, Any], folder: Path, step: int, keep: int = 3) -> Path:
-    """Write `state` as the checkpoint of `step`; verify it loads; then prune to the newest `keep`."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write `state` as the checkpoint of `step`, verified before it is renamed into place; then prune.
+
+    Pruning keeps the new checkpoint and the newest `keep - 1` of the earlier steps.
+    """
     path = folder / checkpoint_name(step)
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "facewright_version": __version__, "torch_version": str(torch.__version__),
-                    **state}, tmp)
-    load_checkpoint(path)  # raises if the file we just wrote cannot be read back: older ones stay
-    for old in list_checkpoints(folder)[:-keep]:
+        with tmp.open("wb") as handle:
+            torch.save({"format": FORMAT, "facewright_version": __version__, "torch_version": str(torch.__version__),
+                        **state}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        load_checkpoint(tmp)  # raises if what we wrote cannot be read back: nothing is replaced or pruned
+    _fsync_folder(folder)
+    earlier = [p for p in list_checkpoints(folder) if checkpoint_step(p) < step]
+    for old in earlier[:max(0, len(earlier) - (keep - 1))]:
         old.unlink(missing_ok=True)
     return path
+
+
+def set_aside_later(folder: Path, step: int) -> list[Path]:
+    """Move checkpoints of steps after `step` into checkpoints/rejected/ (a run resumed from an earlier one).
+
+    They are neither deleted (one may be wanted back) nor left where they would be taken as the newest.
+    """
+    moved = []
+    for path in list_checkpoints(folder):
+        if checkpoint_step(path) > step:
+            target = folder / REJECTED / path.name
+            target.parent.mkdir(exist_ok=True)
+            os.replace(path, target)
+            moved.append(target)
+    return moved
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -66,7 +99,23 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 
 def _older_fix(path: Path) -> str:
-    older = [p for p in list_checkpoints(path.parent) if p != path and p.name < path.name]
+    if not _NAME.search(path.name):
+        return "name a checkpoint from the run's checkpoints/ folder"
+    older = [p for p in list_checkpoints(path.parent) if checkpoint_step(p) < checkpoint_step(path)]
     if older:
         return f"resume from the previous one instead: --resume {older[-1]}"
     return "start a new training run (without --resume)"
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

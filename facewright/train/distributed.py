@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from facewright.errors import OptionError
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -37,12 +39,29 @@ def from_env() -> Dist:
 
 
 def pick_device(requested: str, place: Dist) -> torch.device:
-    """"auto": this rank's GPU when there is one, else the CPU."""
+    """"auto": this rank's GPU when there is one, else the CPU. Refuses a device this process cannot use."""
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(requested)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", place.local_rank)
+    try:
+        device = torch.device(requested)
+    except RuntimeError as exc:
+        raise OptionError(f"unknown device {requested!r}", fix="use cpu, cuda, cuda:N or auto") from exc
+    if device.type not in ("cpu", "cuda"):
+        raise OptionError(f"training runs on cpu or cuda, not {device.type}", fix="use --device cpu, cuda or auto")
+    if device.type != "cuda":
+        return device
+    if not torch.cuda.is_available():
+        raise OptionError("--device cuda was asked for but this machine has no usable CUDA GPU",
+                          fix="use --device cpu (or auto), or install the CUDA build of torch")
+    if device.index is None:
+        return torch.device("cuda", place.local_rank)
+    if place.enabled:
+        raise OptionError(f"--device {requested} under torchrun: every rank would use the same GPU",
+                          fix="give --device cuda (each rank takes its LOCAL_RANK's GPU); pick GPUs with "
+                              "CUDA_VISIBLE_DEVICES")
+    if device.index >= torch.cuda.device_count():
+        raise OptionError(f"--device {requested}: this machine has {torch.cuda.device_count()} GPU(s)",
+                          fix=f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 

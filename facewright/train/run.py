@@ -3,66 +3,132 @@
 Consent comes before the first step: A (whose face is learned to be put into other footage) needs a
 consent for the source role, B (whose footage will get A's face) one for the target role, and the faces in
 both facesets must be the people in those consent photos. The consent ids go into every checkpoint.
+
+A resumed run continues the checkpoint's model: its architecture, resolution and widths come from the
+checkpoint (a flag that contradicts them is refused, not ignored), its people must be the --src and --dst
+given (their facesets may have grown since), and the other options (--lr, --steps, ...) come from the
+command line. Resuming from an earlier checkpoint than the newest sets the later ones aside in
+checkpoints/rejected/, so that the run's newest checkpoint is again the one it continues from.
 """
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from facewright.config import TrainOptions
 from facewright.errors import CheckpointError, OptionError
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance.enforce import require_consent
-from facewright.train.checkpoint import latest_checkpoint, load_checkpoint
+from facewright.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, set_aside_later
 from facewright.train.data import check_pair, load_faceset
-from facewright.train.distributed import from_env
+from facewright.train.distributed import from_env, pick_device
+from facewright.train.models import create_model
 from facewright.train.trainer import Pair, Trainer, TrainResult, write_json
 from facewright.workspace import Workspace
 
 MODELS = "models"  # workspace folder: models/<name>/{checkpoints/, preview.png, metrics.jsonl, loss.png}
+ARCHITECTURE = ("model", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims")  # fixed by a checkpoint
 
 
 def model_folder(ws: Workspace, src: str, dst: str, options: TrainOptions, name: str | None) -> Path:
     return ws.root / MODELS / (name or f"{src}-to-{dst}-{options.model}-{options.resolution}")
 
 
-def resume_state(folder: Path, resume: bool | str | Path) -> dict[str, Any] | None:
-    """The checkpoint to continue from: the newest in `folder` (resume=True) or the one named."""
+@dataclasses.dataclass(frozen=True)
+class Resume:
+    folder: Path  # the model folder the run continues in
+    path: Path  # the checkpoint file
+    state: dict[str, Any]
+
+
+def find_resume(ws: Workspace, src: str, dst: str, options: TrainOptions, resume: bool | str | Path,
+                name: str | None, explicit: Collection[str]) -> Resume | None:
+    """The checkpoint to continue from: the newest of the model folder (resume=True) or the file named.
+
+    Without --name, and with no --model or --resolution given, the folder is the one model of this pair
+    that has checkpoints (several: --name must say which).
+    """
     if not resume:
         return None
-    if resume is True:
-        path = latest_checkpoint(folder / "checkpoints")
-        if path is None:
-            raise CheckpointError("no checkpoint to resume from", path=folder / "checkpoints",
-                                  fix="start without --resume, or name the checkpoint file: --resume FILE")
-    else:
+    if resume is not True:
         path = Path(resume)
-    return load_checkpoint(path)
+        if name is not None:
+            folder = model_folder(ws, src, dst, options, name)
+        elif path.parent.name == "checkpoints":
+            folder = path.parent.parent
+        else:
+            folder = model_folder(ws, src, dst, options, None)
+        return Resume(folder, path, load_checkpoint(path))
+    folder = model_folder(ws, src, dst, options, name)
+    architecture_given = {"model", "resolution"} & set(explicit)
+    if name is None and not architecture_given and latest_checkpoint(folder / "checkpoints") is None:
+        candidates = sorted(p.parent for p in (ws.root / MODELS).glob(f"{src}-to-{dst}-*/checkpoints")
+                            if list_checkpoints(p))
+        if len(candidates) > 1:
+            raise OptionError(f"{len(candidates)} models of {src} to {dst} have checkpoints: "
+                              f"{', '.join(c.name for c in candidates)}", fix="say which with --name NAME")
+        folder = candidates[0] if candidates else folder
+    path = latest_checkpoint(folder / "checkpoints")
+    if path is None:
+        raise CheckpointError("no checkpoint to resume from", path=folder / "checkpoints",
+                              fix="start without --resume, or name the model (--name) or the file (--resume FILE)")
+    return Resume(folder, path, load_checkpoint(path))
 
 
-def with_checkpoint_model(options: TrainOptions, state: dict[str, Any]) -> TrainOptions:
-    """A resumed run keeps the checkpoint's architecture; the other options come from the command line."""
-    model = state["model"]
-    widths = {k: model["options"].get(k, 0) for k in ("ae_dims", "e_dims", "d_dims", "d_mask_dims")}
-    return dataclasses.replace(options, model=model["name"], resolution=model["resolution"], **widths)
+def with_checkpoint_model(options: TrainOptions, found: Resume, explicit: Collection[str]) -> TrainOptions:
+    """`options` with the checkpoint's architecture; OptionError where an explicit option contradicts it."""
+    model = found.state["model"]
+    fixed = {"model": model["name"], "resolution": model["resolution"],
+             **{k: model["options"].get(k, 0) for k in ARCHITECTURE[2:]}}
+    for key in ARCHITECTURE:
+        given = getattr(options, key)
+        if key in explicit and given != fixed[key] and not (key.endswith("_dims") and given == 0):
+            flag = f"--{key.replace('_', '-')}"
+            raise OptionError(f"the checkpoint is a {fixed['model']} model at {fixed['resolution']} px with "
+                              f"{key} {fixed[key]}, but {flag} {given} was given", path=found.path,
+                              fix=f"drop {flag} to continue this model, or train a new one under another --name")
+    return dataclasses.replace(options, **fixed)
+
+
+def check_resumed_pair(found: Resume, src: str, dst: str) -> None:
+    learned = found.state["facesets"]
+    if (learned["a"]["name"], learned["b"]["name"]) != (src, dst):
+        raise OptionError(f"the checkpoint learned {learned['a']['name']} to {learned['b']['name']}, not "
+                          f"{src} to {dst}", path=found.path,
+                          fix=f"resume with --src {learned['a']['name']} --dst {learned['b']['name']}, or train "
+                              "a new model without --resume")
 
 
 def train_pair(ws: Workspace, src: str, dst: str, options: TrainOptions, *, resume: bool | str | Path = False,
-               name: str | None = None, progress: ProgressFactory = no_progress) -> TrainResult:
-    """Load both facesets, check consent, and train (or continue) the pair model."""
+               name: str | None = None, explicit: Collection[str] = (),
+               progress: ProgressFactory = no_progress) -> TrainResult:
+    """Load both facesets, check consent, and train (or continue) the pair model.
+
+    `explicit`: the option names the user set (flags or preset), which a resumed checkpoint may not contradict.
+    """
     if src == dst:
         raise OptionError(f"--src and --dst are both {src!r}", fix="train a pair of two different people")
-    folder = model_folder(ws, src, dst, options, name)
-    state = resume_state(folder, resume)
-    if state is not None:
-        options = with_checkpoint_model(options, state)
-    a = load_faceset(ws, src, options.resolution)
-    b = load_faceset(ws, dst, options.resolution)
+    place = from_env()
+    device = pick_device(options.device, place)
+    found = find_resume(ws, src, dst, options, resume, name, explicit)
+    if found is not None:
+        options = with_checkpoint_model(options, found, explicit)
+        check_resumed_pair(found, src, dst)
+    with torch.device("meta"):  # a bad architecture option fails here, before any face is loaded
+        create_model(options.model, options.resolution, **options.model_options())
+    folder = found.folder if found is not None else model_folder(ws, src, dst, options, name)
+    a = load_faceset(ws, src, options.resolution, device=device)
+    b = load_faceset(ws, dst, options.resolution, device=device)
     check_pair(a, b)
     consent_a = require_consent(ws, src, "source", a.embeddings)
     consent_b = require_consent(ws, dst, "target", b.embeddings)
     pair = Pair(a, b, consent_a.id, consent_b.id)
-    if from_env().main:
+    if place.main:
+        if found is not None:
+            set_aside_later(folder / "checkpoints", int(found.state["step"]))
         write_json(folder / "train_config.json", {"src": src, "dst": dst, **dataclasses.asdict(options)})
-    return Trainer(options, pair, folder, resume=state, progress=progress).run()
+    return Trainer(options, pair, folder, resume=found.state if found else None, progress=progress).run()

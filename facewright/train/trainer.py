@@ -7,11 +7,18 @@ AdamW with warm-up and gradient clipping updates the weights; an exponential mov
 what previews (and later swaps) use. On CUDA the step runs under bf16 autocast in channels_last, and
 `--compile` compiles it. Everything that makes the next step (weights, optimizers, schedulers, random
 states, step) is in the checkpoint, so `--resume` continues exactly where a run stopped.
+
+Stopping is only ever done between steps: Ctrl-C or SIGTERM asks for a stop, the step under way finishes,
+a checkpoint is written and the run ends as interrupted (a second signal stops at once, without saving).
+Under torchrun the ranks agree on when to stop (every `SYNC_EVERY` steps), so none waits forever for
+the others, and the discriminator's gradients are averaged over the ranks as DDP does for the model's.
 """
 from __future__ import annotations
 
 import copy
 import json
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from facewright.config import TrainOptions, to_dict
@@ -27,7 +35,7 @@ from facewright.files import atomic_path
 from facewright.media.image import write_image
 from facewright.progress import ProgressFactory, no_progress
 from facewright.train.augment import Augmenter, AugmentOptions, Batch, to_float
-from facewright.train.checkpoint import save_checkpoint
+from facewright.train.checkpoint import checkpoint_name, save_checkpoint
 from facewright.train.data import FacesetTensors
 from facewright.train.distributed import Dist, from_env, pick_device, process_group
 from facewright.train.losses import gan_d_loss, gan_g_loss, mask_loss, reconstruction_loss
@@ -35,6 +43,8 @@ from facewright.train.models import PairModel, create_discriminator, create_mode
 from facewright.train.preview import loss_plot, preview_grid
 
 PREVIEW_FACES = 6
+SYNC_EVERY = 10  # steps between the ranks' agreement on a time budget or a stop signal (torchrun only)
+STOP_NONE, STOP_MINUTES, STOP_SIGNAL = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,29 @@ class PairStep(nn.Module):
         return image_a, mask_a, image_b, mask_b
 
 
+class StopRequests:
+    """While active (in the main thread): SIGINT and SIGTERM ask for a stop; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
 class Trainer:
     """Trains `pair` into `folder` (checkpoints/, preview.png, metrics.jsonl, loss.png)."""
 
@@ -83,7 +116,9 @@ class Trainer:
         self.cuda = self.device.type == "cuda"
         self.resume = resume
         self.step = 0
-        self.seconds = 0.0  # training time over all runs of this model
+        self.seconds = 0.0  # training time of the runs before this one
+        self.started = time.perf_counter()
+        self.saved_step = self.preview_step = -1
 
     # --- setup ----------------------------------------------------------------------------------------------
 
@@ -110,6 +145,7 @@ class Trainer:
         self.step_fn: Callable = torch.compile(step_module) if opts.compile else step_module
         if self.resume is not None:
             self._restore(self.resume)
+            self.resume = None  # the weights live in the modules now; do not hold a second copy
 
     def _augment_options(self) -> AugmentOptions:
         o = self.options
@@ -124,12 +160,29 @@ class Trainer:
             self.disc.load_state_dict(state["disc"])
             self.opt_d.load_state_dict(state["opt_d"])
         self.step, self.seconds = int(state["step"]), float(state.get("seconds", 0.0))
+        self.saved_step = self.step
+        self._set_lr(self.options.lr)
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
-        if self.place.rank == 0:  # other ranks keep their own streams: exact resume is a single-process promise
+        if self.place.rank == 0:
             self.sample_gen.set_state(rng["sample"])
             if rng.get("augment_device") == str(self.device):
                 self.augment_gen.set_state(rng["augment"])
+        else:  # only rank 0's streams are saved: the others start fresh ones, not a replay of their first steps
+            seed = (self.options.seed * 1000 + self.place.rank) * 1_000_003 + self.step
+            self.sample_gen.manual_seed(seed)
+            self.augment_gen.manual_seed(seed + 7)
+
+    def _set_lr(self, lr: float) -> None:
+        """Make `lr` the peak learning rate from now on (a resumed run may be given a new --lr)."""
+        pairs = [(self.opt, self.sched)] + ([(self.opt_d, None)] if self.opt_d is not None else [])
+        for optimizer, scheduler in pairs:
+            factor = scheduler.lr_lambdas[0](scheduler.last_epoch) if scheduler is not None else 1.0
+            for group in optimizer.param_groups:
+                group["initial_lr"] = lr
+                group["lr"] = lr * factor
+            if scheduler is not None:
+                scheduler.base_lrs = [lr] * len(optimizer.param_groups)
 
     # --- the loop -------------------------------------------------------------------------------------------
 
@@ -139,41 +192,70 @@ class Trainer:
             return self._loop()
 
     def _loop(self) -> TrainResult:
-        opts, start = self.options, time.perf_counter()
+        opts = self.options
+        start = self.started = time.perf_counter()
         losses: list[float] = []
-        stopped, done_samples, checkpoint = "steps", 0, None
+        done_samples, first_step = 0, self.step
         total = opts.steps or None
-        with self.progress(total=total, desc="train", unit="step") as bar:
-            bar.update(min(self.step, total or self.step))
-            try:
-                while not self._budget_spent(start):
+        with self.progress(total=total, desc="train", unit="step", initial=self.step) as bar, \
+                StopRequests() as stops:
+            while (stopped := self._stop_reason(start, stops)) is None:
+                streams = self._streams()
+                try:
                     metrics = self.optimize(*self.next_batches())
-                    done_samples += 2 * opts.batch
-                    self.step += 1
-                    bar.update(1)
-                    self._after_step(metrics, losses, bar, done_samples / (time.perf_counter() - start))
-                stopped = "minutes" if opts.minutes and not self._steps_done() else "steps"
-            except KeyboardInterrupt:
-                checkpoint = self._save(start)
-                raise
-            except torch.OutOfMemoryError as exc:
-                saved = self._save(start)
-                raise DeviceMemoryError(
-                    f"out of {self.device.type.upper()} memory at --batch {opts.batch} and --resolution "
-                    f"{opts.resolution}", path=saved,
-                    fix=f"try --batch {max(1, opts.batch // 2)} (with --resume); the checkpoint of step "
-                        f"{self.step} is kept") from exc
-            checkpoint = self._save(start)
+                except torch.OutOfMemoryError as exc:
+                    self._set_streams(streams)  # the step did not happen: the checkpoint is the state before it
+                    raise self._out_of_memory() from exc
+                done_samples += 2 * opts.batch
+                self.step += 1
+                bar.update(1)
+                self._after_step(metrics, losses, bar, done_samples / (time.perf_counter() - start))
+            checkpoint = self._save()
+            if self.place.main and opts.preview_every and self.step > first_step and self.preview_step != self.step:
+                self.write_preview()
+        if stopped == "interrupted":
+            raise KeyboardInterrupt
         seconds = time.perf_counter() - start
         return TrainResult(self.folder, checkpoint, self.step, losses[0] if losses else None,
                            losses[-1] if losses else None, done_samples / max(seconds, 1e-9), seconds, stopped)
 
-    def _steps_done(self) -> bool:
-        return bool(self.options.steps) and self.step >= self.options.steps
+    def _stop_reason(self, start: float, stops: StopRequests) -> str | None:
+        """Why the run stops before the next step ("steps", "minutes", "interrupted"), or None to go on.
 
-    def _budget_spent(self, start: float) -> bool:
+        The step budget is the same on every rank; a time budget and a signal are local, so under torchrun
+        the ranks share them (the largest wins) every SYNC_EVERY steps and all stop at the same step.
+        """
+        if self.options.steps and self.step >= self.options.steps:
+            return "steps"
         minutes = self.options.minutes
-        return self._steps_done() or (minutes > 0 and time.perf_counter() - start >= 60 * minutes)
+        code = STOP_SIGNAL if stops.requested else STOP_NONE
+        if code == STOP_NONE and minutes > 0 and time.perf_counter() - start >= 60 * minutes:
+            code = STOP_MINUTES
+        if self.place.enabled and dist.is_initialized():
+            if self.step % SYNC_EVERY:
+                return None
+            shared = torch.tensor([code], device=self.device)
+            dist.all_reduce(shared, op=dist.ReduceOp.MAX)
+            code = int(shared.item())
+        return {STOP_NONE: None, STOP_MINUTES: "minutes", STOP_SIGNAL: "interrupted"}[code]
+
+    def _streams(self) -> tuple[Tensor, Tensor, Tensor]:
+        return torch.get_rng_state(), self.sample_gen.get_state(), self.augment_gen.get_state()
+
+    def _set_streams(self, streams: tuple[Tensor, Tensor, Tensor]) -> None:
+        torch.set_rng_state(streams[0])
+        self.sample_gen.set_state(streams[1])
+        self.augment_gen.set_state(streams[2])
+
+    def _out_of_memory(self) -> DeviceMemoryError:
+        opts = self.options
+        saved = self._save()
+        kept = (f"the checkpoint of step {self.step} is kept" if saved is not None
+                else "no step had finished, so there is no checkpoint")
+        return DeviceMemoryError(
+            f"out of {self.device.type.upper()} memory at --batch {opts.batch} and --resolution {opts.resolution}",
+            path=saved or self.folder,
+            fix=f"try --batch {max(1, opts.batch // 2)}{' (with --resume)' if saved else ''}; {kept}")
 
     def _batch(self, faces: FacesetTensors, reference: Batch | None = None) -> Batch:
         per_rank = max(1, self.options.batch // self.place.world)
@@ -219,7 +301,9 @@ class Trainer:
         total = rec_a + rec_b + masks
         if gan_on:
             fake = image_a * batch_a.masks + batch_a.targets * (1 - batch_a.masks)
+            self.disc.requires_grad_(False)  # the generator's step: gradients go through D, not into it
             losses["g_loss"] = gan_g_loss(self.disc(self._layout(fake)), self.options.gan_kind)
+            self.disc.requires_grad_(True)
             total = total + self.options.gan_power * losses["g_loss"]
         losses["loss"] = total
         return losses
@@ -231,8 +315,21 @@ class Trainer:
                               self.options.gan_kind)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
+        if self.place.enabled and dist.is_initialized():
+            self._average_gradients(self.disc)
         self.opt_d.step()
         return loss.detach()
+
+    def _average_gradients(self, module: nn.Module) -> None:
+        """All ranks' mean gradient in every rank (what DDP does for the generator), in one all-reduce."""
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.place.world
+        offset = 0
+        for grad in grads:
+            grad.copy_(flat[offset:offset + grad.numel()].view_as(grad))
+            offset += grad.numel()
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -262,7 +359,7 @@ class Trainer:
         if self.place.main and opts.preview_every and self.step % opts.preview_every == 0:
             self.write_preview()
         if self.step % opts.save_every == 0:
-            self._save(None)
+            self._save()
 
     def _log(self, record: dict[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -273,6 +370,7 @@ class Trainer:
         a = to_float(self.pair.a.images[:PREVIEW_FACES].to(self.device))
         b = to_float(self.pair.b.images[:PREVIEW_FACES].to(self.device))
         grid = preview_grid(self.ema, self._resize(a), self._resize(b))
+        self.preview_step = self.step
         path = write_image(grid, self.folder / "preview.png")
         if self.options.timelapse:
             write_image(grid, self.folder / "previews" / f"step_{self.step:07d}.png")
@@ -285,12 +383,16 @@ class Trainer:
             return images
         return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True)
 
-    def _save(self, start: float | None) -> Path | None:
+    def _save(self) -> Path | None:
+        """Checkpoint the current step (rank 0; once per step: a final save right after a periodic one is free)."""
+        folder = self.folder / "checkpoints"
         if not self.place.main or self.step == 0:
             return None
-        if start is not None:
-            self.seconds += time.perf_counter() - start
-        return save_checkpoint(self.state(), self.folder / "checkpoints", self.step, self.options.keep)
+        if self.saved_step == self.step:
+            return folder / checkpoint_name(self.step)
+        path = save_checkpoint(self.state(), folder, self.step, self.options.keep)
+        self.saved_step = self.step
+        return path
 
     def state(self) -> dict[str, Any]:
         """Everything a checkpoint holds (see checkpoint.py)."""
@@ -301,7 +403,7 @@ class Trainer:
             "disc": self.disc.state_dict() if self.disc is not None else None,
             "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
             "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
-            "step": self.step, "seconds": self.seconds,
+            "step": self.step, "seconds": self.seconds + time.perf_counter() - self.started,
             "rng": {"torch": torch.get_rng_state(), "sample": self.sample_gen.get_state(),
                     "augment": self.augment_gen.get_state(), "augment_device": str(self.device)},
             "config": to_dict(self.options),

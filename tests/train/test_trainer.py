@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from datetime import timedelta
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from facewright import api
-from facewright.errors import CheckpointError, ConsentError, DeviceMemoryError, InputError
+from facewright.errors import CheckpointError, ConsentError, DeviceMemoryError, InputError, OptionError
 from facewright.media import read_image, read_video, write_image
 from facewright.provenance.consent import utc_today
 from facewright.train.checkpoint import list_checkpoints, load_checkpoint
@@ -51,15 +52,70 @@ def test_tiny_model_learns_both_faces(pair_ws):
     assert result.step == 300 and result.stopped == "steps" and result.checkpoint.is_file()
 
 
-def test_resume_continues_exactly(pair_ws):
-    options = {**FAST, "log_every": 1, "save_every": 1000}
-    straight = api.train("anna", "ben", name="straight", workspace=pair_ws, steps=12, **options)
-    api.train("anna", "ben", name="resumed", workspace=pair_ws, steps=6, **options)
-    resumed = api.train("anna", "ben", name="resumed", workspace=pair_ws, steps=12, resume=True, **options)
+EXACT = {**FAST, "log_every": 1, "save_every": 1000}
+
+
+@pytest.fixture(scope="module")
+def straight(pair_ws) -> list[float]:
+    """The losses of 12 uninterrupted steps, which every interrupted and resumed run must reproduce."""
+    result = api.train("anna", "ben", name="straight", workspace=pair_ws, steps=12, **EXACT)
+    return [r["loss"] for r in _metrics(result.folder)]
+
+
+def test_resume_continues_exactly(pair_ws, straight):
+    api.train("anna", "ben", name="resumed", workspace=pair_ws, steps=6, **EXACT)
+    resumed = api.train("anna", "ben", name="resumed", workspace=pair_ws, steps=12, resume=True, **EXACT)
     assert resumed.step == 12
-    expected = [r["loss"] for r in _metrics(straight.folder) if r["step"] > 6]
-    got = [r["loss"] for r in _metrics(resumed.folder) if r["step"] > 6]
-    assert got == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    got = [r["loss"] for r in _metrics(resumed.folder)]
+    assert got == pytest.approx(straight, rel=1e-5, abs=1e-7)
+
+
+def test_interrupt_stops_after_the_step_and_resumes_exactly(pair_ws, straight, monkeypatch):
+    real = Trainer.optimize
+
+    def interrupted(self, *batches):
+        if self.step == 3:  # the signal lands in the middle of step 4: that step still finishes
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, *batches)
+
+    monkeypatch.setattr(Trainer, "optimize", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        api.train("anna", "ben", name="ctrl-c", workspace=pair_ws, steps=12, **EXACT)
+    [saved] = list_checkpoints(pair_ws / "models" / "ctrl-c" / "checkpoints")
+    assert load_checkpoint(saved)["step"] == 4
+    monkeypatch.setattr(Trainer, "optimize", real)
+    resumed = api.train("anna", "ben", name="ctrl-c", workspace=pair_ws, steps=12, resume=True, **EXACT)
+    assert [r["loss"] for r in _metrics(resumed.folder)] == pytest.approx(straight, rel=1e-5, abs=1e-7)
+
+
+def test_resume_refuses_another_architecture_or_pair_and_takes_a_new_lr(pair_ws):
+    api.train("anna", "ben", name="strict", workspace=pair_ws, steps=2, **FAST)
+    with pytest.raises(OptionError, match="--resolution 96 was given"):
+        api.train("anna", "ben", name="strict", workspace=pair_ws, steps=4, resume=True, **{**FAST, "resolution": 96})
+    photo = pair_ws.parent / "anna.png"
+    api.consent_add("anna-too", photo=photo, role="source", purpose="testing facewright's trainer",
+                    channels=["tests"], expires=(utc_today() + timedelta(days=10)).isoformat(), workspace=pair_ws)
+    with pytest.raises(OptionError, match="learned anna to ben, not anna-too to ben"):
+        api.train("anna-too", "ben", name="strict", workspace=pair_ws, steps=4, resume=True, **FAST)
+    result = api.train("anna", "ben", name="strict", workspace=pair_ws, steps=4, resume=True,
+                       **{**FAST, "lr": 5e-5, "warmup": 1, "log_every": 1})
+    assert [r["lr"] for r in _metrics(result.folder)][-1] == pytest.approx(5e-5)
+
+
+def test_resume_without_a_name_finds_the_pairs_model(pair_ws):
+    first = api.train("anna", "ben", workspace=pair_ws, steps=2, **FAST)
+    not_architecture = {k: v for k, v in FAST.items() if k not in ("model", "resolution")}
+    resumed = api.train("anna", "ben", workspace=pair_ws, steps=4, resume=True, **not_architecture)
+    assert resumed.folder == first.folder and resumed.step == 4
+
+
+def test_pruning_keeps_the_new_checkpoint_and_resuming_earlier_sets_later_ones_aside(pair_ws):
+    result = api.train("anna", "ben", name="aside", workspace=pair_ws, steps=6, save_every=2, keep=2, **FAST)
+    folder = result.folder / "checkpoints"
+    earlier, later = list_checkpoints(folder)
+    api.train("anna", "ben", name="aside", workspace=pair_ws, steps=5, resume=str(earlier), keep=2, **FAST)
+    assert [p.name for p in list_checkpoints(folder)] == ["step_0000004.pt", "step_0000005.pt"]
+    assert (folder / "rejected" / later.name).is_file()
 
 
 def test_checkpoint_describes_itself_and_keeps_the_last_k(pair_ws):
@@ -94,23 +150,6 @@ def test_preview_metrics_and_loss_plot(pair_ws):
     assert [r["step"] for r in _metrics(result.folder)] == [1, 2, 3, 4]
 
 
-def test_interrupt_saves_a_checkpoint(pair_ws, monkeypatch):
-    real = Trainer.optimize
-    calls = {"n": 0}
-
-    def interrupted(self, *batches):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(self, *batches)
-
-    monkeypatch.setattr(Trainer, "optimize", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        api.train("anna", "ben", name="ctrl-c", workspace=pair_ws, steps=50, **FAST)
-    [saved] = list_checkpoints(pair_ws / "models" / "ctrl-c" / "checkpoints")
-    assert load_checkpoint(saved)["step"] == 3
-
-
 def test_out_of_memory_suggests_a_smaller_batch_and_keeps_the_checkpoint(pair_ws, monkeypatch):
     real = Trainer.optimize
 
@@ -123,6 +162,16 @@ def test_out_of_memory_suggests_a_smaller_batch_and_keeps_the_checkpoint(pair_ws
     with pytest.raises(DeviceMemoryError, match="--batch 4") as caught:
         api.train("anna", "ben", name="oom", workspace=pair_ws, steps=10, **{**FAST, "batch": 8})
     assert "--batch 4" in caught.value.fix and load_checkpoint(caught.value.path)["step"] == 2
+
+
+def test_out_of_memory_before_any_step_says_there_is_no_checkpoint(pair_ws, monkeypatch):
+    def oom(self, *batches):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "optimize", oom)
+    with pytest.raises(DeviceMemoryError) as caught:
+        api.train("anna", "ben", name="oom-0", workspace=pair_ws, steps=10, **FAST)
+    assert "no step had finished" in caught.value.fix and "--resume" not in caught.value.fix
 
 
 def test_training_needs_both_consents_for_their_roles(pair_ws):
@@ -142,11 +191,25 @@ def test_tiny_faceset_is_refused_with_its_count(pair_ws):
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_train_and_write_one_checkpoint(pair_ws, tmp_path):
     env = {**os.environ, "FACEWRIGHT_WORKSPACE": str(pair_ws), "OMP_NUM_THREADS": "1"}
-    torchrun = Path(sys.executable).with_name("torchrun")
-    done = subprocess.run([str(torchrun), "--nproc-per-node", "2", "--master-port", "29517", "-m", "facewright",
-                           "train", "--src", "anna", "--dst", "ben", "--name", "ddp", "--model", "test-ae",
-                           "--resolution", "64", "--batch", "4", "--steps", "5", "--device", "cpu",
-                           "--preview-every", "0"], env=env, capture_output=True, text=True, timeout=300)
+    command = [str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc-per-node", "2", "-m",
+               "facewright", "train", "--src", "anna", "--dst", "ben", "--name", "ddp", "--model", "test-ae",
+               "--resolution", "64", "--batch", "4", "--device", "cpu", "--preview-every", "0", "--gan-power", "0.1"]
+    done = subprocess.run([*command, "--steps", "5"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     [checkpoint] = list_checkpoints(pair_ws / "models" / "ddp" / "checkpoints")
-    assert load_checkpoint(checkpoint)["step"] == 5
+    state = load_checkpoint(checkpoint)
+    assert state["step"] == 5 and state["disc"] is not None
+    # A time budget is each rank's own clock: the ranks must still agree on the step they stop at.
+    done = subprocess.run([*command, "--resume", "--steps", "1000", "--minutes", "0.002"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert load_checkpoint(list_checkpoints(pair_ws / "models" / "ddp" / "checkpoints")[-1])["step"] == 10
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without a GPU")
+def test_a_device_or_model_that_cannot_be_used_is_refused_before_loading_faces(pair_ws):
+    with pytest.raises(OptionError, match="no usable CUDA GPU"):
+        api.train("anna", "ben", name="no-gpu", workspace=pair_ws, steps=1, **{**FAST, "device": "cuda"})
+    with pytest.raises(OptionError, match="unknown model 'liae-xl'"):
+        api.train("anna", "ben", name="no-model", workspace=pair_ws, steps=1, **{**FAST, "model": "liae-xl"})
+    assert not (pair_ws / "models" / "no-gpu").exists() and not (pair_ws / "models" / "no-model").exists()
