@@ -15,6 +15,8 @@ from facewright.bench.extract import ExtractBench
 from facewright.bench.extract import bench_extract as _bench_extract
 from facewright.bench.io import IoResult
 from facewright.bench.io import bench_io as _bench_io
+from facewright.bench.swap import SwapBench
+from facewright.bench.swap import bench_swap as _bench_swap
 from facewright.bench.train import TrainBench
 from facewright.bench.train import bench_train as _bench_train
 from facewright.bench.watermark import WatermarkBench
@@ -22,7 +24,7 @@ from facewright.bench.watermark import bench_watermark as _bench_watermark
 from facewright.collect import report as _faceset
 from facewright.collect.extract import ExtractReport
 from facewright.collect.extract import extract as _extract
-from facewright.config import ExtractOptions, MarkOptions, TrainOptions, VideoOptions, build, to_dict
+from facewright.config import ExtractOptions, MarkOptions, SwapOptions, TrainOptions, VideoOptions, build, to_dict
 from facewright.errors import ConsentError, FacewrightError
 from facewright.files import require_file
 from facewright.media import MediaInfo, write_image
@@ -34,6 +36,9 @@ from facewright.provenance import keys as _keys
 from facewright.provenance.label import Label
 from facewright.provenance.mark import MarkPlan, MarkResult, mark_file
 from facewright.provenance.verify import CatalogLookup, VerifyReport, verify_file
+from facewright.swap.pipeline import SwapResult
+from facewright.swap.run import SwapFailure
+from facewright.swap.run import swap as _swap
 from facewright.train import distributed as _distributed
 from facewright.train.models import ModelInfo, create_model, describe, model_names
 from facewright.train.presets import preset_options
@@ -288,6 +293,21 @@ def train(src: str, dst: str, *, name: str | None = None, resume: bool | str = F
         return result
 
 
+def swap(source: str | Path, output: str | Path | None = None, *, model: str | Path, resume: bool = False,
+         workspace: str | Path | None = None, progress: ProgressFactory = no_progress,
+         **options: object) -> list[SwapResult | SwapFailure]:
+    """Put the model's person A into a video, an image or every image of a folder; label, watermark, sign.
+
+    Needs an active source consent for A and a target consent for the people whose faces are replaced, whose
+    photo those faces match. `options`: SwapOptions, MarkOptions and VideoOptions fields. A folder's bad
+    file is returned as a SwapFailure and the others go on.
+    """
+    swapping, marking = build(SwapOptions, flags=options), build(MarkOptions, flags=options)
+    video = build(VideoOptions, flags=options)
+    with Workspace.init(workspace) as ws:
+        return _swap(ws, source, output, model, swapping, marking, video, resume=resume, progress=progress)
+
+
 def list_models(resolution: int = 128) -> list[ModelInfo]:
     """Every registered architecture with its parameter count and GFLOPs per sample at `resolution`."""
     return [describe(create_model(name, resolution)) for name in model_names()]
@@ -302,6 +322,12 @@ def bench_train(*, preset: str | None = None, progress: ProgressFactory = no_pro
     return _bench_train(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"),
                         build(TrainOptions, flags=options, config=preset_options(preset)), steps=steps,
                         progress=progress)
+
+
+def bench_swap(*, device: str = "auto", progress: ProgressFactory = no_progress) -> list[SwapBench]:
+    """Swap frames/s end to end and ms per stage at 640x360 and 1280x720 (a demo-preset model, sample clips)."""
+    return _bench_swap(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"), device=device,
+                       progress=progress)
 
 
 def bench_watermark(*, progress: ProgressFactory = no_progress) -> WatermarkBench:

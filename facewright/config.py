@@ -109,6 +109,55 @@ class TrainOptions:
         return {name: getattr(self, name) for name in names if getattr(self, name) > 0}
 
 
+COLOR_MODES = ("rct", "lct", "mkl", "idt", "sot", "hist", "none")  # swap.color registers them; a test checks
+MASK_MODES = ("intersect", "predicted", "hull", "union")
+BLEND_MODES = ("alpha", "poisson")
+
+
+@dataclasses.dataclass(frozen=True)
+class SwapOptions:
+    """How faces are swapped and post-processed."""
+
+    target: str = option("", "identity whose faces are replaced (default: the model's person B); needs a "
+                         "target-role consent whose photo matches them")
+    all_faces: bool = option(False, "swap every tracked face, not only the target's (each must still match "
+                             "the target's consent photo)")
+    reference: str = option("", "swap the faces that match the one face in this photo instead")
+    threshold: float = option(0.6, "identity distance within which a face is the target (dlib L2)")
+    force: bool = option(False, "use a model trained on another person B than --target (recorded in the manifest)")
+    color: str = option("rct", "color transfer of the new face toward the old one", COLOR_MODES)
+    color_stats: str = option("track", "fit the color transfer once per face track (steady) or per frame",
+                              ("track", "frame"))
+    mask: str = option("intersect", "blend mask: model prediction, landmark hull, both (intersect) or either",
+                       MASK_MODES)
+    erode: float = option(0.02, "mask erosion as a fraction of the face size (negative: dilate)")
+    blur: float = option(0.06, "mask feathering as a fraction of the face size")
+    blend: str = option("alpha", "alpha (feathered) or poisson (seamless clone)", BLEND_MODES)
+    sharpen: float = option(0.0, "unsharp-mask amount on the new face (0: off; 0.3-0.8 is typical)")
+    face_scale: float = option(1.0, "scale of the new face about its centre (0.8-1.2)")
+    smooth: float = option(1.0, "landmark smoothing cutoff in Hz (One Euro; lower = steadier; 0: off)")
+    smooth_beta: float = option(2.0, "how fast smoothing lets go on fast motion (One Euro beta, per face size)")
+    cut_threshold: float = option(0.35, "frame difference that counts as a scene cut (no smoothing across it)")
+    max_faces: int = option(4, "faces looked for per frame")
+    batch: int = option(8, "faces per model call")
+    preview: int = option(0, "also write a PNG strip of N frames, input | output (0: off)")
+    device: str = option("auto", "cpu, cuda, cuda:N or auto")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not 0.5 <= self.face_scale <= 1.5:
+            raise OptionError(f"--face-scale must be 0.5-1.5, got {self.face_scale}")
+        if not -0.5 < self.erode < 0.5 or not 0 <= self.blur < 0.5:
+            raise OptionError("--erode must be in (-0.5, 0.5) and --blur in [0, 0.5) (fractions of the face size)")
+        for name in ("sharpen", "smooth", "smooth_beta", "cut_threshold", "preview"):
+            if getattr(self, name) < 0:
+                raise OptionError(f"--{name.replace('_', '-')} cannot be negative, got {getattr(self, name)}")
+        if self.max_faces < 1 or self.batch < 1 or self.threshold <= 0:
+            raise OptionError("--max-faces and --batch must be at least 1 and --threshold positive")
+        if self.all_faces and self.reference:
+            raise OptionError("--all-faces and --reference both choose the faces", fix="give one of them")
+
+
 FACE_TYPES = ("face", "whole_face", "head")  # the crops of faces.align; tests check the two agree
 IMAGE_FORMATS = ("png", "jpg")
 

@@ -1,8 +1,9 @@
 """`facewright demo`: the whole pipeline, as far as it exists, on the sample media, from a fresh machine.
 
 Fetch the models and sample clips; record a consent for each of the two people in the clips (scope
-"demo"); extract a faceset from each clip; train the CPU-sized demo model on the pair; report where the
-facesets, the preview of the model's faces and its loss curve are.
+"demo"); extract a faceset from each clip; train the CPU-sized demo model on the pair; swap person A into
+person B's clip (labelled, watermarked, signed, audio kept) with a preview strip; verify the result; report
+where everything is.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from facewright.collect.extract import ExtractReport
 from facewright.media import read_video, write_image
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance import consent as _consent
+from facewright.provenance.verify import VerifyReport
+from facewright.swap.pipeline import SwapResult
 from facewright.train.trainer import TrainResult
 from facewright.workspace import Workspace
 
@@ -23,6 +26,8 @@ PURPOSE = ("facewright's built-in demo on public sample media (Pexels licence, p
            "to show the pipeline works; the results stay on this computer")
 CONSENT_DAYS = 30
 MODEL = "demo-a-to-demo-b"
+SWAPPED = "demo-swap.mp4"  # in the workspace's outputs/
+PREVIEW_FRAMES = 4
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,8 @@ class DemoResult:
     extractions: tuple[ExtractReport, ...]
     reports: tuple[api.FacesetReport, ...]
     training: TrainResult
+    swap: SwapResult
+    verify: VerifyReport
 
 
 def demo_consent(ws: Workspace, video: Path, identity: str) -> _consent.ConsentRecord:
@@ -62,7 +69,11 @@ def run_demo(workspace: str | Path | None = None, *, progress: ProgressFactory =
     (_, a), (_, b) = FACESETS
     training = api.train(a, b, name=MODEL, preset="demo", workspace=root, progress=progress,
                          resume=_has_checkpoint(root))
-    return DemoResult(root, consents, extractions, reports, training)
+    video_b = api.asset(FACESETS[1][0])
+    [swapped] = api.swap(video_b, root / "outputs" / SWAPPED, model=MODEL, workspace=root, preview=PREVIEW_FRAMES,
+                         progress=progress)
+    [report] = api.verify([swapped.output], workspace=root)
+    return DemoResult(root, consents, extractions, reports, training, swapped, report)
 
 
 def _has_checkpoint(root: Path) -> bool:

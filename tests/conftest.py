@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,22 @@ def workspace_env(tmp_path, monkeypatch) -> Path:
 
 def file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def pair_ws(sample, tmp_path_factory) -> Path:
+    """A workspace with consents and 64 px facesets for A ("anna", WolfgangLanger clip, source role) and B
+    ("ben", single_face.mp4, target role): what the trainer and swap tests train and swap with."""
+    from facewright import api  # here, not at the top: tests of the bare modules need not import the whole API
+    from facewright.media import read_video, write_image
+    from facewright.provenance.consent import utc_today
+
+    root = tmp_path_factory.mktemp("pair") / "ws"
+    for video, identity, role in (("WolfgangLanger_Pexels.mp4", "anna", "source"),
+                                  ("single_face.mp4", "ben", "target")):
+        photo = write_image(next(read_video(sample(video))).image, root.parent / f"{identity}.png")
+        api.consent_add(identity, photo=photo, role=role, purpose="testing facewright's trainer and swap",
+                        channels=["tests"], expires=(utc_today() + timedelta(days=10)).isoformat(), workspace=root)
+        api.extract([sample(video)], identity, workspace=root, every=3 if identity == "anna" else 1, dedupe=0,
+                    size=64)
+    return root

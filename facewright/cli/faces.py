@@ -36,8 +36,7 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     result = api.demo(getattr(args, "workspace", None), progress=terminal_progress)
-    print("\nfacewright demo: done (built so far: assets, workspace, media I/O, consent, face extraction, "
-          "training; mark and verify work on any file: see the README)")
+    print("\nfacewright demo: done: consent, extraction, training, swap and verify on the sample clips")
     for record in result.consents:
         print(f"consent {record.id[:12]} for {record.identity}: {record.display_name}, scope {record.scope}, "
               f"expires {record.expires}")
@@ -49,6 +48,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
           + (f", loss {training.first_loss:.4f} -> {training.last_loss:.4f}" if training.first_loss else "")
           + f"\n  preview (rows A, A->A, A->B, B, B->B, B->A): {(training.folder / 'preview.png').resolve()}"
           f"\n  loss curve: {(training.folder / 'loss.png').resolve()}")
+    swapped, report = result.swap, result.verify
+    print(f"swapped video: {swapped.output.resolve()}\n"
+          f"  {swapped.frames} frames, faces swapped in {swapped.frames_swapped}, {swapped.fps:.1f} frames/s; "
+          f"labelled, watermarked (id {swapped.payload_hex}) and C2PA-signed; audio kept\n"
+          f"  preview strip (input | output): {swapped.preview.resolve() if swapped.preview else 'none'}\n"
+          f"  facewright verify: {report.outcome} (C2PA {report.c2pa.state}, watermark "
+          f"{'found' if report.watermark and report.watermark.found else 'not found'})")
     print(f"catalog: {(result.workspace / 'catalog.sqlite').resolve()}")
     return 0
 

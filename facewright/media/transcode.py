@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from facewright.config import VideoOptions
@@ -28,11 +29,16 @@ class TranscodeResult:
 
 def transcode(source: str | Path, output: str | Path, *, options: VideoOptions = VideoOptions(),
               frame_fn: Callable[[VideoFrame], Frame] | None = None,
+              batch_fn: Callable[[list[VideoFrame]], list[Frame]] | None = None, batch: int = 1,
               progress: ProgressFactory = no_progress) -> TranscodeResult:
     """Re-encode `source` into `output` frame by frame (through `frame_fn` if given), audio kept.
 
-    Same frame count and pts as the source; nothing appears at `output` unless every frame was written.
+    `batch_fn` instead maps lists of up to `batch` consecutive frames at once (a model on a GPU wants
+    batches). Same frame count and pts as the source; nothing appears at `output` unless every frame was
+    written.
     """
+    if batch_fn is not None and frame_fn is not None:
+        raise ValueError("give frame_fn or batch_fn, not both")
     info = probe(source)
     start = time.perf_counter()
     with VideoReader(source) as reader, progress(total=info.video.frames if info.video else None,
@@ -41,9 +47,18 @@ def transcode(source: str | Path, output: str | Path, *, options: VideoOptions =
         with VideoWriter(output, width=first.width, height=first.height, fps=reader.fps or 30,
                          time_base=reader.time_base, options=options, audio_from=source,
                          inputs=[source]) as writer:
-            for frame in reader:
-                writer.write(frame_fn(frame) if frame_fn else frame.image, frame.pts)
-                bar.update(1)
+            for frames in _chunks(reader, max(1, batch) if batch_fn else 1):
+                images = batch_fn(list(frames)) if batch_fn else [frame_fn(f) if frame_fn else f.image for f in frames]
+                for frame, image in zip(frames, images, strict=True):
+                    writer.write(image, frame.pts)
+                bar.update(len(frames))
             audio = writer.audio is not None
     return TranscodeResult(Path(output), reader.decoded, time.perf_counter() - start,
                            reader.corrupt_packets, audio)
+
+
+def _chunks(frames: Iterable[VideoFrame], size: int) -> Iterator[list[VideoFrame]]:
+    """Lists of `size` consecutive frames (the last may be shorter); itertools.batched needs Python 3.12."""
+    frames = iter(frames)
+    while chunk := list(islice(frames, size)):
+        yield chunk

@@ -123,7 +123,7 @@ def add_consent(ws: Workspace, *, identity: str, display_name: str, role: str, p
                   expires=parse_expiry(expires, utc_today()), scope=scope.strip())
     photo = require_file(photo)
     photo_sha256 = sha256_file(photo)
-    embedding = _photo_embedding(read_image(photo), photo, encoder, detector)
+    embedding = photo_embedding(read_image(photo), photo, encoder, detector)
     consent_id = uuid.uuid4().hex
     suffix = photo.suffix.lower() if photo.suffix.lower() in IMAGE_SUFFIXES else ""
     consent = ConsentRecord(
@@ -197,19 +197,20 @@ def _os_user() -> str:
         return "unknown"
 
 
-def _photo_embedding(image: Frame, path: Path, encoder: IdentityEncoder | None, detector: Detector | None) -> Embedding:
-    """The (128,) embedding of the one face in the consent photo; none or several is an error naming the file."""
+def photo_embedding(image: Frame, path: Path, encoder: IdentityEncoder | None, detector: Detector | None) -> Embedding:
+    """The (128,) embedding of the one face in a photo (a consent photo, a swap reference); none or several
+    is an error naming the file."""
     if detector is None:
         with create_detector(DETECTOR) as own:
             found = own.detect(image)
     else:
         found = detector.detect(image)
     if not found:
-        raise NoFaceError("no face found in the consent photo", path=path,
-                          fix="give a clear, front-facing photo of the person giving consent")
+        raise NoFaceError("no face found in the photo", path=path,
+                          fix="give a clear, front-facing photo of the one person")
     if len(found) > 1:
-        raise InputError(f"{len(found)} faces found in the consent photo; it must show only the person giving "
-                         "consent", path=path, fix="crop the photo to that person's face, or use one of them alone")
+        raise InputError(f"{len(found)} faces found in the photo; it must show only the one person it stands for",
+                         path=path, fix="crop the photo to that person's face, or use one of them alone")
     return (encoder or IdentityEncoder()).embed(image, found[0])
 
 

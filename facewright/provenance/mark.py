@@ -79,6 +79,19 @@ def seal(unsigned: Path, output: Path, plan: MarkPlan, identity: SigningIdentity
     return output
 
 
+def mark_image(image: Frame, output: Path, plan: MarkPlan, identity: SigningIdentity) -> Path:
+    """Write `image` (H x W x 3 RGB uint8) to `output` (PNG/JPEG) labelled, watermarked and signed (atomic)."""
+    with tempfile.TemporaryDirectory(prefix=".facewright-mark-", dir=_existing(output.parent)) as tmp:
+        unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
+        write_image(FrameMarker(plan, "image")(image), unsigned)
+        return seal(unsigned, output, plan, identity)
+
+
+def _existing(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def media_kind(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
@@ -116,12 +129,12 @@ def mark_file(source: str | Path, output: str | Path, plan: MarkPlan, identity: 
     with tempfile.TemporaryDirectory(prefix=".facewright-mark-", dir=output.parent) as tmp:
         unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
         if kind == "image":
-            write_image(marker(read_image(source)), unsigned)
+            mark_image(read_image(source), output, plan, identity)
             frames = 1
         else:
             frames = transcode(source, unsigned, options=options, progress=progress,
                                frame_fn=lambda frame: marker(_image(frame))).frames
-        seal(unsigned, output, plan, identity)
+            seal(unsigned, output, plan, identity)
     return MarkResult(output, kind, frames, sha256_file(output), plan.payload_hex, plan.label.preset)
 
 

@@ -34,6 +34,9 @@ from facewright.errors import DeviceMemoryError
 from facewright.files import atomic_path
 from facewright.media.image import write_image
 from facewright.progress import ProgressFactory, no_progress
+from facewright.provenance.keys import SigningIdentity, load_identity
+from facewright.provenance.label import Label
+from facewright.provenance.mark import MarkPlan, mark_image
 from facewright.train.augment import Augmenter, AugmentOptions, Batch, to_float
 from facewright.train.checkpoint import checkpoint_name, save_checkpoint
 from facewright.train.data import FacesetTensors
@@ -119,6 +122,7 @@ class Trainer:
         self.seconds = 0.0  # training time of the runs before this one
         self.started = time.perf_counter()
         self.saved_step = self.preview_step = -1
+        self._signer: SigningIdentity | None = None
 
     # --- setup ----------------------------------------------------------------------------------------------
 
@@ -371,9 +375,12 @@ class Trainer:
         b = to_float(self.pair.b.images[:PREVIEW_FACES].to(self.device))
         grid = preview_grid(self.ema, self._resize(a), self._resize(b))
         self.preview_step = self.step
-        path = write_image(grid, self.folder / "preview.png")
+        # The A->B and B->A rows are swapped faces: like every output, the preview is labelled and signed.
+        plan = MarkPlan(Label("ai-generated"), (self.pair.consent_a, self.pair.consent_b), model=self.folder.name)
+        signer = self._signer = self._signer or load_identity()
+        path = mark_image(grid, self.folder / "preview.png", plan, signer)
         if self.options.timelapse:
-            write_image(grid, self.folder / "previews" / f"step_{self.step:07d}.png")
+            mark_image(grid, self.folder / "previews" / f"step_{self.step:07d}.png", plan, signer)
         write_image(loss_plot(*read_losses(self.folder / "metrics.jsonl")), self.folder / "loss.png")
         return path
 

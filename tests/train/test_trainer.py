@@ -15,26 +15,12 @@ import torch
 
 from facewright import api
 from facewright.errors import CheckpointError, ConsentError, DeviceMemoryError, InputError, OptionError
-from facewright.media import read_image, read_video, write_image
+from facewright.media import read_image
 from facewright.provenance.consent import utc_today
 from facewright.train.checkpoint import list_checkpoints, load_checkpoint
 from facewright.train.trainer import Trainer
 
 FAST = {"model": "test-ae", "resolution": 64, "batch": 4, "preview_every": 0, "warmup": 10, "lr": 1e-3}
-
-
-@pytest.fixture(scope="module")
-def pair_ws(sample, tmp_path_factory):
-    """A workspace with consents and facesets for A (WolfgangLanger) and B (single_face), 64 px crops."""
-    root = tmp_path_factory.mktemp("train") / "ws"
-    for video, identity, role in (("WolfgangLanger_Pexels.mp4", "anna", "source"),
-                                  ("single_face.mp4", "ben", "target")):
-        photo = write_image(next(read_video(sample(video))).image, root.parent / f"{identity}.png")
-        api.consent_add(identity, photo=photo, role=role, purpose="testing facewright's trainer",
-                        channels=["tests"], expires=(utc_today() + timedelta(days=10)).isoformat(), workspace=root)
-        api.extract([sample(video)], identity, workspace=root, every=3 if identity == "anna" else 1, dedupe=0,
-                    size=64)
-    return root
 
 
 def _metrics(folder: Path) -> list[dict]:
@@ -145,6 +131,8 @@ def test_preview_metrics_and_loss_plot(pair_ws):
                        **{**FAST, "preview_every": 2, "timelapse": True, "log_every": 1})
     preview = read_image(result.folder / "preview.png")
     assert preview.shape[0] == 6 * 64  # rows A, A->A, A->B, B, B->B, B->A
+    [report] = api.verify([result.folder / "preview.png"], workspace=pair_ws)  # it shows swapped faces
+    assert report.outcome == "verified" and report.label == "ai-generated"
     assert len(list((result.folder / "previews").glob("step_*.png"))) == 2
     assert read_image(result.folder / "loss.png").shape == (320, 640, 3)
     assert [r["step"] for r in _metrics(result.folder)] == [1, 2, 3, 4]

@@ -1,0 +1,71 @@
+"""`facewright bench swap`: frames/s end to end (decode -> find faces -> model -> post -> mark -> encode ->
+sign) and the time per stage, at 640x360 and 1280x720.
+
+It builds what a swap needs in a temporary workspace, as `make demo` does: demo-scoped consents for the two
+people in the sample clips, a faceset of each, and a model of the demo preset's architecture (trained for
+a few steps only: the speed of a model does not depend on how well it is trained). The footage is
+person B's sample clip (640x360, 72 frames, with audio) and the same clip upscaled to 1280x720.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from facewright.config import VideoOptions
+from facewright.media.video import VideoReader
+from facewright.media.writer import VideoWriter
+from facewright.progress import ProgressFactory, no_progress
+
+SIZES = ((640, 360), (1280, 720))
+
+
+@dataclass(frozen=True)
+class SwapBench:
+    width: int
+    height: int
+    frames: int
+    device: str
+    frames_per_second: float
+    stages: dict[str, float]  # milliseconds per frame
+
+    def row(self) -> str:
+        stages = ", ".join(f"{name} {ms:.1f}" for name, ms in self.stages.items())
+        return (f"{self.width}x{self.height}, {self.frames} frames on {self.device}: {self.frames_per_second:.1f} "
+                f"frames/s end to end; ms per frame: {stages}")
+
+
+def scaled_copy(source: Path, output: Path, width: int, height: int) -> Path:
+    """`source` resized to width x height (same timestamps, audio copied)."""
+    with VideoReader(source) as reader, VideoWriter(output, width=width, height=height, fps=reader.fps or 30,
+                                                    time_base=reader.time_base, audio_from=source,
+                                                    options=VideoOptions(crf=18, preset="veryfast")) as writer:
+        for frame in reader:
+            writer.write(cv2.resize(frame.image, (width, height), interpolation=cv2.INTER_CUBIC), frame.pts)
+    return output
+
+
+def bench_swap(video_a: Path, video_b: Path, *, device: str = "auto",
+               progress: ProgressFactory = no_progress) -> list[SwapBench]:
+    from facewright import api  # the bench drives the public API, as a user would
+    from facewright.demo import demo_consent
+    from facewright.workspace import Workspace
+
+    with tempfile.TemporaryDirectory(prefix="facewright-bench-swap-") as tmp:
+        root = Path(tmp) / "ws"
+        with Workspace.init(root) as ws:
+            demo_consent(ws, video_a, "bench-a"), demo_consent(ws, video_b, "bench-b")
+        api.extract([video_a], "bench-a", workspace=root, every=3, dedupe=0, size=64, progress=progress)
+        api.extract([video_b], "bench-b", workspace=root, dedupe=0, size=64, progress=progress)
+        api.train("bench-a", "bench-b", name="bench", preset="demo", steps=2, preview_every=0, workspace=root,
+                  device=device, progress=progress)
+        rows = []
+        for width, height in SIZES:
+            clip = video_b if width == 640 else scaled_copy(video_b, Path(tmp) / f"b-{width}.mp4", width, height)
+            [result] = api.swap(clip, Path(tmp) / f"out-{width}.mp4", model="bench", workspace=root, device=device,
+                                progress=progress)
+            per_frame = {k: 1000 * v / result.frames for k, v in result.stages.items()}
+            rows.append(SwapBench(width, height, result.frames, device, result.fps, per_frame))
+        return rows

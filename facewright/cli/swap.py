@@ -1,0 +1,56 @@
+"""Commands for swapping: swap, bench swap."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from facewright import api
+from facewright.cli.common import Command
+from facewright.config import MarkOptions, SwapOptions, VideoOptions, add_options
+from facewright.progress import terminal_progress
+
+SCHEMAS = (SwapOptions, MarkOptions, VideoOptions)
+
+
+def register(commands: argparse._SubParsersAction, command: Command,
+             bench_commands: argparse._SubParsersAction) -> None:
+    sub = command("swap", cmd_swap, "put the model's person A into a video, an image or a folder of images "
+                  "(labelled, watermarked and signed)")
+    sub.add_argument("input", metavar="INPUT", help="a video, an image, or a folder of images")
+    sub.add_argument("--model", required=True, help="model folder name in the workspace (or a checkpoint file)")
+    sub.add_argument("-o", "--output", help="output file, or folder for a folder input "
+                     "(default: <workspace>/outputs/NAME-swapped.EXT)")
+    sub.add_argument("--resume", action="store_true", help="folder input: skip images already swapped")
+    for schema in SCHEMAS:
+        add_options(sub, schema)
+
+    sub = command("swap", cmd_bench_swap, "swap frames/s end to end and time per stage, with a freshly trained "
+                  "tiny model on the sample clips", bench_commands)
+    sub.add_argument("--device", default="auto")
+
+
+def _options(args: argparse.Namespace) -> dict:
+    return {f.name: getattr(args, f.name) for schema in SCHEMAS for f in dataclasses.fields(schema)}
+
+
+def cmd_swap(args: argparse.Namespace) -> int:
+    results = api.swap(args.input, args.output, model=args.model, resume=args.resume,
+                       workspace=getattr(args, "workspace", None), progress=terminal_progress, **_options(args))
+    failed = 0
+    for result in results:
+        if isinstance(result, api.SwapFailure):
+            failed += 1
+            print(f"{result.input}: skipped, {result.error}")
+            continue
+        print(f"{result.input.name} -> {result.output.resolve()}\n"
+              f"  {result.frames} frame(s), faces swapped in {result.frames_swapped}; {result.tracks_swapped} of "
+              f"{result.tracks_seen} face track(s); {result.fps:.1f} frames/s; watermark id {result.payload_hex}")
+        if result.preview is not None:
+            print(f"  preview: {result.preview.resolve()}")
+    return 2 if failed else 0
+
+
+def cmd_bench_swap(args: argparse.Namespace) -> int:
+    for row in api.bench_swap(device=args.device, progress=terminal_progress):
+        print("bench swap: " + row.row())
+    return 0

@@ -1,0 +1,125 @@
+"""One frame's swap: crop each chosen face, render it as person A, match its color, mask it, blend it back.
+
+Per face: the crop is aligned exactly as the model's training faces were (same face type, resolution);
+the model gives A's face and a mask; the mask is combined with the landmark hull (default: their
+intersection, which keeps a hand in front of the face where the model saw it), eroded and feathered in
+fractions of the face's size; the color is moved toward the original face (one map per track by
+default); the face may be scaled and sharpened; then it is warped back with the inverse transform and
+blended (alpha or Poisson) inside the face's footprint only.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from facewright.config import SwapOptions
+from facewright.faces.align import alignment_matrix, transform_points
+from facewright.faces.mask import face_size, hull_mask
+from facewright.faces.types import Points
+from facewright.media.image import Frame
+from facewright.swap import blend as _blend
+from facewright.swap.color import ColorMap, fit_color, masked_pixels, transfer
+from facewright.swap.footage import FaceTrack
+from facewright.swap.model import SwapModel
+
+SHARPEN_RADIUS = 1 / 128  # of the crop size: the detail scale the model blurs most
+
+
+class Compositor:
+    """Call with a frame and its faces to swap [(track id, 68 points)]; returns a new frame."""
+
+    def __init__(self, model: SwapModel, options: SwapOptions, colors: dict[int, ColorMap] | None = None):
+        self.model, self.options, self.colors = model, options, colors or {}
+        self.timings: dict[str, float] = defaultdict(float)
+
+    def __call__(self, image: Frame, faces: Sequence[tuple[int, Points]]) -> Frame:
+        return self.many([image], [faces])[0]
+
+    def many(self, images: Sequence[Frame], faces: Sequence[Sequence[tuple[int, Points]]]) -> list[Frame]:
+        """Swap the faces of several frames, the model seeing all their faces in batches of `--batch`."""
+        jobs = [(i, track, points) for i, frame_faces in enumerate(faces) for track, points in frame_faces]
+        out = list(images)
+        if not jobs:
+            return out
+        size = self.model.resolution
+        with self._timed("align"):
+            matrices = [alignment_matrix(points, size, self.model.face_type) for _, _, points in jobs]
+            crops = np.stack([cv2.warpAffine(images[job[0]], m, (size, size), flags=cv2.INTER_LINEAR,
+                                             borderMode=cv2.BORDER_REFLECT)
+                              for job, m in zip(jobs, matrices, strict=True)])
+        with self._timed("model"):
+            rendered, predicted = self._render(crops)
+        for (i, track, points), matrix, crop, face, mask in zip(jobs, matrices, crops, rendered, predicted,
+                                                                strict=True):
+            face, mask = self._post(track, transform_points(points, matrix), crop, face, mask)
+            with self._timed("blend"):
+                warped = _blend.warp_to_frame(face, mask, matrix, out[i].shape)
+                out[i] = _blend.paste_face(out[i], warped, self.options.blend)
+        return out
+
+    def _render(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        step = self.options.batch
+        parts = [self.model.render(crops[i:i + step]) for i in range(0, len(crops), step)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _post(self, track: int, points: Points, crop: np.ndarray, face: np.ndarray,
+              predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mask, color, scale and sharpen one rendered face (crop coordinates)."""
+        options, size = self.options, face.shape[0]
+        with self._timed("mask"):
+            hull = hull_mask(face.shape[:2], points, self.model.face_type)
+            mask = _blend.combine_masks(predicted, hull, options.mask)
+            mask = _blend.refine_mask(mask, face_size(points), erode=options.erode, blur=options.blur)
+        with self._timed("color"):
+            face = self._color(track, face, crop, mask)
+        if options.face_scale != 1.0:
+            face, mask = _blend.scale_crop(face, mask, options.face_scale)
+        if options.sharpen > 0:
+            face = _blend.sharpen(face, options.sharpen, max(1.0, size * SHARPEN_RADIUS))
+        return face, mask
+
+    def _color(self, track: int, face: np.ndarray, crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        mode = self.options.color
+        if mode == "none":
+            return face
+        fitted = self.colors.get(track)
+        if fitted is not None:
+            return fitted.apply(face)
+        return transfer(face, crop.astype(np.float32) / 255, mask, mode)
+
+    def _timed(self, stage: str):
+        return _Span(self.timings, stage)
+
+
+class _Span:
+    def __init__(self, totals: dict[str, float], stage: str):
+        self.totals, self.stage = totals, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.totals[self.stage] += time.perf_counter() - self.start
+
+
+def fit_track_colors(model: SwapModel, tracks: Sequence[FaceTrack], options: SwapOptions) -> dict[int, ColorMap]:
+    """One color map per track, fitted on the pooled masked pixels of its sample crops (steady over time)."""
+    if options.color == "none" or options.color_stats != "track":
+        return {}
+    maps = {}
+    for track in tracks:
+        if not track.samples:
+            continue
+        crops = np.stack(track.samples)
+        rendered, predicted = model.render(crops)
+        masks = [np.minimum(p, (p > 0.5).astype(np.float32)) for p in predicted]
+        source = np.concatenate([masked_pixels(face, m, seed=i) for i, (face, m) in enumerate(zip(rendered, masks,
+                                                                                                     strict=True))])
+        reference = np.concatenate([masked_pixels(c.astype(np.float32) / 255, m, seed=i)
+                                    for i, (c, m) in enumerate(zip(crops, masks, strict=True))])
+        maps[track.id] = fit_color(options.color, source, reference)
+    return maps

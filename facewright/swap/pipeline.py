@@ -1,0 +1,228 @@
+"""The swap job: consent, faces found and chosen, the model run, post-processing, provenance, catalog.
+
+A video takes two passes. The first decodes every frame, finds and tracks the faces shot by shot, and keeps
+a few identity embeddings and crops per track. Then the tracks to swap are chosen (the target's consent
+photo, a reference photo, or all), their people's consents are checked against those very faces, landmarks
+are smoothed and per-track color statistics fitted. The second pass decodes again, renders every chosen
+face, blends it in, labels and watermarks the frame and encodes it with the input's timestamps and audio;
+the encoded file is signed (C2PA) last and only then appears at the output path.
+"""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facewright.collect.geometry import load_track
+from facewright.config import MarkOptions, SwapOptions, VideoOptions
+from facewright.errors import NoFaceError, OptionError
+from facewright.faces.identity import IdentityEncoder
+from facewright.faces.landmarks import FaceLandmarks, Landmarker
+from facewright.files import sha256_file
+from facewright.media.image import IMAGE_SUFFIXES, Frame, read_image
+from facewright.media.transcode import transcode
+from facewright.media.video import VideoFrame, probe, read_video
+from facewright.progress import ProgressFactory, no_progress
+from facewright.provenance.consent import ConsentRecord, photo_embedding
+from facewright.provenance.enforce import require_consent
+from facewright.provenance.keys import SigningIdentity
+from facewright.provenance.label import Label
+from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, mark_image, media_kind, seal
+from facewright.swap.compose import Compositor, fit_track_colors
+from facewright.swap.footage import Footage, FootageScanner, faces_by_frame, select_tracks
+from facewright.swap.model import SwapModel
+from facewright.workspace import Workspace
+
+PREVIEW_WIDTH = 480  # each half of a preview strip row
+
+
+@dataclass(frozen=True)
+class SwapResult:
+    input: Path
+    output: Path
+    kind: str  # "image" | "video"
+    frames: int
+    frames_swapped: int  # frames where at least one face was replaced
+    tracks_swapped: int
+    tracks_seen: int
+    seconds: float
+    payload_hex: str  # the watermark id, also in the manifest and the catalog
+    sha256: str
+    preview: Path | None = None
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class SwapJob:
+    """What every output of one `facewright swap` call shares."""
+
+    ws: Workspace
+    model: SwapModel
+    options: SwapOptions
+    marking: MarkOptions
+    video: VideoOptions
+    signer: SigningIdentity
+    run_id: int
+    source_consent: ConsentRecord
+    target: str
+    extra: tuple[tuple[str, str], ...] = ()  # more manifest facts (a forced model)
+    progress: ProgressFactory = no_progress
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def references(self) -> np.ndarray | None:
+        """The embeddings that say which faces to swap (None: every face)."""
+        if self.options.all_faces:
+            return None
+        if self.options.reference:
+            path = Path(self.options.reference)
+            return photo_embedding(read_image(path), path, None, None)[None]
+        return require_consent(self.ws, self.target, "target").embedding[None]
+
+    def plan(self, source: Path, target_consent: ConsentRecord) -> MarkPlan:
+        return MarkPlan(Label(self.marking.label, self.marking.label_position),
+                        (self.source_consent.id, target_consent.id), model=self.model.name,
+                        model_sha256=self.model.sha256, parent=source, extra=self.extra)
+
+    def record(self, result: MarkResult, plan: MarkPlan) -> None:
+        self.ws.record_mark(self.run_id, result, plan, self.signer.fingerprint)
+
+
+def chosen_faces(job: SwapJob, footage: Footage, source: Path):
+    """The tracks to swap, their consent (checked against their faces), and frame -> faces to render."""
+    options = job.options
+    tracks = select_tracks(footage, job.references(), options.threshold)
+    if not tracks:
+        who = "the reference photo's face" if options.reference else f"{job.target}'s face"
+        raise NoFaceError(f"none of the {len(footage.tracks)} face track(s) is {who}"
+                          if footage.tracks else "no face found", path=source,
+                          fix="check --target / --reference, raise --threshold a little, or use --all-faces")
+    embeddings = np.stack([e for t in tracks for e in t.embeddings])
+    consent = require_consent(job.ws, job.target, "target", embeddings)
+    return tracks, consent, faces_by_frame(tracks, options.smooth, options.smooth_beta)
+
+
+def swap_video(job: SwapJob, source: Path, output: Path) -> SwapResult:
+    start = time.perf_counter()
+    info = probe(source)
+    if info.video is None:
+        raise NoFaceError("the file has no video stream (audio only?)", path=source, fix="give a video or an image")
+    footage = _scan(job, source, info.video.frames)
+    scanned = time.perf_counter() - start
+    tracks, consent, faces = chosen_faces(job, footage, source)
+    compositor = Compositor(job.model, job.options, fit_track_colors(job.model, tracks, job.options))
+    plan = job.plan(source, consent)
+    marker = FrameMarker(plan, "video")
+    wanted = _preview_frames(footage.frames, job.options.preview)
+    strip: list[tuple[Frame, Frame]] = []
+
+    def render(frames: list[VideoFrame]) -> list[Frame]:
+        swapped = compositor.many([f.image for f in frames], [faces.get(f.index, []) for f in frames])
+        strip.extend((f.image, s) for f, s in zip(frames, swapped, strict=True) if f.index in wanted)
+        return [marker(image) for image in swapped]
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".facewright-swap-", dir=output.parent) as tmp:
+        unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
+        encoded = transcode(source, unsigned, options=job.video, batch_fn=render, batch=job.options.batch,
+                            progress=job.progress)
+        seal(unsigned, output, plan, job.signer)
+    result = MarkResult(output, "video", encoded.frames, sha256_file(output), plan.payload_hex, plan.label.preset)
+    job.record(result, plan)
+    preview = _write_preview(job, strip, output, source, consent) if strip else None
+    seconds = time.perf_counter() - start
+    stages = {"find faces": scanned, **compositor.timings}
+    stages["decode, mark, encode, sign"] = seconds - sum(stages.values())
+    return SwapResult(source, output, "video", encoded.frames, len(faces), len(tracks), len(footage.tracks),
+                      seconds, plan.payload_hex, result.sha256, preview, stages)
+
+
+def _scan(job: SwapJob, source: Path, frames: int | None) -> Footage:
+    """The first pass: faces in every frame, tracked shot by shot. A video extracted `--for-swap` before
+    has its landmarks in the workspace already: they are used instead of running the landmark model again."""
+    scanner = FootageScanner(IdentityEncoder(), job.model.resolution, job.model.face_type, job.options.cut_threshold)
+    stored = stored_faces(job.ws, sha256_file(source))
+    with contextlib.ExitStack() as stack:
+        landmarker = None if stored else stack.enter_context(Landmarker(video=True, max_faces=job.options.max_faces))
+        bar = stack.enter_context(job.progress(total=frames, desc=f"find faces {source.name}"
+                                               + (" (stored)" if stored else ""), unit="frame"))
+        for frame in read_video(source):
+            faces = stored.get(frame.index, []) if stored else landmarker.detect(frame.image, frame.time * 1000)
+            scanner.add(frame.index, frame.time, frame.image, faces)
+            bar.update(1)
+    return scanner.footage()
+
+
+def stored_faces(ws: Workspace, sha256: str) -> dict[int, list[FaceLandmarks]]:
+    """frame index -> faces, from the tracks an earlier `extract --for-swap` stored for this video ({}: none)."""
+    rows = ws.conn.execute("SELECT t.arrays_path FROM tracks t JOIN media m ON m.id = t.media_id "
+                           "WHERE m.sha256 = ? ORDER BY t.track", (sha256,)).fetchall()
+    faces: dict[int, list[FaceLandmarks]] = {}
+    for row in rows:
+        arrays = load_track(ws, row["arrays_path"])
+        for index, points, pose in zip(arrays["frames"], arrays["landmarks"], arrays["pose"], strict=True):
+            faces.setdefault(int(index), []).append(FaceLandmarks(points, np.zeros(0, np.float32), (), pose))
+    return faces
+
+
+def swap_image(job: SwapJob, source: Path, output: Path) -> SwapResult:
+    start = time.perf_counter()
+    image = read_image(source)
+    scanner = FootageScanner(IdentityEncoder(), job.model.resolution, job.model.face_type, job.options.cut_threshold)
+    with Landmarker(video=False, max_faces=job.options.max_faces) as landmarker:
+        scanner.add(0, 0.0, image, landmarker.detect(image))
+    footage = scanner.footage()
+    tracks, consent, faces = chosen_faces(job, footage, source)
+    compositor = Compositor(job.model, job.options, fit_track_colors(job.model, tracks, job.options))
+    plan = job.plan(source, consent)
+    mark_image(compositor(image, faces.get(0, [])), output, plan, job.signer)
+    result = MarkResult(output, "image", 1, sha256_file(output), plan.payload_hex, plan.label.preset)
+    job.record(result, plan)
+    return SwapResult(source, output, "image", 1, 1, len(tracks), len(footage.tracks),
+                      time.perf_counter() - start, plan.payload_hex, result.sha256, None, compositor.timings)
+
+
+def output_kind(source: Path, output: Path) -> str:
+    kind = media_kind(output)  # refuses what C2PA cannot sign
+    source_kind = "image" if source.suffix.lower() in IMAGE_SUFFIXES else "video"  # any video FFmpeg reads
+    if kind != source_kind:
+        raise OptionError(f"a swapped {source_kind} cannot be written as {output.suffix}", path=output,
+                          fix="write a video as .mp4 or .mov, an image as .png or .jpg")
+    return kind
+
+
+def _preview_frames(frames: int, count: int) -> set[int]:
+    if count <= 0 or frames <= 0:
+        return set()
+    return {int(i) for i in np.linspace(0, frames - 1, min(count, frames)).round()}
+
+
+def _write_preview(job: SwapJob, pairs: list[tuple[Frame, Frame]], output: Path, source: Path,
+                   consent: ConsentRecord) -> Path:
+    """input | output rows as one PNG, itself labelled, watermarked and signed: it shows swapped faces."""
+    rows = [np.concatenate([_fit_width(a), _fit_width(b)], axis=1) for a, b in pairs]
+    strip = np.concatenate(rows, axis=0)
+    path = output.with_name(f"{output.stem}.preview.png")
+    plan = job.plan(source, consent)
+    mark_image(strip, path, plan, job.signer)
+    job.record(MarkResult(path, "image", 1, sha256_file(path), plan.payload_hex, plan.label.preset), plan)
+    return path
+
+
+def _fit_width(image: Frame) -> Frame:
+    height = max(2, round(image.shape[0] * PREVIEW_WIDTH / image.shape[1]))
+    return cv2.resize(image, (PREVIEW_WIDTH, height), interpolation=cv2.INTER_AREA)
+
+
+def image_files(folder: Path) -> Iterator[Path]:
+    return (p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+

@@ -1,0 +1,151 @@
+"""Swapping end to end on the sample clips with the tiny model: frames, timing and audio kept, only the
+chosen faces touched, every output labelled, watermarked, signed and verifiable, bad input refused."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import timedelta
+from itertools import islice
+
+import cv2
+import numpy as np
+import pytest
+
+from facewright import api
+from facewright.config import COLOR_MODES, SwapOptions
+from facewright.errors import ConsentError, InputError, NoFaceError, OptionError
+from facewright.faces.landmarks import Landmarker
+from facewright.faces.mask import hull_mask
+from facewright.media import probe, read_image, read_video, write_image
+from facewright.media.writer import VideoWriter
+from facewright.provenance.consent import utc_today
+from facewright.swap import blend, color, pipeline
+from facewright.swap.compose import Compositor
+from facewright.swap.model import load_swap_model
+from facewright.workspace import Workspace
+
+MODEL = "swap-tiny"
+
+
+@pytest.fixture(scope="module")
+def model_ws(pair_ws):
+    api.train("anna", "ben", name=MODEL, workspace=pair_ws, steps=30, model="test-ae", resolution=64, batch=4,
+              preview_every=0, warmup=5, lr=1e-3)
+    return pair_ws
+
+
+def test_option_choices_match_the_registries():
+    assert set(COLOR_MODES) == set(color.color_modes())
+    assert set(dataclasses.fields(SwapOptions)[0].metadata) >= {"help"}
+    assert set(blend.mask_modes()) == {"intersect", "predicted", "hull", "union"}
+    assert set(blend.blend_modes()) == {"alpha", "poisson"}
+
+
+def test_swapped_video_keeps_frames_timing_and_audio_and_verifies(model_ws, sample, tmp_path):
+    source = sample("single_face.mp4")
+    [result] = api.swap(source, tmp_path / "out.mp4", model=MODEL, workspace=model_ws, preview=3)
+    before, after = probe(source), probe(result.output)
+    assert after.video.frames == before.video.frames == result.frames == 72
+    assert after.video.fps == pytest.approx(before.video.fps)
+    assert after.duration == pytest.approx(before.duration, abs=0.05)
+    assert after.audio is not None
+    assert result.frames_swapped >= 60 and result.tracks_swapped == 1
+    [report] = api.verify([result.output], workspace=model_ws)
+    assert report.outcome == "verified" and report.watermark.payload_hex == result.payload_hex
+    assert {c.identity for c in report.consents} == {"anna", "ben"}
+    assert report.c2pa.facewright["model"]["name"] == MODEL
+    [strip] = api.verify([result.preview], workspace=model_ws)
+    assert strip.outcome == "verified" and read_image(result.preview).shape[0] > 3 * 200
+
+
+def test_pixels_outside_the_face_are_untouched(model_ws, sample):
+    frame = next(read_video(sample("single_face.mp4"))).image
+    with Workspace.open(model_ws) as ws:
+        model = load_swap_model(ws, MODEL, "cpu")
+    with Landmarker() as landmarker:
+        [face] = landmarker.detect(frame)
+    points = face.points68()
+    swapped = Compositor(model, SwapOptions(color="rct", color_stats="frame"))(frame, [(0, points)])
+    region = hull_mask(frame.shape, points, "head")
+    outside = cv2.dilate(region, np.ones((25, 25), np.uint8)) == 0
+    assert np.abs(swapped.astype(int) - frame.astype(int))[outside].mean() < 1.0  # exactly 0, in fact
+    assert np.abs(swapped.astype(int) - frame.astype(int))[region > 0].mean() > 2.0  # and the face did change
+
+
+def test_only_the_target_is_swapped_in_a_photo_of_two_people(model_ws, sample, tmp_path):
+    ben = next(read_video(sample("single_face.mp4"))).image
+    anna = next(read_video(sample("WolfgangLanger_Pexels.mp4"))).image
+    both = write_image(np.concatenate([ben, cv2.resize(anna, (ben.shape[1], ben.shape[0]))], axis=1),
+                       tmp_path / "both.png")
+    [result] = api.swap(both, tmp_path / "out.png", model=MODEL, workspace=model_ws, label="manipulated")
+    assert result.tracks_seen == 2 and result.tracks_swapped == 1
+    original, swapped = read_image(both).astype(int), read_image(result.output).astype(int)
+    width = ben.shape[1]
+    top = slice(0, ben.shape[0] * 3 // 4)  # above the label in the bottom-left corner
+    assert np.abs(swapped[top, :width] - original[top, :width]).mean() > 0.5  # ben's half changed
+    assert np.abs(swapped[top, width:] - original[top, width:]).mean() < 3.0  # anna's: the watermark only
+    [report] = api.verify([result.output], workspace=model_ws)
+    assert report.outcome == "verified" and report.label == "manipulated"
+
+
+def test_every_face_must_be_covered_by_the_target_consent(model_ws, sample, tmp_path):
+    anna = tmp_path / "anna.mp4"
+    with VideoWriter(anna, width=640, height=360, fps=25) as writer:
+        for frame in islice(read_video(sample("WolfgangLanger_Pexels.mp4")), 12):
+            writer.write(frame.image, frame.index)
+    with pytest.raises(ConsentError, match="not the person in the consent photo"):
+        api.swap(anna, tmp_path / "x.mp4", model=MODEL, workspace=model_ws, all_faces=True)
+    with pytest.raises(NoFaceError, match="none of the 1 face track"):
+        api.swap(anna, tmp_path / "x.mp4", model=MODEL, workspace=model_ws)
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_another_target_needs_force_which_the_manifest_records(model_ws, sample, tmp_path):
+    photo = model_ws.parent / "ben.png"
+    with pytest.raises(OptionError, match="learned ben's faces"):
+        api.swap(photo, tmp_path / "x.png", model=MODEL, workspace=model_ws, target="anna")
+    api.consent_add("ben-again", photo=photo, role="target", purpose="testing facewright's swap",
+                    channels=["tests"], expires=(utc_today() + timedelta(days=10)).isoformat(), workspace=model_ws)
+    [result] = api.swap(photo, tmp_path / "x.png", model=MODEL, workspace=model_ws, target="ben-again", force=True)
+    [report] = api.verify([result.output], workspace=model_ws)
+    assert report.outcome == "verified" and "ben-again" in report.c2pa.facewright["forced"]
+
+
+def test_bad_inputs_are_refused_and_a_folder_goes_on_past_a_bad_file(model_ws, sample, tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        api.swap(tmp_path / "missing.mp4", model=MODEL, workspace=model_ws)
+    with pytest.raises(InputError, match="no model named 'nope'"):
+        api.swap(sample("single_face.mp4"), model="nope", workspace=model_ws)
+    with pytest.raises(OptionError, match="cannot be written as .png"):
+        api.swap(sample("single_face.mp4"), tmp_path / "x.png", model=MODEL, workspace=model_ws)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_image(next(read_video(sample("single_face.mp4"))).image, folder / "a.png")
+    (folder / "b.jpg").write_bytes(b"not a jpeg")
+    results = api.swap(folder, tmp_path / "out", model=MODEL, workspace=model_ws)
+    assert [type(r).__name__ for r in results] == ["SwapResult", "SwapFailure"]
+    assert (tmp_path / "out" / "a.png").is_file() and not (tmp_path / "out" / "b.jpg").exists()
+
+
+def test_cli_swap_prints_where_the_output_went(model_ws, sample, tmp_path, capsys):
+    from facewright.cli import main
+
+    code = main(["swap", str(sample("single_face.mp4")), "--model", MODEL, "-o", str(tmp_path / "cli.mp4"),
+                 "--workspace", str(model_ws), "--color", "hist", "--blend", "poisson", "--sharpen", "0.5"])
+    assert code == 0 and str((tmp_path / "cli.mp4").resolve()) in capsys.readouterr().out
+    with Workspace.open(model_ws) as ws:
+        row = ws.conn.execute("SELECT config_json FROM runs WHERE command = 'swap' ORDER BY id DESC").fetchone()
+    assert json.loads(row["config_json"])["color"] == "hist"
+
+
+def test_a_video_extracted_for_swap_is_not_searched_again(model_ws, sample, tmp_path, monkeypatch):
+    api.consent_add("ben-geometry", photo=model_ws.parent / "ben.png", role="target", purpose="testing the swap",
+                    channels=["tests"], expires=(utc_today() + timedelta(days=10)).isoformat(), workspace=model_ws)
+    api.extract([sample("single_face.mp4")], "ben-geometry", workspace=model_ws, for_swap=True, size=64)
+
+    def no_landmarker(*args, **kwargs):
+        raise AssertionError("the stored geometry should have been used")
+
+    monkeypatch.setattr(pipeline, "Landmarker", no_landmarker)
+    [result] = api.swap(sample("single_face.mp4"), tmp_path / "out.mp4", model=MODEL, workspace=model_ws)
+    assert result.frames == 72 and result.frames_swapped >= 60 and result.tracks_swapped == 1
