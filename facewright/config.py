@@ -141,6 +141,8 @@ class SwapOptions:
     max_faces: int = option(4, "faces looked for per frame")
     batch: int = option(8, "faces per model call")
     preview: int = option(0, "also write a PNG strip of N frames, input | output (0: off)")
+    patch: str = option("", "video input: also write each track's aligned swapped faces, masks and matrices "
+                        "into this folder, for compositing")
     device: str = option("auto", "cpu, cuda, cuda:N or auto")
 
     def __post_init__(self) -> None:

@@ -12,12 +12,13 @@ import pytest
 
 from facewright import __version__
 from facewright.cli import build_parser, main
-from facewright.media import read_image
+from facewright.media import probe, read_image
 from facewright.train.presets import PRESETS
 
 COMMANDS = [[], ["init"], ["probe"], ["assets"], ["assets", "list"], ["assets", "fetch"], ["bench"], ["bench", "io"],
             ["bench", "extract"], ["extract"], ["faceset"], ["faceset", "list"], ["faceset", "show"],
-            ["faceset", "prune"], ["bench", "watermark"], ["bench", "train"], ["keys"], ["keys", "show"],
+            ["faceset", "prune"], ["bench", "watermark"], ["bench", "train"], ["bench", "swap"], ["swap"], ["keys"],
+            ["keys", "show"],
             ["keys", "export-anchor"], ["keys", "import"], ["consent"], ["consent", "add"], ["consent", "list"],
             ["consent", "show"], ["consent", "revoke"], ["mark"], ["verify"], ["models"], ["models", "list"],
             ["train"], ["demo"]]
@@ -81,9 +82,13 @@ def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
     assert (model / "checkpoints" / "step_0000020.pt").is_file()
     with sqlite3.connect(tmp_path / "ws" / "catalog.sqlite") as conn:
         runs = conn.execute("SELECT command, status FROM runs").fetchall()
-        assert runs == [("extract", "done"), ("extract", "done"), ("train", "done")]
+        assert runs == [("extract", "done"), ("extract", "done"), ("train", "done"), ("swap", "done")]
         assert conn.execute("SELECT COUNT(*) FROM media").fetchone()[0] == 2
         assert conn.execute("SELECT scope FROM consents").fetchall() == [("demo",), ("demo",)]
+        assert conn.execute("SELECT COUNT(*) FROM marks").fetchone()[0] == 2  # the video and its preview strip
+    swapped = tmp_path / "ws" / "outputs" / "demo-swap.mp4"
+    assert f"swapped video: {swapped.resolve()}" in out and "facewright verify: verified" in out
+    assert probe(swapped).video.frames == 72 and probe(swapped).audio is not None
 
 
 @pytest.mark.parametrize("group, action", [("assets", "fetch"), ("bench", "io"), ("faceset", "show")])

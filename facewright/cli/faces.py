@@ -31,7 +31,7 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
                                               "leftover files", faceset_commands)
     sub.add_argument("name", metavar="NAME")
 
-    command("demo", cmd_demo, "run the pipeline as far as it exists on the bundled sample clips")
+    command("demo", cmd_demo, "the whole pipeline on the bundled sample clips: consent, extract, train, swap, verify")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -31,7 +31,8 @@ Image = NDArray[np.float32]  # H x W x 3, RGB in [0, 1]
 Mask = NDArray[np.float32]  # H x W in [0, 1]
 
 MIN_SAMPLES = 16  # below this a mean is noise and a covariance is singular: keep the colors as they are
-RIDGE = 1e-5  # added to covariances: a flat patch (std ~0.003, one 8-bit level) must not blow up Cs^-1/2
+RIDGE = 1e-6  # ~ the variance 8-bit rounding adds, (1/255)^2 / 12: keeps Cs^-1/2 finite on a flat patch, and bends real
+# spreads little (a face's flattest color axis has a variance of ~1e-4: 1% of it moves its std by 0.5%)
 STD_FLOOR = 0.01  # Lab units: a flat source channel keeps its value instead of dividing by ~0
 QUANTILES = 256  # points per 1-D transport curve: enough for 8-bit data, small enough to store per track
 CURVE_POINTS = 1024  # the curve resampled on an even grid, so applying it is a lookup, not a search
@@ -280,8 +281,18 @@ def _fit_slice(source: NDArray[np.float32], reference: NDArray[np.float32], axes
     source_q, reference_q = (_quantiles(np.einsum("pc,cn->pn", axes, x)) for x in (source, reference))
     low, high = source_q[:, 0], np.maximum(source_q[:, -1], source_q[:, 0] + 1e-6)  # a flat projection too
     grid = np.linspace(low, high, CURVE_POINTS, axis=1)
-    moves = np.stack([np.interp(g, s, r) - g for g, s, r in zip(grid, source_q, reference_q, strict=True)])
+    moves = np.stack([_transport(g, s, r) - g for g, s, r in zip(grid, source_q, reference_q, strict=True)])
     return Slice(axes, low, high, moves.astype(np.float32), weight)
+
+
+def _transport(at: NDArray, source_q: NDArray, reference_q: NDArray) -> NDArray[np.float64]:
+    """The 1-D map source_q -> reference_q (quantile to quantile) evaluated at `at`.
+
+    A value that fills several source quantiles (8-bit levels, a flat patch) goes to the mean of their
+    reference quantiles, the middle of where its mass lands, not to the last of them (np.interp on ties).
+    """
+    levels, group = np.unique(source_q, return_inverse=True)
+    return np.interp(at, levels, np.bincount(group, weights=reference_q) / np.bincount(group))
 
 
 def _subsample(pixels: Pixels, limit: int, rng: np.random.Generator) -> Pixels:

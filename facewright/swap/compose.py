@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -35,6 +35,8 @@ class Compositor:
     def __init__(self, model: SwapModel, options: SwapOptions, colors: dict[int, ColorMap] | None = None):
         self.model, self.options, self.colors = model, options, colors or {}
         self.timings: dict[str, float] = defaultdict(float)
+        # Called with (frame position in the batch, track, face, mask, frame->crop matrix) before blending.
+        self.on_face: Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], None] | None = None
 
     def __call__(self, image: Frame, faces: Sequence[tuple[int, Points]]) -> Frame:
         return self.many([image], [faces])[0]
@@ -56,6 +58,8 @@ class Compositor:
         for (i, track, points), matrix, crop, face, mask in zip(jobs, matrices, crops, rendered, predicted,
                                                                 strict=True):
             face, mask = self._post(track, transform_points(points, matrix), crop, face, mask)
+            if self.on_face is not None:
+                self.on_face(i, track, face, mask, matrix)
             with self._timed("blend"):
                 warped = _blend.warp_to_frame(face, mask, matrix, out[i].shape)
                 out[i] = _blend.paste_face(out[i], warped, self.options.blend)

@@ -37,6 +37,7 @@ from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, mark_i
 from facewright.swap.compose import Compositor, fit_track_colors
 from facewright.swap.footage import Footage, FootageScanner, faces_by_frame, select_tracks
 from facewright.swap.model import SwapModel
+from facewright.swap.patch import PatchWriter
 from facewright.workspace import Workspace
 
 PREVIEW_WIDTH = 480  # each half of a preview strip row
@@ -125,17 +126,27 @@ def swap_video(job: SwapJob, source: Path, output: Path) -> SwapResult:
     wanted = _preview_frames(footage.frames, job.options.preview)
     strip: list[tuple[Frame, Frame]] = []
 
+    patch = (PatchWriter(Path(job.options.patch), info.video.fps or 30, info.video.time_base, job.video,
+                         lambda: job.plan(source, consent), job.signer) if job.options.patch else None)
+
     def render(frames: list[VideoFrame]) -> list[Frame]:
+        if patch is not None:
+            compositor.on_face = lambda i, track, *face: patch.add(frames[i], track, *face)
         swapped = compositor.many([f.image for f in frames], [faces.get(f.index, []) for f in frames])
         strip.extend((f.image, s) for f, s in zip(frames, swapped, strict=True) if f.index in wanted)
         return [marker(image) for image in swapped]
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".facewright-swap-", dir=output.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".facewright-swap-", dir=output.parent) as tmp, \
+            contextlib.ExitStack() as cleanup:
+        if patch is not None:
+            cleanup.callback(patch.close)
         unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
         encoded = transcode(source, unsigned, options=job.video, batch_fn=render, batch=job.options.batch,
                             progress=job.progress)
         seal(unsigned, output, plan, job.signer)
+        for mark in patch.finish() if patch is not None else ():
+            job.record(*mark)
     result = MarkResult(output, "video", encoded.frames, sha256_file(output), plan.payload_hex, plan.label.preset)
     job.record(result, plan)
     preview = _write_preview(job, strip, output, source, consent) if strip else None

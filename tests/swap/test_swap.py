@@ -43,7 +43,8 @@ def test_option_choices_match_the_registries():
 
 def test_swapped_video_keeps_frames_timing_and_audio_and_verifies(model_ws, sample, tmp_path):
     source = sample("single_face.mp4")
-    [result] = api.swap(source, tmp_path / "out.mp4", model=MODEL, workspace=model_ws, preview=3)
+    [result] = api.swap(source, tmp_path / "out.mp4", model=MODEL, workspace=model_ws, preview=3,
+                        patch=str(tmp_path / "patch"))
     before, after = probe(source), probe(result.output)
     assert after.video.frames == before.video.frames == result.frames == 72
     assert after.video.fps == pytest.approx(before.video.fps)
@@ -56,6 +57,14 @@ def test_swapped_video_keeps_frames_timing_and_audio_and_verifies(model_ws, samp
     assert report.c2pa.facewright["model"]["name"] == MODEL
     [strip] = api.verify([result.preview], workspace=model_ws)
     assert strip.outcome == "verified" and read_image(result.preview).shape[0] > 3 * 200
+    patch = tmp_path / "patch"  # the compositing material: faces (marked), lossless masks, matrices
+    assert sorted(p.name for p in patch.iterdir()) == ["track_000.json", "track_000.mp4", "track_000_mask.mp4"]
+    frames = json.loads((patch / "track_000.json").read_text())["frames"]
+    assert len(frames) == result.frames_swapped == probe(patch / "track_000_mask.mp4").video.frames
+    assert np.asarray(frames[0]["matrix"]).shape == (2, 3)
+    [faces] = api.verify([patch / "track_000.mp4"], workspace=model_ws)
+    # Signed; the watermark's 128 px tile does not fit the 64 px faces of this tiny model (it does at 128+).
+    assert faces.outcome == "manifest-only" and faces.c2pa.state in ("valid", "trusted")
 
 
 def test_pixels_outside_the_face_are_untouched(model_ws, sample):
@@ -149,3 +158,22 @@ def test_a_video_extracted_for_swap_is_not_searched_again(model_ws, sample, tmp_
     monkeypatch.setattr(pipeline, "Landmarker", no_landmarker)
     [result] = api.swap(sample("single_face.mp4"), tmp_path / "out.mp4", model=MODEL, workspace=model_ws)
     assert result.frames == 72 and result.frames_swapped >= 60 and result.tracks_swapped == 1
+
+
+def test_an_interrupted_swap_leaves_nothing_at_the_output(model_ws, sample, tmp_path, monkeypatch):
+    real = Compositor.many
+    calls = {"n": 0}
+
+    def interrupted(self, images, faces):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, images, faces)
+
+    monkeypatch.setattr(Compositor, "many", interrupted)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        api.swap(sample("single_face.mp4"), out / "clip.mp4", model=MODEL, workspace=model_ws)
+    assert list(out.iterdir()) == []  # no output, no temporary file: the next run starts cleanly
+    with Workspace.open(model_ws) as ws:
+        assert ws.conn.execute("SELECT status FROM runs ORDER BY id DESC").fetchone()["status"] == "interrupted"
