@@ -21,9 +21,10 @@ import numpy as np
 
 from facewright.collect.geometry import load_track
 from facewright.config import MarkOptions, SwapOptions, VideoOptions
-from facewright.errors import NoFaceError, OptionError
+from facewright.errors import NoFaceError, NoVideoStreamError, OptionError
 from facewright.faces.identity import IdentityEncoder
 from facewright.faces.landmarks import FaceLandmarks, Landmarker
+from facewright.faces.types import Points
 from facewright.files import sha256_file
 from facewright.media.image import IMAGE_SUFFIXES, Frame, read_image
 from facewright.media.transcode import transcode
@@ -35,7 +36,7 @@ from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.label import Label
 from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, mark_image, media_kind, seal
 from facewright.swap.compose import Compositor, fit_track_colors
-from facewright.swap.footage import Footage, FootageScanner, faces_by_frame, select_tracks
+from facewright.swap.footage import FaceTrack, Footage, FootageScanner, faces_by_frame, select_tracks
 from facewright.swap.model import SwapModel
 from facewright.swap.patch import PatchWriter
 from facewright.workspace import Workspace
@@ -78,7 +79,6 @@ class SwapJob:
     target: str
     extra: tuple[tuple[str, str], ...] = ()  # more manifest facts (a forced model)
     progress: ProgressFactory = no_progress
-    timings: dict[str, float] = field(default_factory=dict)
 
     def references(self) -> np.ndarray | None:
         """The embeddings that say which faces to swap (None: every face)."""
@@ -98,7 +98,8 @@ class SwapJob:
         self.ws.record_mark(self.run_id, result, plan, self.signer.fingerprint)
 
 
-def chosen_faces(job: SwapJob, footage: Footage, source: Path):
+def chosen_faces(job: SwapJob, footage: Footage,
+                 source: Path) -> tuple[list[FaceTrack], ConsentRecord, dict[int, list[tuple[int, Points]]]]:
     """The tracks to swap, their consent (checked against their faces), and frame -> faces to render."""
     options = job.options
     tracks = select_tracks(footage, job.references(), options.threshold)
@@ -116,7 +117,8 @@ def swap_video(job: SwapJob, source: Path, output: Path) -> SwapResult:
     start = time.perf_counter()
     info = probe(source)
     if info.video is None:
-        raise NoFaceError("the file has no video stream (audio only?)", path=source, fix="give a video or an image")
+        raise NoVideoStreamError("the file has no video stream (audio only?)", path=source,
+                                 fix="give a video or an image")
     footage = _scan(job, source, info.video.frames)
     scanned = time.perf_counter() - start
     tracks, consent, faces = chosen_faces(job, footage, source)

@@ -23,6 +23,7 @@ from facewright.swap import blend, color, pipeline
 from facewright.swap.compose import Compositor
 from facewright.swap.model import load_swap_model
 from facewright.workspace import Workspace
+from tests.test_bad_input import make_case
 
 MODEL = "swap-tiny"
 
@@ -177,3 +178,13 @@ def test_an_interrupted_swap_leaves_nothing_at_the_output(model_ws, sample, tmp_
     assert list(out.iterdir()) == []  # no output, no temporary file: the next run starts cleanly
     with Workspace.open(model_ws) as ws:
         assert ws.conn.execute("SELECT status FROM runs ORDER BY id DESC").fetchone()["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("case", ["audio-only", "zero-byte", "truncated-index-at-end", "text-as-mp4", "huge-image"])
+def test_bad_media_gets_a_typed_error_and_writes_nothing(model_ws, sample, tmp_path, case):
+    path, _, error = make_case(case, tmp_path, sample)
+    out = tmp_path / "out" / ("x.png" if path.suffix == ".png" else "x.mp4")
+    with pytest.raises(error) as caught:
+        api.swap(path, out, model=MODEL, workspace=model_ws)
+    assert caught.value.path == path and caught.value.fix
+    assert not out.exists()
