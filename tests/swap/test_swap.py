@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from itertools import islice
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -188,3 +189,24 @@ def test_bad_media_gets_a_typed_error_and_writes_nothing(model_ws, sample, tmp_p
         api.swap(path, out, model=MODEL, workspace=model_ws)
     assert caught.value.path == path and caught.value.fix
     assert not out.exists()
+
+
+def test_a_portrait_phone_clip_of_odd_size_is_swapped_upright(model_ws, sample, tmp_path):
+    """Stored sideways with a -90 degree display rotation (as phones do) and 639 x 359 upright (FFV1 allows
+    odd sizes): the swap sees the upright picture and writes it upright."""
+    upright = [f.image[:359, :639] for f in islice(read_video(sample("single_face.mp4")), 24)]
+    clip = tmp_path / "phone.mkv"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 359, 639, "yuv444p"
+        stream.set_display_rotation(-90)
+        for i, image in enumerate(upright):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(image)), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    [result] = api.swap(clip, tmp_path / "out.mp4", model=MODEL, workspace=model_ws, label="none")
+    first = next(read_video(result.output)).image
+    assert result.frames == 24 and result.frames_swapped >= 20
+    assert first.shape[:2] in ((359, 639), (360, 640))  # yuv420p output: an odd side is padded by one row/column
+    assert np.abs(first[:300, 400:639].astype(int) - upright[0][:300, 400:].astype(int)).mean() < 4  # upright
