@@ -5,6 +5,7 @@ through the `progress` factory (see facewright.progress) and results are returne
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from facewright.collect import report as _faceset
 from facewright.collect.extract import ExtractReport
 from facewright.collect.extract import extract as _extract
 from facewright.config import ExtractOptions, MarkOptions, SwapOptions, TrainOptions, VideoOptions, build, to_dict
-from facewright.errors import ConsentError, FacewrightError
+from facewright.errors import ConsentError, FacewrightError, OptionError
 from facewright.files import require_file
 from facewright.media import MediaInfo, write_image
 from facewright.media import probe as _probe
@@ -302,9 +303,13 @@ def swap(source: str | Path, output: str | Path | None = None, *, model: str | P
     photo those faces match. `options`: SwapOptions, MarkOptions and VideoOptions fields. A folder's bad
     file is returned as a SwapFailure and the others go on.
     """
+    known = {f.name for schema in (SwapOptions, MarkOptions, VideoOptions) for f in dataclasses.fields(schema)}
+    if set(options) - known:
+        raise OptionError(f"unknown swap option(s): {', '.join(sorted(set(options) - known))}",
+                          fix=f"use: {', '.join(sorted(known))}")
     swapping, marking = build(SwapOptions, flags=options), build(MarkOptions, flags=options)
     video = build(VideoOptions, flags=options)
-    with Workspace.init(workspace) as ws:
+    with Workspace.open(workspace) as ws:
         return _swap(ws, source, output, model, swapping, marking, video, resume=resume, progress=progress)
 
 

@@ -134,7 +134,7 @@ class SwapOptions:
     blur: float = option(0.06, "mask feathering as a fraction of the face size")
     blend: str = option("alpha", "alpha (feathered) or poisson (seamless clone)", BLEND_MODES)
     sharpen: float = option(0.0, "unsharp-mask amount on the new face (0: off; 0.3-0.8 is typical)")
-    face_scale: float = option(1.0, "scale of the new face about its centre (0.8-1.2)")
+    face_scale: float = option(1.0, "scale of the new face about its centre (0.5-1.5; 0.9-1.1 is typical)")
     smooth: float = option(1.0, "landmark smoothing cutoff in Hz (One Euro; lower = steadier; 0: off)")
     smooth_beta: float = option(2.0, "how fast smoothing lets go on fast motion (One Euro beta, per face size)")
     cut_threshold: float = option(0.35, "frame difference that counts as a scene cut (no smoothing across it)")
@@ -148,14 +148,16 @@ class SwapOptions:
     def __post_init__(self) -> None:
         check_choices(self)
         if not 0.5 <= self.face_scale <= 1.5:
-            raise OptionError(f"--face-scale must be 0.5-1.5, got {self.face_scale}")
+            raise OptionError(f"--face-scale must be 0.5-1.5, got {self.face_scale}", fix="1.0 keeps the size")
         if not -0.5 < self.erode < 0.5 or not 0 <= self.blur < 0.5:
-            raise OptionError("--erode must be in (-0.5, 0.5) and --blur in [0, 0.5) (fractions of the face size)")
+            raise OptionError("--erode must be in (-0.5, 0.5) and --blur in [0, 0.5) (fractions of the face size)",
+                              fix="the defaults are --erode 0.02 --blur 0.06")
         for name in ("sharpen", "smooth", "smooth_beta", "cut_threshold", "preview"):
             if getattr(self, name) < 0:
                 raise OptionError(f"--{name.replace('_', '-')} cannot be negative, got {getattr(self, name)}")
         if self.max_faces < 1 or self.batch < 1 or self.threshold <= 0:
-            raise OptionError("--max-faces and --batch must be at least 1 and --threshold positive")
+            raise OptionError("--max-faces and --batch must be at least 1 and --threshold positive",
+                              fix="the defaults are 4, 8 and 0.6")
         if self.all_faces and self.reference:
             raise OptionError("--all-faces and --reference both choose the faces", fix="give one of them")
 

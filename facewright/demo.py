@@ -13,6 +13,7 @@ from pathlib import Path
 
 from facewright import api
 from facewright.collect.extract import ExtractReport
+from facewright.errors import ProvenanceError
 from facewright.media import read_video, write_image
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance import consent as _consent
@@ -73,6 +74,9 @@ def run_demo(workspace: str | Path | None = None, *, progress: ProgressFactory =
     [swapped] = api.swap(video_b, root / "outputs" / SWAPPED, model=MODEL, workspace=root, preview=PREVIEW_FRAMES,
                          progress=progress)
     [report] = api.verify([swapped.output], workspace=root)
+    if report.outcome != "verified":  # the demo proves provenance end to end; anything else is a failure
+        raise ProvenanceError(f"the demo's swapped video did not verify: {report.outcome}", path=swapped.output,
+                              fix="run facewright verify on it for the details, and report it")
     return DemoResult(root, consents, extractions, reports, training, swapped, report)
 
 

@@ -39,6 +39,7 @@ class FaceTrack:
     points: list[Points] = field(default_factory=list, repr=False)  # 68 x 2 frame pixels, as detected
     embeddings: list[Embedding] = field(default_factory=list, repr=False)
     samples: list[NDArray[np.uint8]] = field(default_factory=list, repr=False)  # aligned crops, S x S x 3
+    sample_every: int = SAMPLE_EVERY  # frames between samples; doubles whenever MAX_SAMPLES are held
 
     def distance(self, references: NDArray[np.float32]) -> float:
         """Median over this track's embeddings of the distance to the nearest reference (inf: none to compare)."""
@@ -53,7 +54,9 @@ class FaceTrack:
             return list(self.points)
         size = max(1.0, float(np.median([face_size(p) for p in self.points])))
         smoother = OneEuroFilter(min_cutoff=min_cutoff, beta=beta)
-        return [smoother.filter(t, p / size) * size for t, p in zip(self.times, self.points, strict=True)]
+        times = np.maximum.accumulate(np.asarray(self.times, np.float64))  # a damaged file may repeat a time:
+        times = times + np.arange(len(times)) * 1e-6  # nudge it forward, the filter needs increasing times
+        return [smoother.filter(t, p / size) * size for t, p in zip(times, self.points, strict=True)]
 
 
 @dataclass
@@ -95,7 +98,7 @@ class FootageScanner:
         points = face.points68()
         if len(track.frames) % EMBED_EVERY == 0:
             track.embeddings.append(self.encoder.embed(image, face.box))
-        if len(track.frames) % SAMPLE_EVERY == 0 and len(track.samples) < MAX_SAMPLES:
+        if _wants_sample(track):
             matrix = alignment_matrix(points, self.resolution, self.face_type)
             track.samples.append(cv2.warpAffine(image, matrix, (self.resolution, self.resolution),
                                                 flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT))
@@ -105,6 +108,18 @@ class FootageScanner:
 
     def footage(self) -> Footage:
         return Footage(self.tracks, self.cuts, self.frames)
+
+
+def _wants_sample(track: FaceTrack) -> bool:
+    """A crop every `sample_every` frames. When MAX_SAMPLES are held, every other one goes and the stride
+    doubles, so the samples always span the whole track (a light change late in a shot counts too)."""
+    if len(track.frames) % track.sample_every:
+        return False
+    if len(track.samples) < MAX_SAMPLES:
+        return True
+    del track.samples[1::2]
+    track.sample_every *= 2
+    return len(track.frames) % track.sample_every == 0
 
 
 def select_tracks(footage: Footage, references: NDArray[np.float32] | None, threshold: float) -> list[FaceTrack]:

@@ -4,7 +4,8 @@ Per swapped track, in the patch folder:
 - `track_NNN.mp4`: the rendered, color-matched faces, aligned (model resolution, square), one frame per
   input frame where the track is present, with the input's timestamps; labelled, watermarked and signed
   like every output, since they are swapped faces;
-- `track_NNN_mask.mp4`: the blend masks as lossless grayscale video (x264 crf 0), same frames;
+- `track_NNN_mask.mp4`: the blend masks as grayscale video, x264 crf 0 (yuv420p limited range: within one
+  level of the float mask, not bit-exact), same frames;
 - `track_NNN.json`: per frame its index, pts and the 2 x 3 matrix mapping frame pixels to crop pixels
   (invert it to place the face: `cv2.warpAffine(face, cv2.invertAffineTransform(m), (W, H))`).
 Nothing appears in the folder until the swap has finished.
@@ -27,7 +28,7 @@ from facewright.media.writer import VideoWriter
 from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, seal
 
-LOSSLESS = VideoOptions(crf=0, preset="veryfast")
+LOSSLESS = VideoOptions(crf=0, preset="veryfast")  # lossless YUV; the RGB round trip costs +-1 level
 
 
 class PatchWriter:

@@ -10,6 +10,7 @@ the encoded file is signed (C2PA) last and only then appears at the output path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import tempfile
 import time
 from collections.abc import Iterator
@@ -80,13 +81,18 @@ class SwapJob:
     extra: tuple[tuple[str, str], ...] = ()  # more manifest facts (a forced model)
     progress: ProgressFactory = no_progress
 
+    @functools.cached_property
+    def encoder(self) -> IdentityEncoder:
+        return IdentityEncoder()  # loaded once per call: a folder of images must not reload dlib per image
+
+    @functools.cached_property
     def references(self) -> np.ndarray | None:
         """The embeddings that say which faces to swap (None: every face)."""
         if self.options.all_faces:
             return None
         if self.options.reference:
             path = Path(self.options.reference)
-            return photo_embedding(read_image(path), path, None, None)[None]
+            return photo_embedding(read_image(path), path, self.encoder, None)[None]
         return require_consent(self.ws, self.target, "target").embedding[None]
 
     def plan(self, source: Path, target_consent: ConsentRecord) -> MarkPlan:
@@ -102,14 +108,14 @@ def chosen_faces(job: SwapJob, footage: Footage,
                  source: Path) -> tuple[list[FaceTrack], ConsentRecord, dict[int, list[tuple[int, Points]]]]:
     """The tracks to swap, their consent (checked against their faces), and frame -> faces to render."""
     options = job.options
-    tracks = select_tracks(footage, job.references(), options.threshold)
+    tracks = select_tracks(footage, job.references, options.threshold)
     if not tracks:
         who = "the reference photo's face" if options.reference else f"{job.target}'s face"
         raise NoFaceError(f"none of the {len(footage.tracks)} face track(s) is {who}"
                           if footage.tracks else "no face found", path=source,
                           fix="check --target / --reference, raise --threshold a little, or use --all-faces")
-    embeddings = np.stack([e for t in tracks for e in t.embeddings])
-    consent = require_consent(job.ws, job.target, "target", embeddings)
+    # Track by track: pooled, a bystander's few embeddings could hide among the many of a long target track.
+    consent = [require_consent(job.ws, job.target, "target", np.stack(t.embeddings)) for t in tracks][0]
     return tracks, consent, faces_by_frame(tracks, options.smooth, options.smooth_beta)
 
 
@@ -135,7 +141,8 @@ def swap_video(job: SwapJob, source: Path, output: Path) -> SwapResult:
         if patch is not None:
             compositor.on_face = lambda i, track, *face: patch.add(frames[i], track, *face)
         swapped = compositor.many([f.image for f in frames], [faces.get(f.index, []) for f in frames])
-        strip.extend((f.image, s) for f, s in zip(frames, swapped, strict=True) if f.index in wanted)
+        strip.extend((_fit_width(f.image), _fit_width(s)) for f, s in zip(frames, swapped, strict=True)
+                     if f.index in wanted)
         return [marker(image) for image in swapped]
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -146,9 +153,9 @@ def swap_video(job: SwapJob, source: Path, output: Path) -> SwapResult:
         unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
         encoded = transcode(source, unsigned, options=job.video, batch_fn=render, batch=job.options.batch,
                             progress=job.progress)
-        seal(unsigned, output, plan, job.signer)
         for mark in patch.finish() if patch is not None else ():
             job.record(*mark)
+        seal(unsigned, output, plan, job.signer)  # last: the output appears only when all else is done
     result = MarkResult(output, "video", encoded.frames, sha256_file(output), plan.payload_hex, plan.label.preset)
     job.record(result, plan)
     preview = _write_preview(job, strip, output, source, consent) if strip else None
@@ -162,7 +169,7 @@ def swap_video(job: SwapJob, source: Path, output: Path) -> SwapResult:
 def _scan(job: SwapJob, source: Path, frames: int | None) -> Footage:
     """The first pass: faces in every frame, tracked shot by shot. A video extracted `--for-swap` before
     has its landmarks in the workspace already: they are used instead of running the landmark model again."""
-    scanner = FootageScanner(IdentityEncoder(), job.model.resolution, job.model.face_type, job.options.cut_threshold)
+    scanner = FootageScanner(job.encoder, job.model.resolution, job.model.face_type, job.options.cut_threshold)
     stored = stored_faces(job.ws, sha256_file(source))
     with contextlib.ExitStack() as stack:
         landmarker = None if stored else stack.enter_context(Landmarker(video=True, max_faces=job.options.max_faces))
@@ -190,7 +197,7 @@ def stored_faces(ws: Workspace, sha256: str) -> dict[int, list[FaceLandmarks]]:
 def swap_image(job: SwapJob, source: Path, output: Path) -> SwapResult:
     start = time.perf_counter()
     image = read_image(source)
-    scanner = FootageScanner(IdentityEncoder(), job.model.resolution, job.model.face_type, job.options.cut_threshold)
+    scanner = FootageScanner(job.encoder, job.model.resolution, job.model.face_type, job.options.cut_threshold)
     with Landmarker(video=False, max_faces=job.options.max_faces) as landmarker:
         scanner.add(0, 0.0, image, landmarker.detect(image))
     footage = scanner.footage()
@@ -222,7 +229,7 @@ def _preview_frames(frames: int, count: int) -> set[int]:
 def _write_preview(job: SwapJob, pairs: list[tuple[Frame, Frame]], output: Path, source: Path,
                    consent: ConsentRecord) -> Path:
     """input | output rows as one PNG, itself labelled, watermarked and signed: it shows swapped faces."""
-    rows = [np.concatenate([_fit_width(a), _fit_width(b)], axis=1) for a, b in pairs]
+    rows = [np.concatenate([a, b], axis=1) for a, b in pairs]
     strip = np.concatenate(rows, axis=0)
     path = output.with_name(f"{output.stem}.preview.png")
     plan = job.plan(source, consent)

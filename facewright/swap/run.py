@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, to_dict
-from facewright.errors import FacewrightError, InputNotFoundError, OptionError
+from facewright.errors import ConsentError, FacewrightError, InputNotFoundError, OptionError
 from facewright.files import check_output, require_file
 from facewright.media.image import IMAGE_SUFFIXES
 from facewright.progress import ProgressFactory, no_progress
+from facewright.provenance.consent import get_consent
 from facewright.provenance.enforce import require_consent
 from facewright.provenance.keys import load_identity
-from facewright.swap.model import load_swap_model
+from facewright.swap.model import SwapModel, load_swap_model
 from facewright.swap.pipeline import SwapJob, SwapResult, image_files, output_kind, swap_image, swap_video
 from facewright.workspace import Workspace
 
@@ -62,6 +63,7 @@ def _job(ws: Workspace, model: str | Path, options: SwapOptions, marking: MarkOp
                               fix=f"train a model on {target}'s faceset, or pass --force (it is recorded in the "
                                   "output's manifest)")
         extra = (("forced", f"model trained on faceset {loaded.target}, used on {target}"),)
+    _check_training_consents(ws, loaded)
     source_consent = require_consent(ws, loaded.source, "source")
     require_consent(ws, target, "target")  # early: before any frame is read; faces are checked per input
     run_id = ws.start_run("swap", {"input": str(source), "output": str(output), "model": loaded.name,
@@ -71,9 +73,22 @@ def _job(ws: Workspace, model: str | Path, options: SwapOptions, marking: MarkOp
                    progress)
 
 
-def _one(job: SwapJob, source: Path, output: Path) -> SwapResult:
-    output = check_output(output, [source])
+def _check_training_consents(ws: Workspace, model: SwapModel) -> None:
+    """A model learned under a consent later revoked is not used, whatever newer consent exists."""
+    for consent_id in model.consent_ids:
+        record = get_consent(ws, consent_id)
+        if record.status() == "revoked":
+            raise ConsentError(f"model {model.name} was trained under consent {record.id[:12]} of "
+                               f"{record.identity}, which has been revoked", path=model.checkpoint,
+                               fix="do not use this model; train a new one under an active consent")
+
+
+def _one(job: SwapJob, source: Path, output: Path, inputs: list[Path] | None = None) -> SwapResult:
+    output = check_output(output, inputs or [source])
     kind = output_kind(source, output)
+    if kind == "image" and (job.options.preview or job.options.patch):
+        raise OptionError("--preview and --patch are for video inputs", path=source,
+                          fix="drop them for images: the output itself shows the swap")
     return (swap_video if kind == "video" else swap_image)(job, source, output)
 
 
@@ -84,11 +99,11 @@ def _folder(job: SwapJob, folder: Path, out: Path, resume: bool) -> list[SwapRes
         raise InputNotFoundError("no images in the folder", path=folder, fix="give a folder of PNG/JPEG images")
     with job.progress(total=len(files), desc=f"swap {folder.name}", unit="image") as bar:
         for path in files:
-            target = out / (path.stem + (path.suffix.lower() if path.suffix.lower() in (".png", ".jpg", ".jpeg")
-                                         else ".png"))
+            # a.png stays a.png; a.webp becomes a.webp.png, so no two inputs share an output name
+            target = out / (path.name if path.suffix.lower() in (".png", ".jpg", ".jpeg") else path.name + ".png")
             if not (resume and target.is_file()):
                 try:
-                    results.append(_one(job, path, target))
+                    results.append(_one(job, path, target, files))
                 except FacewrightError as exc:  # one bad file must not cost the others
                     results.append(SwapFailure(path, exc))
             bar.update(1)

@@ -19,7 +19,7 @@ from facewright.faces.landmarks import Landmarker
 from facewright.faces.mask import hull_mask
 from facewright.media import probe, read_image, read_video, write_image
 from facewright.media.writer import VideoWriter
-from facewright.provenance.consent import utc_today
+from facewright.provenance.consent import ConsentRecord, utc_today
 from facewright.swap import blend, color, pipeline
 from facewright.swap.compose import Compositor
 from facewright.swap.model import load_swap_model
@@ -131,11 +131,36 @@ def test_bad_inputs_are_refused_and_a_folder_goes_on_past_a_bad_file(model_ws, s
         api.swap(sample("single_face.mp4"), tmp_path / "x.png", model=MODEL, workspace=model_ws)
     folder = tmp_path / "photos"
     folder.mkdir()
-    write_image(next(read_video(sample("single_face.mp4"))).image, folder / "a.png")
+    ben = next(read_video(sample("single_face.mp4"))).image
+    write_image(ben, folder / "a.png")
+    write_image(ben, folder / "a.webp")  # same stem: must not overwrite a.png's output
     (folder / "b.jpg").write_bytes(b"not a jpeg")
     results = api.swap(folder, tmp_path / "out", model=MODEL, workspace=model_ws)
-    assert [type(r).__name__ for r in results] == ["SwapResult", "SwapFailure"]
-    assert (tmp_path / "out" / "a.png").is_file() and not (tmp_path / "out" / "b.jpg").exists()
+    assert [type(r).__name__ for r in results] == ["SwapResult", "SwapResult", "SwapFailure"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "a.webp.png"]
+    with pytest.raises(OptionError, match="unknown swap option"):
+        api.swap(folder, model=MODEL, workspace=model_ws, lable="none")
+    with pytest.raises(OptionError, match="for video inputs"):
+        api.swap(folder / "a.png", tmp_path / "p.png", model=MODEL, workspace=model_ws, preview=2)
+
+
+def test_a_bystander_next_to_the_target_is_refused_under_all_faces(model_ws, sample, tmp_path):
+    clip = tmp_path / "two.mp4"
+    frames = zip(islice(read_video(sample("single_face.mp4")), 12),
+                 islice(read_video(sample("WolfgangLanger_Pexels.mp4")), 12), strict=True)
+    with VideoWriter(clip, width=1280, height=360, fps=25) as writer:
+        for i, (ben, anna) in enumerate(frames):
+            writer.write(np.concatenate([ben.image, anna.image], axis=1), i)
+    with pytest.raises(ConsentError, match="not the person in the consent photo"):
+        api.swap(clip, tmp_path / "x.mp4", model=MODEL, workspace=model_ws, all_faces=True)
+    [result] = api.swap(clip, tmp_path / "y.mp4", model=MODEL, workspace=model_ws)  # default: ben only
+    assert (result.tracks_seen, result.tracks_swapped) == (2, 1)
+
+
+def test_a_model_trained_under_a_revoked_consent_is_refused(model_ws, sample, tmp_path, monkeypatch):
+    monkeypatch.setattr(ConsentRecord, "status", lambda self, today=None: "revoked")
+    with pytest.raises(ConsentError, match="which has been revoked"):
+        api.swap(sample("single_face.mp4"), tmp_path / "x.mp4", model=MODEL, workspace=model_ws)
 
 
 def test_cli_swap_prints_where_the_output_went(model_ws, sample, tmp_path, capsys):
