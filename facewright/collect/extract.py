@@ -34,6 +34,7 @@ from facewright.media.image import Frame
 from facewright.media.video import MediaInfo, VideoFrame
 from facewright.prefetch import prefetch
 from facewright.progress import Bar, ProgressFactory, no_progress
+from facewright.timing import Timer
 from facewright.workspace import Workspace
 
 STAGES = ("decode", "landmarks", "align", "score", "identity", "write")
@@ -62,27 +63,6 @@ class ExtractReport:
     counts: dict[str, int]  # the faceset's totals: 'kept' and each rejection reason
     stage_seconds: dict[str, float]
     seconds: float
-
-
-class Timer:
-    """Seconds spent per pipeline stage, for the progress bar and `bench extract`."""
-
-    def __init__(self) -> None:
-        self.seconds = dict.fromkeys(STAGES, 0.0)
-
-    def __call__(self, stage: str):
-        return _Span(self.seconds, stage)
-
-
-class _Span:
-    def __init__(self, totals: dict[str, float], stage: str):
-        self.totals, self.stage = totals, stage
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.totals[self.stage] += time.perf_counter() - self.start
 
 
 class FaceProcessor:
@@ -163,7 +143,7 @@ def extract(sources: list[str | Path], identity: str, ws: Workspace, options: Ex
     faces of the person who consented. Raises NoFaceError when no source holds a usable face (nothing is
     written if none holds any face).
     """
-    start, timer = time.perf_counter(), Timer()
+    start, timer = time.perf_counter(), Timer(STAGES)
     store = FacesetStore(ws, identity, options)
     files = expand_sources(sources)
     encoder = IdentityEncoder()

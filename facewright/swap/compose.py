@@ -9,8 +9,6 @@ blended (alpha or Poisson) inside the face's footprint only.
 """
 from __future__ import annotations
 
-import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import cv2
@@ -25,6 +23,7 @@ from facewright.swap import blend as _blend
 from facewright.swap.color import ColorMap, fit_color, masked_pixels, transfer
 from facewright.swap.footage import FaceTrack
 from facewright.swap.model import SwapModel
+from facewright.timing import Timer
 
 SHARPEN_RADIUS = 1 / 128  # of the crop size: the detail scale the model blurs most
 
@@ -34,7 +33,7 @@ class Compositor:
 
     def __init__(self, model: SwapModel, options: SwapOptions, colors: dict[int, ColorMap] | None = None):
         self.model, self.options, self.colors = model, options, colors or {}
-        self.timings: dict[str, float] = defaultdict(float)
+        self.timer = Timer()  # seconds per stage: align, model, mask, color, blend
         # Called with (frame position in the batch, track, face, mask, frame->crop matrix) before blending.
         self.on_face: Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], None] | None = None
 
@@ -48,19 +47,19 @@ class Compositor:
         if not jobs:
             return out
         size = self.model.resolution
-        with self._timed("align"):
+        with self.timer("align"):
             matrices = [alignment_matrix(points, size, self.model.face_type) for _, _, points in jobs]
             crops = np.stack([cv2.warpAffine(images[job[0]], m, (size, size), flags=cv2.INTER_LINEAR,
                                              borderMode=cv2.BORDER_REFLECT)
                               for job, m in zip(jobs, matrices, strict=True)])
-        with self._timed("model"):
+        with self.timer("model"):
             rendered, predicted = self._render(crops)
         for (i, track, points), matrix, crop, face, mask in zip(jobs, matrices, crops, rendered, predicted,
                                                                 strict=True):
             face, mask = self._post(track, transform_points(points, matrix), crop, face, mask)
             if self.on_face is not None:
                 self.on_face(i, track, face, mask, matrix)
-            with self._timed("blend"):
+            with self.timer("blend"):
                 warped = _blend.warp_to_frame(face, mask, matrix, out[i].shape)
                 out[i] = _blend.paste_face(out[i], warped, self.options.blend)
         return out
@@ -74,11 +73,11 @@ class Compositor:
               predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mask, color, scale and sharpen one rendered face (crop coordinates)."""
         options, size = self.options, face.shape[0]
-        with self._timed("mask"):
+        with self.timer("mask"):
             hull = hull_mask(face.shape[:2], points, self.model.face_type)
             mask = _blend.combine_masks(predicted, hull, options.mask)
             mask = _blend.refine_mask(mask, face_size(points), erode=options.erode, blur=options.blur)
-        with self._timed("color"):
+        with self.timer("color"):
             face = self._color(track, face, crop, mask)
         if options.face_scale != 1.0:
             face, mask = _blend.scale_crop(face, mask, options.face_scale)
@@ -94,21 +93,6 @@ class Compositor:
         if fitted is not None:
             return fitted.apply(face)
         return transfer(face, crop.astype(np.float32) / 255, mask, mode)
-
-    def _timed(self, stage: str):
-        return _Span(self.timings, stage)
-
-
-class _Span:
-    def __init__(self, totals: dict[str, float], stage: str):
-        self.totals, self.stage = totals, stage
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.totals[self.stage] += time.perf_counter() - self.start
-
 
 def fit_track_colors(model: SwapModel, tracks: Sequence[FaceTrack], options: SwapOptions) -> dict[int, ColorMap]:
     """One color map per track, fitted on the pooled masked pixels of its sample crops (steady over time)."""

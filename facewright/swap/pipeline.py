@@ -160,7 +160,7 @@ def swap_video(job: SwapJob, source: Path, output: Path) -> SwapResult:
     job.record(result, plan)
     preview = _write_preview(job, strip, output, source, consent) if strip else None
     seconds = time.perf_counter() - start
-    stages = {"find faces": scanned, **compositor.timings}
+    stages = {"find faces": scanned, **compositor.timer.seconds}
     stages["decode, mark, encode, sign"] = seconds - sum(stages.values())
     return SwapResult(source, output, "video", encoded.frames, len(faces), len(tracks), len(footage.tracks),
                       seconds, plan.payload_hex, result.sha256, preview, stages)
@@ -208,7 +208,7 @@ def swap_image(job: SwapJob, source: Path, output: Path) -> SwapResult:
     result = MarkResult(output, "image", 1, sha256_file(output), plan.payload_hex, plan.label.preset)
     job.record(result, plan)
     return SwapResult(source, output, "image", 1, 1, len(tracks), len(footage.tracks),
-                      time.perf_counter() - start, plan.payload_hex, result.sha256, None, compositor.timings)
+                      time.perf_counter() - start, plan.payload_hex, result.sha256, None, compositor.timer.seconds)
 
 
 def output_kind(source: Path, output: Path) -> str:
