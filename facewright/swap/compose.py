@@ -94,6 +94,7 @@ class Compositor:
             return fitted.apply(face)
         return transfer(face, crop.astype(np.float32) / 255, mask, mode)
 
+
 def fit_track_colors(model: SwapModel, tracks: Sequence[FaceTrack], options: SwapOptions) -> dict[int, ColorMap]:
     """One color map per track, fitted on the pooled masked pixels of its sample crops (steady over time)."""
     if options.color == "none" or options.color_stats != "track":
