@@ -21,7 +21,7 @@ from facewright.faces.mask import face_size
 from facewright.faces.track import Tracker
 from facewright.faces.types import Detection, Points
 from facewright.media.image import Frame
-from facewright.swap.smooth import OneEuroFilter, is_cut
+from facewright.swap.smooth import is_cut, one_euro
 
 EMBED_EVERY = 30  # frames between identity samples of a track
 SAMPLE_EVERY = 12  # frames between the crops kept for a track's color statistics
@@ -53,10 +53,9 @@ class FaceTrack:
         if min_cutoff <= 0:
             return list(self.points)
         size = max(1.0, float(np.median([face_size(p) for p in self.points])))
-        smoother = OneEuroFilter(min_cutoff=min_cutoff, beta=beta)
         times = np.maximum.accumulate(np.asarray(self.times, np.float64))  # a damaged file may repeat a time:
         times = times + np.arange(len(times)) * 1e-6  # nudge it forward, the filter needs increasing times
-        return [smoother.filter(t, p / size) * size for t, p in zip(times, self.points, strict=True)]
+        return [p * size for p in one_euro(times, [p / size for p in self.points], min_cutoff, beta)]
 
 
 @dataclass
