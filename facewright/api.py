@@ -6,7 +6,7 @@ through the `progress` factory (see facewright.progress) and results are returne
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,10 @@ from facewright.bench.extract import ExtractBench
 from facewright.bench.extract import bench_extract as _bench_extract
 from facewright.bench.io import IoResult
 from facewright.bench.io import bench_io as _bench_io
+from facewright.bench.quality import QualityRow, quality_preset
+from facewright.bench.quality import bench_quality as _bench_quality
+from facewright.bench.score_report import ScoreReport
+from facewright.bench.score_run import run_score
 from facewright.bench.swap import SwapBench
 from facewright.bench.swap import bench_swap as _bench_swap
 from facewright.bench.train import TrainBench
@@ -25,7 +29,16 @@ from facewright.bench.watermark import bench_watermark as _bench_watermark
 from facewright.collect import report as _faceset
 from facewright.collect.extract import ExtractReport
 from facewright.collect.extract import extract as _extract
-from facewright.config import ExtractOptions, MarkOptions, SwapOptions, TrainOptions, VideoOptions, build, to_dict
+from facewright.config import (
+    ExtractOptions,
+    MarkOptions,
+    ScoreOptions,
+    SwapOptions,
+    TrainOptions,
+    VideoOptions,
+    build,
+    to_dict,
+)
 from facewright.errors import ConsentError, FacewrightError, OptionError
 from facewright.files import require_file
 from facewright.media import MediaInfo, write_image
@@ -313,6 +326,29 @@ def swap(source: str | Path, output: str | Path | None = None, *, model: str | P
         return _swap(ws, source, output, model, swapping, marking, video, resume=resume, progress=progress)
 
 
+def score(output: str | Path, *, source: str | Path, target_video: str | Path, report: str | Path | None = None,
+          workspace: str | Path | None = None, progress: ProgressFactory = no_progress,
+          **options: object) -> ScoreReport:
+    """Measure a swap frame by frame against the footage it was made from: identity (to A, to the original),
+    expression, pose, flicker, seams, background. Writes score.json, score.png and (for this workspace's own
+    outputs under active consents) a marked worst.png into `report` (default: OUTPUT's folder, STEM.score/).
+
+    `source`: A's faceset name in the workspace, or a photo or video of A. `options`: ScoreOptions fields.
+    """
+    known = {f.name for f in dataclasses.fields(ScoreOptions)}
+    if set(options) - known:
+        raise OptionError(f"unknown score option(s): {', '.join(sorted(set(options) - known))}",
+                          fix=f"use: {', '.join(sorted(known))}")
+    scoring = build(ScoreOptions, flags=options)
+    root = resolve_root(workspace)
+    ws = Workspace.open(root) if (root / CATALOG).is_file() else None  # scoring files needs no workspace
+    try:
+        return run_score(ws, output, target_video, source, scoring, report, progress)
+    finally:
+        if ws:
+            ws.close()
+
+
 def list_models(resolution: int = 128) -> list[ModelInfo]:
     """Every registered architecture with its parameter count and GFLOPs per sample at `resolution`."""
     return [describe(create_model(name, resolution)) for name in model_names()]
@@ -333,6 +369,32 @@ def bench_swap(*, device: str = "auto", progress: ProgressFactory = no_progress)
     """Swap frames/s end to end and ms per stage at 640x360 and 1280x720 (a demo-preset model, sample clips)."""
     return _bench_swap(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"), device=device,
                        progress=progress)
+
+
+def bench_quality(*, preset: str = "cpu", steps: int | None = None, minutes: float | None = None,
+                  device: str = "auto", results: str | Path | None = None, workspace: str | Path | None = None,
+                  progress: ProgressFactory = no_progress, **train_options: object) -> QualityRow:
+    """The quality protocol on the sample pair: extract, train (fixed seed and budget), swap, score.
+
+    The row is appended to `results` (default: <workspace>/bench/quality.jsonl) and the score's report folder
+    is kept beside it. `train_options`: TrainOptions fields over the preset's training options.
+    """
+    path = Path(results) if results else resolve_root(workspace) / "bench" / "quality.jsonl"
+    return _bench_quality(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"), path, preset=preset,
+                          steps=steps, minutes=minutes, device=device, progress=progress, **train_options)
+
+
+def bench_all(*, preset: str = "cpu", device: str = "auto", results: str | Path | None = None,
+              workspace: str | Path | None = None,
+              progress: ProgressFactory = no_progress) -> Iterator[tuple[str, list[str]]]:
+    """io, extract, train and swap speed, then the quality row: (benchmark, its printed lines), one at a time."""
+    yield "io", [row.row() for row in bench_io(progress=progress)]
+    yield "extract", bench_extract(progress=progress).rows()
+    train_preset = quality_preset(preset, None, None)[0]
+    yield "train", [bench_train(preset=train_preset, device=device, progress=progress).row()]
+    yield "swap", [row.row() for row in bench_swap(device=device, progress=progress)]
+    yield "quality", [bench_quality(preset=preset, device=device, results=results, workspace=workspace,
+                                    progress=progress).row()]
 
 
 def bench_watermark(*, progress: ProgressFactory = no_progress) -> WatermarkBench:

@@ -162,6 +162,18 @@ class SwapOptions:
             raise OptionError("--all-faces and --reference both choose the faces", fix="give one of them")
 
 
+@dataclasses.dataclass(frozen=True)
+class ScoreOptions:
+    """How a swap is scored."""
+
+    samples: int = option(240, "frames whose identity is measured, spread over the clip (~0.2 s each on a CPU)")
+    worst: int = option(8, "worst frames listed and shown in the contact sheet")
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.worst < 0:
+            raise OptionError("--samples must be at least 1 and --worst at least 0", fix="the defaults are 240 and 8")
+
+
 FACE_TYPES = ("face", "whole_face", "head")  # the crops of faces.align; tests check the two agree
 IMAGE_FORMATS = ("png", "jpg")
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from facewright import __version__
-from facewright.cli import faces, media, provenance, swap, train
+from facewright.cli import faces, media, provenance, score, swap, train
 from facewright.cli.common import report
 from facewright.errors import FacewrightError
 
@@ -85,4 +85,5 @@ def build_parser() -> argparse.ArgumentParser:
     provenance.register(commands, command)
     train.register(commands, command, bench_commands)
     swap.register(commands, command, bench_commands)
+    score.register(commands, command, bench_commands)
     return parser

@@ -6,10 +6,12 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from facewright.collect.records import FaceRecord, insert_faces, unsigned64
 from facewright.config import ExtractOptions
 from facewright.errors import OptionError
+from facewright.faces.identity import EMBEDDING_SIZE
 from facewright.media.video import MediaInfo
 from facewright.workspace import Workspace, now
 
@@ -122,3 +124,15 @@ def sampling_key(options: ExtractOptions) -> str:
 
 def relative(path: Path, folder: Path) -> str:
     return str(path.relative_to(folder))
+
+
+def faceset_embeddings(ws: Workspace, name: str) -> NDArray[np.float32] | None:
+    """N x 128 identity embeddings of faceset `name`'s kept faces; None if there is no such faceset."""
+    row = ws.conn.execute("SELECT id FROM facesets WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        return None
+    rows = ws.conn.execute("SELECT embedding FROM faces WHERE faceset_id = ? AND status = 'kept' "
+                           "AND embedding IS NOT NULL ORDER BY id", (row["id"],)).fetchall()
+    if not rows:
+        return np.zeros((0, EMBEDDING_SIZE), np.float32)
+    return np.stack([np.frombuffer(r["embedding"], np.float32) for r in rows])

@@ -85,3 +85,15 @@ def apply_label(image: Frame, label: Label, kind: str = "video") -> Frame:
     blended = patch[:, :, :3] + region.astype(np.float32) * (1.0 - patch[:, :, 3:])
     region[...] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
     return out
+
+
+def label_boxes(width: int, height: int, kind: str = "video") -> list[tuple[int, int, int, int]]:
+    """(top, left, bottom, right) of every visible label there can be on a width x height picture: each
+    preset's text at each position. Quality measurements leave these boxes out of "the background"."""
+    boxes = []
+    for preset in PRESETS:
+        text = Label(preset).text(kind)
+        for position in POSITIONS if text else ():
+            patch, (top, left) = overlay(text, width, height, position)
+            boxes.append((top, left, top + patch.shape[0], left + patch.shape[1]))
+    return boxes

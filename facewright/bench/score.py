@@ -1,0 +1,325 @@
+"""`facewright score`: how good a swap is, frame by frame, measured against the footage it was made from.
+
+Each output frame is paired with the input frame it was made from. The face scored is the input's face
+whose region the output changed most; when no face changed beyond what marking does, the largest face is
+scored as it is (an unswapped frame then counts against identity, as it should). Per frame:
+- identity: the output face's dlib embedding against A's mean embedding and against the input's face
+  (on up to `samples` frames spread over the clip: ~0.1 s per frame on a CPU);
+- expression: blendshape correlation, mouth-open and eyes-closed agreement; pose: yaw/pitch/roll error;
+- temporal stability: frame-to-frame change inside the face region, output against input (flicker);
+- seams: delta E across the border of the region the swap changed, output minus input (the input's own
+  contrast there, a jaw line against a neck, is not the swap's fault);
+- background: change outside every face's head region, the visible label's corner box left out.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facewright.bench import metrics
+from facewright.errors import InputError, NoFaceError
+from facewright.faces.identity import Embedding, IdentityEncoder, centroid
+from facewright.faces.landmarks import FaceLandmarks, Landmarker
+from facewright.faces.mask import face_size, hull_mask
+from facewright.faces.types import Mask, Points
+from facewright.files import require_file
+from facewright.media.image import IMAGE_SUFFIXES, Frame, read_image
+from facewright.media.video import VideoReader, probe, read_video
+from facewright.progress import ProgressFactory, no_progress
+from facewright.provenance.label import label_boxes
+
+SWAPPED_LEVEL = 8.0  # mean change inside the face hull that marks a swapped face; label + watermark move ~4
+REGION_LEVEL = 10.0  # blurred change that puts a pixel into the region the swap replaced
+CONTEXT = 1.5  # side of the crop for seam work, in face boxes
+SEAM_WIDTH = 0.04  # rings either side of the seam, in face sizes
+HEAD_MARGIN = 0.2  # the background starts this far (in face sizes) outside the head hull
+SOURCE_FRAMES = 16  # frames of a source video embedded for A's identity
+SAMPLES = 240  # frames whose identity is measured, spread over the clip (dlib: ~0.1 s per frame on a CPU)
+
+
+@dataclass
+class FrameScore:
+    """One frame's measurements; None where a measure could not be taken (no face, not sampled)."""
+
+    frame: int
+    time: float  # seconds
+    face: bool  # a face was found in the input frame
+    swapped: bool = False  # that face's region changed beyond what marking does
+    face_change: float | None = None  # mean |output - input| inside the face hull, levels
+    found_in_output: bool = False  # the landmarker found a face in the output at that place
+    to_source: float | None = None
+    to_target: float | None = None
+    as_source: bool | None = None
+    closer_to_source: bool | None = None
+    expression: float | None = None
+    mouth_agrees: bool | None = None
+    eyes_agree: bool | None = None
+    pose_error: float | None = None  # degrees
+    yaw_pitch_roll_error: tuple[float, float, float] | None = None
+    output_change: float | None = None  # frame-to-frame change in the face region, levels
+    input_change: float | None = None
+    seam: float | None = None  # delta E across the swap's border, output minus input
+    sharpness: float | None = None  # detail in the face, output over input (1.0 = as sharp)
+    background: float | None = None  # mean |output - input| outside the heads, levels
+    background_changed: float | None = None  # share of those pixels changed beyond metrics.CHANGED_LEVEL
+    box: tuple[float, float, float, float] | None = None  # the scored face, input pixels
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Person A as the score knows them: a mean embedding and where it came from."""
+
+    embedding: Embedding
+    description: str
+
+
+def source_from_embeddings(embeddings: np.ndarray, description: str) -> Source:
+    if len(embeddings) == 0:
+        raise NoFaceError(f"{description}: no face embeddings to describe person A",
+                          fix="give a faceset with kept faces, or a photo or video of A")
+    return Source(centroid(embeddings), f"{description} ({len(embeddings)} faces)")
+
+
+def source_from_file(path: Path, encoder: IdentityEncoder) -> Source:
+    """A's mean embedding from a photo (its largest face) or a video (the largest face of SOURCE_FRAMES frames)."""
+    path = require_file(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        pictures = [read_image(path)]
+    else:
+        total = probe(path).video.frames or SOURCE_FRAMES
+        wanted = set(np.linspace(0, max(0, total - 1), SOURCE_FRAMES).round().astype(int).tolist())
+        pictures = [frame.image for frame in read_video(path) if frame.index in wanted]
+    embeddings = []
+    with Landmarker() as landmarker:
+        for picture in pictures:
+            faces = landmarker.detect(picture)
+            if faces:
+                embeddings.append(encoder.embed(picture, _largest(faces).box))
+    if not embeddings:
+        raise NoFaceError("no face found to describe person A", path=path, fix="give a photo or video where A's "
+                          "face is visible, or the name of A's faceset")
+    return Source(centroid(np.stack(embeddings)), f"{path.name} ({len(embeddings)} faces)")
+
+
+def paired_frames(output: Path, target: Path) -> tuple[Iterator[tuple[int, float, Frame, Frame]], int, bool]:
+    """(frame index, seconds, output picture, input picture) pairs, their count, and whether they are video.
+
+    The output may be the input padded by one pixel to even sides (yuv420p); it is cropped back.
+    """
+    output, target = require_file(output), require_file(target)
+    images = [p.suffix.lower() in IMAGE_SUFFIXES for p in (output, target)]
+    if images[0] != images[1]:
+        raise InputError("the output and the input must both be images or both be videos", path=output,
+                         fix="pass the file the swap was made from as the target")
+    if images[0]:
+        out, ref = read_image(output), read_image(target)
+        _check_sizes(out, ref, output, target)
+        return iter([(0, 0.0, out[:ref.shape[0], :ref.shape[1]], ref)]), 1, False
+    counts = [probe(p).video.frames for p in (output, target)]
+    if None not in counts and abs(counts[0] - counts[1]) > max(1, counts[1] // 100):
+        raise InputError(f"{output.name} has {counts[0]} frames and {target.name} has {counts[1]}: the score "
+                         "compares them frame by frame", path=output,
+                         fix="pass the video the swap was made from as the target")
+    return _video_pairs(output, target), min(c for c in counts if c is not None) if any(counts) else 0, True
+
+
+def _video_pairs(output: Path, target: Path) -> Iterator[tuple[int, float, Frame, Frame]]:
+    with VideoReader(output) as outs, VideoReader(target) as refs:
+        for out, ref in zip(outs, refs, strict=False):
+            if out.index == 0:
+                _check_sizes(out.image, ref.image, output, target)
+            yield ref.index, ref.time, out.image[:ref.image.shape[0], :ref.image.shape[1]], ref.image
+
+
+def _check_sizes(out: Frame, ref: Frame, output: Path, target: Path) -> None:
+    extra = (out.shape[0] - ref.shape[0], out.shape[1] - ref.shape[1])
+    if extra not in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        raise InputError(f"{output.name} is {out.shape[1]}x{out.shape[0]} and {target.name} is "
+                         f"{ref.shape[1]}x{ref.shape[0]}: the score compares them pixel by pixel", path=output,
+                         fix="pass the file the swap was made from as the target")
+
+
+class FrameScorer:
+    """Scores frame pairs in order; holds the face models and the previous frame (for flicker)."""
+
+    def __init__(self, source: Source, encoder: IdentityEncoder, *, video: bool):
+        self.source = source
+        self.encoder = encoder
+        self.inputs = Landmarker(video=video)
+        self.outputs = Landmarker()  # only its detect_in_box is used: the face at a box found in the input
+        self._previous: tuple[int, Frame, Frame, Mask, FaceLandmarks] | None = None
+        self._label_boxes: list[tuple[int, int, int, int]] | None = None
+
+    def close(self) -> None:
+        self.inputs.close()
+        self.outputs.close()
+
+    def __enter__(self) -> FrameScorer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def score(self, index: int, time: float, output: Frame, reference: Frame, *, identity: bool) -> FrameScore:
+        faces = self.inputs.detect(reference, time * 1000)
+        result = FrameScore(index, time, face=bool(faces))
+        result.background, result.background_changed = self._background(output, reference, faces)
+        if not faces:
+            self._previous = None
+            return result
+        hulls = [hull_mask(reference.shape, f.points68()) for f in faces]
+        changes = [metrics.region_change(reference, output, hull) for hull in hulls]
+        chosen = int(np.argmax(changes)) if max(changes) > SWAPPED_LEVEL else _largest_index(faces)
+        face, hull = faces[chosen], hulls[chosen]
+        result.swapped, result.face_change = changes[chosen] > SWAPPED_LEVEL, changes[chosen]
+        result.box = tuple(float(v) for v in face.box)
+        self._expression_and_pose(result, output, reference, face)
+        if identity:
+            self._identity(result, output, reference, face)
+        self._flicker(result, index, output, reference, hull, face)
+        result.seam = self._seam(output, reference, hull, face.points68())
+        result.sharpness = metrics.sharpness_ratio(*_crops(_crop_box(hull, 1.0, reference.shape), output, reference,
+                                                           hull))
+        return result
+
+    def _expression_and_pose(self, result: FrameScore, output: Frame, reference: Frame, face: FaceLandmarks) -> None:
+        # Both faces measured the same way (one image-mode landmarker on a crop around the same box), so that an
+        # unchanged face scores exactly r = 1 and 0 degrees: the video-mode tracker's smoothing would differ.
+        swapped = self.outputs.detect_in_box(output, face.box)
+        result.found_in_output = swapped is not None
+        if swapped is None:
+            return
+        face = self.outputs.detect_in_box(reference, face.box) or face
+        result.expression = metrics.expression_correlation(swapped.blendshapes, face.blendshapes)
+        result.mouth_agrees = metrics.agrees(swapped.mouth_open, face.mouth_open, metrics.MOUTH_OPEN)
+        result.eyes_agree = metrics.agrees(swapped.eyes_closed, face.eyes_closed, metrics.EYES_CLOSED)
+        result.pose_error = metrics.pose_error(swapped.yaw_pitch_roll, face.yaw_pitch_roll)
+        ypr = metrics.pose_difference(swapped.yaw_pitch_roll, face.yaw_pitch_roll)
+        result.yaw_pitch_roll_error = tuple(round(float(v), 3) for v in ypr)
+
+    def _identity(self, result: FrameScore, output: Frame, reference: Frame, face: FaceLandmarks) -> None:
+        out, ref = self.encoder.embed(output, face.box), self.encoder.embed(reference, face.box)
+        score = metrics.identity_score(out, self.source.embedding, ref)
+        result.to_source, result.to_target = score.to_source, score.to_target
+        result.as_source, result.closer_to_source = score.as_source, score.closer_to_source
+
+    def _flicker(self, result: FrameScore, index: int, output: Frame, reference: Frame, hull: Mask,
+                 face: FaceLandmarks) -> None:
+        previous = self._previous
+        self._previous = (index, output, reference, hull, face)
+        if previous is None or previous[0] != index - 1:
+            return
+        _, out_before, ref_before, hull_before, _ = previous
+        region = np.maximum(hull, hull_before)
+        result.output_change = metrics.region_change(out_before, output, region)
+        result.input_change = metrics.region_change(ref_before, reference, region)
+
+    def _seam(self, output: Frame, reference: Frame, hull: Mask, points: Points) -> float:
+        size = face_size(points)
+        out, ref, hull = _crops(_crop_box(hull, CONTEXT, reference.shape), output, reference, hull)
+        region = swapped_region(out, ref, hull, size)
+        width = max(2.0, SEAM_WIDTH * size)
+        return metrics.seam(out, region, width) - metrics.seam(ref, region, width)
+
+    def _background(self, output: Frame, reference: Frame, faces: list[FaceLandmarks]) -> tuple[float, float]:
+        outside = np.ones(reference.shape[:2], np.uint8)
+        for face in faces:
+            points = face.points68()
+            margin = max(1, round(HEAD_MARGIN * face_size(points)))
+            head = (hull_mask(reference.shape, points, "head") > 0.5).astype(np.uint8)
+            outside &= cv2.dilate(head, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) == 0
+        for top, left, bottom, right in self._labels(output, reference):
+            outside[top:bottom, left:right] = 0
+        return metrics.outside_change(output, reference, outside)
+
+    def _labels(self, output: Frame, reference: Frame) -> list[tuple[int, int, int, int]]:
+        """The boxes where a visible label could be and is: most of the box changed (found on the first frame)."""
+        if self._label_boxes is None:
+            height, width = reference.shape[:2]
+            changed = np.abs(output.astype(np.int16) - reference.astype(np.int16)).max(axis=2) > 2
+            self._label_boxes = [(t, le, b, r) for t, le, b, r in label_boxes(width, height)
+                                 if changed[t:b, le:r].mean() > 0.5]
+        return self._label_boxes
+
+    @property
+    def label_seen(self) -> bool:
+        return bool(self._label_boxes)
+
+
+def swapped_region(output: Frame, reference: Frame, hull: Mask, size: float) -> Mask:
+    """The region the swap replaced: where the output differs from the input (smoothed), near the face hull.
+
+    Found from the pixels, so it is the region of whatever tool made the output; the face hull itself when
+    too little changed (an unswapped face), so the seam is still measured somewhere sensible.
+    """
+    difference = np.abs(output.astype(np.float32) - reference.astype(np.float32)).mean(axis=2)
+    sigma = max(1.0, 0.02 * size)
+    changed = cv2.GaussianBlur(difference, (0, 0), sigma) > REGION_LEVEL
+    reach = max(1, round(0.15 * size))
+    near = cv2.dilate((hull > 0.5).astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
+    changed = _largest_component(changed & near)
+    if changed.sum() < 0.2 * (hull > 0.5).sum():
+        return (hull > 0.5).astype(np.float32)
+    closed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    return closed.astype(np.float32)
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros_like(mask, bool)
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+def _crop_box(mask: Mask, context: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of the mask's bounding box grown `context` times about its centre, clipped."""
+    ys, xs = np.nonzero(mask > 0.5)
+    if len(ys) == 0:
+        return 0, 0, shape[0], shape[1]
+    cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+    half = context * max(ys.max() - ys.min(), xs.max() - xs.min()) / 2 + 2
+    return (max(0, int(cy - half)), max(0, int(cx - half)), min(shape[0], int(cy + half) + 1),
+            min(shape[1], int(cx + half) + 1))
+
+
+def _crops(box: tuple[int, int, int, int], *images: np.ndarray) -> list[np.ndarray]:
+    top, left, bottom, right = box
+    return [image[top:bottom, left:right] for image in images]
+
+
+def _largest_index(faces: list[FaceLandmarks]) -> int:
+    return int(np.argmax([(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in faces]))
+
+
+def _largest(faces: list[FaceLandmarks]) -> FaceLandmarks:
+    return faces[_largest_index(faces)]
+
+
+def score_frames(output: Path, target: Path, source: Source, *, samples: int = SAMPLES,
+                 encoder: IdentityEncoder | None = None,
+                 progress: ProgressFactory = no_progress) -> tuple[list[FrameScore], bool]:
+    """Every frame pair of `output` (the swap) and `target` (what it was made from) scored; and whether a
+    visible label was seen."""
+    pairs, count, video = paired_frames(output, target)
+    identity_frames = spread(count, samples)
+    frames = []
+    with (FrameScorer(source, encoder or IdentityEncoder(), video=video) as scorer,
+          progress(total=count or None, desc=f"score {output.name}", unit="frame") as bar):
+        for index, time, out, ref in pairs:
+            frames.append(scorer.score(index, time, out, ref, identity=count == 0 or index in identity_frames))
+            bar.update(1)
+    return frames, scorer.label_seen
+
+
+def spread(count: int, samples: int) -> set[int]:
+    """Up to `samples` frame indices spread evenly over `count` frames (all of them when there are fewer)."""
+    if count <= 0 or samples <= 0:
+        return set()
+    return {int(i) for i in np.linspace(0, count - 1, min(count, samples)).round()}

@@ -1,0 +1,98 @@
+"""One `facewright score` run: resolve person A, score every frame, write the report folder.
+
+The folder holds score.json (summary, worst frames, every frame), score.png (the measures over time) and,
+when the scored file is this workspace's own output under consents that are still active, worst.png: input |
+output face crops of the worst frames. That sheet shows swapped faces, so it is labelled, watermarked, signed
+and recorded like any output; for a file without such a record it is not written (the JSON says why).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from facewright.bench.score import Source, paired_frames, score_frames, source_from_embeddings, source_from_file
+from facewright.bench.score_report import ScoreReport, build_report, worst_sheet, write_json, write_plots
+from facewright.collect.store import faceset_embeddings
+from facewright.config import ScoreOptions
+from facewright.errors import InputError
+from facewright.faces.identity import IdentityEncoder
+from facewright.files import require_file, sha256_file
+from facewright.progress import ProgressFactory, no_progress
+from facewright.provenance import keys
+from facewright.provenance.label import Label
+from facewright.provenance.mark import MarkPlan, MarkResult, mark_image
+from facewright.provenance.verify import CatalogLookup, verify_file
+from facewright.workspace import Workspace
+
+
+def resolve_source(ws: Workspace | None, source: str | Path, encoder: IdentityEncoder) -> Source:
+    """Person A: a faceset of the workspace by name, else a photo or video file of A."""
+    embeddings = faceset_embeddings(ws, str(source)) if ws is not None else None
+    if embeddings is not None:
+        return source_from_embeddings(embeddings, f"faceset {source}")
+    if Path(source).is_file():
+        return source_from_file(Path(source), encoder)
+    where = f"in the workspace {ws.root}" if ws is not None else "(no workspace here)"
+    raise InputError(f"--source {source}: no faceset of that name {where} and no such file", path=Path(source),
+                     fix="give the name of A's faceset (facewright facesets list) or a photo or video of A")
+
+
+def run_score(ws: Workspace | None, output: str | Path, target: str | Path, source: str | Path,
+              options: ScoreOptions, report_dir: str | Path | None = None,
+              progress: ProgressFactory = no_progress) -> ScoreReport:
+    output, target = require_file(output), require_file(target)
+    folder = Path(report_dir) if report_dir else output.with_name(f"{output.stem}.score")
+    if folder.resolve() in (output.resolve(), target.resolve()):
+        raise InputError("the report folder would be the scored file", path=folder, fix="give another --report")
+    encoder = IdentityEncoder()
+    person_a = resolve_source(ws, source, encoder)
+    run_id = ws.start_run("score", {"output": str(output), "target": str(target), "source": str(source),
+                                    "samples": options.samples, "worst": options.worst}) if ws else None
+    try:
+        frames, label_seen = score_frames(output, target, person_a, samples=options.samples, encoder=encoder,
+                                          progress=progress)
+        report = build_report(output, target, person_a.description, frames, label_seen, options.worst)
+        report.files["plots"] = str(write_plots(report, folder / "score.png"))
+        if report.worst:
+            _write_sheet(ws, run_id, report, folder / "worst.png")
+        report.files["json"] = str(folder / "score.json")
+        write_json(report, folder / "score.json")
+    except BaseException as exc:
+        if run_id is not None:
+            ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
+        raise
+    if run_id is not None:
+        ws.finish_run(run_id)
+    return report
+
+
+def _write_sheet(ws: Workspace | None, run_id: int | None, report: ScoreReport, path: Path) -> None:
+    """The worst frames' contact sheet, marked like any output, if the scored file has active consents."""
+    plan, why_not = _sheet_plan(ws, report.output)
+    if plan is None:
+        report.notes.append(f"no contact sheet of the worst frames: {why_not}")
+        return
+    pairs, _, _ = paired_frames(report.output, report.target)
+    sheet = worst_sheet(report.worst, ((index, out, ref) for index, _, out, ref in pairs))
+    signer = keys.load_identity()
+    mark_image(sheet, path, plan, signer)
+    ws.record_mark(run_id, MarkResult(path, "image", 1, sha256_file(path), plan.payload_hex, plan.label.preset), plan,
+                   signer.fingerprint)
+    report.files["worst"] = str(path)
+
+
+def _sheet_plan(ws: Workspace | None, output: Path) -> tuple[MarkPlan | None, str]:
+    """The mark plan of a sheet of `output`'s faces: its record's consents, all still active, and its model."""
+    if ws is None:
+        return None, "there is no workspace to hold the consent records of the people shown"
+    facts = verify_file(output, anchors_pem=keys.load_identity().anchor_pem, lookup=CatalogLookup(ws))
+    if facts.record is None or not facts.consents:
+        return None, f"{output.name} is not an output of this workspace with consent records ({facts.outcome})"
+    inactive = [f"{c.identity}: {c.status}" for c in facts.consents if c.status != "active"]
+    if inactive:
+        return None, f"the consents behind {output.name} are no longer active ({', '.join(inactive)})"
+    record = facts.record
+    plan = MarkPlan(Label(facts.label if facts.label in ("ai-generated", "manipulated") else "ai-generated"),
+                    tuple(c.consent_id for c in facts.consents), model=record.get("model"),
+                    model_sha256=record.get("model_sha256"), parent=output,
+                    extra=(("derived", "worst frames of a quality score"),))
+    return plan, ""
