@@ -60,3 +60,16 @@ def pair_ws(sample, tmp_path_factory) -> Path:
         api.extract([sample(video)], identity, workspace=root, every=3 if identity == "anna" else 1, dedupe=0,
                     size=64)
     return root
+
+
+SWAP_MODEL = "swap-tiny"
+
+
+@pytest.fixture(scope="session")
+def model_ws(pair_ws):
+    """pair_ws with a tiny anna -> ben model (SWAP_MODEL), what the swap and score tests swap with."""
+    from facewright import api
+
+    api.train("anna", "ben", name=SWAP_MODEL, workspace=pair_ws, steps=30, model="test-ae", resolution=64, batch=4,
+              preview_every=0, warmup=5, lr=1e-3)
+    return pair_ws

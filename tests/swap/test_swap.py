@@ -24,16 +24,8 @@ from facewright.swap import blend, color, pipeline
 from facewright.swap.compose import Compositor
 from facewright.swap.model import load_swap_model
 from facewright.workspace import Workspace
+from tests.conftest import SWAP_MODEL as MODEL
 from tests.test_bad_input import make_case
-
-MODEL = "swap-tiny"
-
-
-@pytest.fixture(scope="module")
-def model_ws(pair_ws):
-    api.train("anna", "ben", name=MODEL, workspace=pair_ws, steps=30, model="test-ae", resolution=64, batch=4,
-              preview_every=0, warmup=5, lr=1e-3)
-    return pair_ws
 
 
 def test_option_choices_match_the_registries():

@@ -1,0 +1,75 @@
+"""`facewright bench quality` runs its protocol end to end and keeps its figures; `bench all` runs every bench."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from facewright import api
+from facewright.bench.quality import QualityRow, append_row, quality_preset, read_rows
+from facewright.cli import main
+from facewright.errors import OptionError
+
+
+def test_bench_quality_appends_a_row_and_keeps_the_score_report(tmp_path, capsys):
+    results = tmp_path / "bench" / "quality.jsonl"
+    # The cpu protocol with a 2-step budget: every stage runs, the figures are those of an untrained model.
+    code = main(["bench", "quality", "--steps", "2", "--results", str(results), "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "bench quality: cpu (demo, 2 steps, seed 0)" in printed and "identity:" in printed
+    [row] = read_rows(results)
+    assert row["steps"] == 2 and row["budget"] == "2 steps" and row["train_preset"] == "demo"
+    assert row["device"].startswith("cpu")
+    metrics = row["metrics"]
+    assert {"recognized_as_source", "expression", "pose_error", "flicker_ratio", "seam", "background",
+            "sharpness"} <= set(metrics)
+    assert metrics["swapped_frames"] > 0.8 and 0 <= metrics["recognized_as_source"] <= 1
+    kept = Path(row["report"])
+    assert kept.parent == results.parent and {p.name for p in kept.iterdir()} == {"score.json", "score.png",
+                                                                                   "worst.png"}
+    assert json.loads((kept / "score.json").read_text())["summary"]["coverage"]["frames"] == 72
+    append_row(results, QualityRow(**{**row, "steps": 3}))  # later runs are appended, earlier ones kept
+    assert [r["steps"] for r in read_rows(results)] == [2, 3]
+
+
+def test_quality_presets_and_budgets():
+    assert quality_preset("cpu", None, None) == ("demo", 600, 0.0)
+    assert quality_preset("gpu", None, None) == ("gpu-256", 0, 10.0)
+    assert quality_preset("gpu", None, 3.0) == ("gpu-256", 0, 3.0)
+    assert quality_preset("cpu", 50, None) == ("demo", 50, 0.0)
+    with pytest.raises(OptionError, match="unknown quality preset"):
+        quality_preset("tpu", None, None)
+    with pytest.raises(OptionError):
+        quality_preset("cpu", -1, None)
+
+
+def test_bench_all_prints_every_benchmark_and_the_quality_row(monkeypatch, capsys):
+    class Row:
+        def __init__(self, text):
+            self.text = text
+
+        def row(self):
+            return self.text
+
+        def rows(self):
+            return [self.text]
+
+    calls = []
+
+    def fake(name, result):
+        def run(**kwargs):
+            calls.append((name, kwargs.get("preset"), kwargs.get("device")))
+            return result
+        return run
+
+    monkeypatch.setattr(api, "bench_io", fake("io", [Row("io row")]))
+    monkeypatch.setattr(api, "bench_extract", fake("extract", Row("extract row")))
+    monkeypatch.setattr(api, "bench_train", fake("train", Row("train row")))
+    monkeypatch.setattr(api, "bench_swap", fake("swap", [Row("swap row")]))
+    monkeypatch.setattr(api, "bench_quality", fake("quality", Row("quality row")))
+    assert main(["bench", "all", "--preset", "gpu", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("io", "extract", "train", "swap", "quality"):
+        assert f"bench {name}:\n  {name} row" in printed
+    assert ("train", "gpu-256", "cpu") in calls and ("quality", "gpu", "cpu") in calls
