@@ -16,7 +16,7 @@ from facewright.bench.extract import ExtractBench
 from facewright.bench.extract import bench_extract as _bench_extract
 from facewright.bench.io import IoResult
 from facewright.bench.io import bench_io as _bench_io
-from facewright.bench.quality import QualityRow, quality_preset
+from facewright.bench.quality import QualityRow, quality_preset, read_rows
 from facewright.bench.quality import bench_quality as _bench_quality
 from facewright.bench.score_report import ScoreReport
 from facewright.bench.score_run import run_score
@@ -379,9 +379,18 @@ def bench_quality(*, preset: str = "cpu", steps: int | None = None, minutes: flo
     The row is appended to `results` (default: <workspace>/bench/quality.jsonl) and the score's report folder
     is kept beside it. `train_options`: TrainOptions fields over the preset's training options.
     """
-    path = Path(results) if results else resolve_root(workspace) / "bench" / "quality.jsonl"
-    return _bench_quality(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"), path, preset=preset,
+    return _bench_quality(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"),
+                          _quality_results(results, workspace), preset=preset,
                           steps=steps, minutes=minutes, device=device, progress=progress, **train_options)
+
+
+def quality_history(*, results: str | Path | None = None, workspace: str | Path | None = None) -> list[QualityRow]:
+    """The rows of earlier `bench quality` runs, oldest first."""
+    return [QualityRow(**row) for row in read_rows(_quality_results(results, workspace))]
+
+
+def _quality_results(results: str | Path | None, workspace: str | Path | None) -> Path:
+    return Path(results) if results else resolve_root(workspace) / "bench" / "quality.jsonl"
 
 
 def bench_all(*, preset: str = "cpu", device: str = "auto", results: str | Path | None = None,

@@ -82,13 +82,18 @@ def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
     assert (model / "checkpoints" / "step_0000020.pt").is_file()
     with sqlite3.connect(tmp_path / "ws" / "catalog.sqlite") as conn:
         runs = conn.execute("SELECT command, status FROM runs").fetchall()
-        assert runs == [("extract", "done"), ("extract", "done"), ("train", "done"), ("swap", "done")]
+        assert runs == [("extract", "done"), ("extract", "done"), ("train", "done"), ("swap", "done"),
+                        ("score", "done")]
         assert conn.execute("SELECT COUNT(*) FROM media").fetchone()[0] == 2
         assert conn.execute("SELECT scope FROM consents").fetchall() == [("demo",), ("demo",)]
-        assert conn.execute("SELECT COUNT(*) FROM marks").fetchone()[0] == 2  # the video and its preview strip
+        # the video, its preview strip and the score's sheet of worst frames
+        assert conn.execute("SELECT COUNT(*) FROM marks").fetchone()[0] == 3
     swapped = tmp_path / "ws" / "outputs" / "demo-swap.mp4"
     assert f"swapped video: {swapped.resolve()}" in out and "facewright verify: verified" in out
     assert probe(swapped).video.frames == 72 and probe(swapped).audio is not None
+    report = tmp_path / "ws" / "outputs" / "demo-swap.score"
+    assert "quality (facewright score, A = faceset demo-a" in out and "flicker ratio" in out
+    assert {p.name for p in report.iterdir()} == {"score.json", "score.png", "worst.png"}
 
 
 @pytest.mark.parametrize("group, action", [("assets", "fetch"), ("bench", "io"), ("faceset", "show")])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 from facewright import api
 from facewright.cli.common import Command, _print_help
@@ -36,7 +37,7 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     result = api.demo(getattr(args, "workspace", None), progress=terminal_progress)
-    print("\nfacewright demo: done: consent, extraction, training, swap and verify on the sample clips")
+    print("\nfacewright demo: done: consent, extraction, training, swap, verify and score on the sample clips")
     for record in result.consents:
         print(f"consent {record.id[:12]} for {record.identity}: {record.display_name}, scope {record.scope}, "
               f"expires {record.expires}")
@@ -55,6 +56,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"  preview strip (input | output): {swapped.preview.resolve() if swapped.preview else 'none'}\n"
           f"  facewright verify: {report.outcome} (C2PA {report.c2pa.state}, watermark "
           f"{'found' if report.watermark and report.watermark.found else 'not found'})")
+    print(f"quality (facewright score, A = {result.score.source}):")
+    print("\n".join("  " + line for line in result.score.headline()))
+    print(f"  report, plots, worst frames: {Path(result.score.files['json']).parent.resolve()}")
     print(f"catalog: {(result.workspace / 'catalog.sqlite').resolve()}")
     return 0
 

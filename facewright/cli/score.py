@@ -35,6 +35,7 @@ def register(commands: argparse._SubParsersAction, command: Command,
         if name == "quality":
             sub.add_argument("--steps", type=int, help="training budget in steps instead of the preset's")
             sub.add_argument("--minutes", type=float, help="training budget in minutes instead of the preset's")
+            sub.add_argument("--history", action="store_true", help="print the rows of earlier runs and stop")
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -53,6 +54,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_quality(args: argparse.Namespace) -> int:
+    if args.history:
+        rows = api.quality_history(results=args.results, workspace=getattr(args, "workspace", None))
+        print("\n".join(f"{row.when}  {row.version}  {row.row()}" for row in rows) or "no bench quality runs yet")
+        return 0
     row = api.bench_quality(preset=args.preset, steps=args.steps, minutes=args.minutes, device=args.device,
                             results=args.results, workspace=getattr(args, "workspace", None),
                             progress=terminal_progress)

@@ -80,6 +80,9 @@ class SwapJob:
     target: str
     extra: tuple[tuple[str, str], ...] = ()  # more manifest facts (a forced model)
     progress: ProgressFactory = no_progress
+    # Watermark ids of the outputs in turn; None: random ones. Only `bench quality` sets them, in its own
+    # throw-away workspace: the watermark moves pixels, and a fixed protocol must give the same pixels.
+    payloads: Iterator[int] | None = None
 
     @functools.cached_property
     def encoder(self) -> IdentityEncoder:
@@ -98,7 +101,8 @@ class SwapJob:
     def plan(self, source: Path, target_consent: ConsentRecord) -> MarkPlan:
         return MarkPlan(Label(self.marking.label, self.marking.label_position),
                         (self.source_consent.id, target_consent.id), model=self.model.name,
-                        model_sha256=self.model.sha256, parent=source, extra=self.extra)
+                        model_sha256=self.model.sha256, parent=source, extra=self.extra,
+                        **({"payload": next(self.payloads)} if self.payloads is not None else {}))
 
     def record(self, result: MarkResult, plan: MarkPlan) -> None:
         self.ws.record_mark(self.run_id, result, plan, self.signer.fingerprint)

@@ -5,6 +5,7 @@ path given, or to the workspace's outputs/ folder; each is recorded in the catal
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +31,17 @@ class SwapFailure:
 
 
 def swap(ws: Workspace, source: str | Path, output: str | Path | None, model: str | Path, options: SwapOptions,
-         marking: MarkOptions, video: VideoOptions, *, resume: bool = False,
-         progress: ProgressFactory = no_progress) -> list[SwapResult | SwapFailure]:
-    """Swap the faces of a video, an image, or every image of a folder (see pipeline.py)."""
+         marking: MarkOptions, video: VideoOptions, *, resume: bool = False, progress: ProgressFactory = no_progress,
+         payloads: Iterator[int] | None = None) -> list[SwapResult | SwapFailure]:
+    """Swap the faces of a video, an image, or every image of a folder (see pipeline.py).
+
+    `payloads`: the outputs' watermark ids in turn (default random; see SwapJob.payloads).
+    """
     source = Path(source)
     if not source.exists():
         raise InputNotFoundError("no such file or folder", path=source, fix="check the path and its spelling")
     job = _job(ws, model, options, marking, video, progress, source, output)
+    job.payloads = payloads
     try:
         if source.is_dir():
             results = _folder(job, source, Path(output) if output else ws.root / OUTPUTS / source.name, resume)

@@ -31,6 +31,10 @@ def test_bench_quality_appends_a_row_and_keeps_the_score_report(tmp_path, capsys
     assert json.loads((kept / "score.json").read_text())["summary"]["coverage"]["frames"] == 72
     append_row(results, QualityRow(**{**row, "steps": 3}))  # later runs are appended, earlier ones kept
     assert [r["steps"] for r in read_rows(results)] == [2, 3]
+    capsys.readouterr()
+    assert main(["bench", "quality", "--history", "--results", str(results)]) == 0
+    history = capsys.readouterr().out.splitlines()
+    assert len(history) == 2 and "trained 3 steps" in history[1] and "pose error" in history[1]
 
 
 def test_quality_presets_and_budgets():

@@ -227,3 +227,20 @@ def test_a_portrait_phone_clip_of_odd_size_is_swapped_upright(model_ws, sample, 
     assert result.frames == 24 and result.frames_swapped >= 20
     assert first.shape[:2] in ((359, 639), (360, 640))  # yuv420p output: an odd side is padded by one row/column
     assert np.abs(first[:300, 400:639].astype(int) - upright[0][:300, 400:].astype(int)).mean() < 4  # upright
+
+
+def test_a_fixed_watermark_id_gives_the_same_pixels_and_random_ids_do_not(model_ws, sample, tmp_path):
+    # What makes `bench quality` reproducible: the swap itself is deterministic but for the watermark id.
+    from facewright.config import MarkOptions, VideoOptions
+    from facewright.swap.run import swap as run_swap
+
+    frames = {}
+    with Workspace.open(model_ws) as ws:
+        for name, payloads in (("a", iter([7, 8])), ("b", iter([7])), ("c", None)):
+            [result] = run_swap(ws, sample("single_face.mp4"), tmp_path / f"{name}.mp4", MODEL, SwapOptions(),
+                                MarkOptions(), VideoOptions(), payloads=payloads)
+            frames[name] = [f.image for f in islice(read_video(result.output), 0, 72, 12)]
+            assert result.payload_hex == (f"{7:016x}" if payloads else result.payload_hex)
+            ws.conn.execute("DELETE FROM marks WHERE payload = ?", (f"{7:016x}",))  # an id is unique per catalog
+    assert all(np.array_equal(a, b) for a, b in zip(frames["a"], frames["b"], strict=True))
+    assert not any(np.array_equal(a, c) for a, c in zip(frames["a"], frames["c"], strict=True))
