@@ -380,16 +380,17 @@ def bench_quality(*, preset: str = "cpu", steps: int | None = None, minutes: flo
     is kept beside it. `train_options`: TrainOptions fields over the preset's training options.
     """
     return _bench_quality(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"),
-                          _quality_results(results, workspace), preset=preset,
+                          quality_results(results, workspace), preset=preset,
                           steps=steps, minutes=minutes, device=device, progress=progress, **train_options)
 
 
 def quality_history(*, results: str | Path | None = None, workspace: str | Path | None = None) -> list[QualityRow]:
     """The rows of earlier `bench quality` runs, oldest first."""
-    return [QualityRow(**row) for row in read_rows(_quality_results(results, workspace))]
+    return read_rows(quality_results(results, workspace))
 
 
-def _quality_results(results: str | Path | None, workspace: str | Path | None) -> Path:
+def quality_results(results: str | Path | None = None, workspace: str | Path | None = None) -> Path:
+    """Where `bench quality` appends its rows: `results`, else <workspace>/bench/quality.jsonl."""
     return Path(results) if results else resolve_root(workspace) / "bench" / "quality.jsonl"
 
 

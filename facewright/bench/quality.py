@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import platform
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 from facewright import __version__
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, build
-from facewright.errors import OptionError
+from facewright.errors import InputError, OptionError
 from facewright.files import atomic_path
 from facewright.progress import ProgressFactory, no_progress
 from facewright.swap.pipeline import SwapResult
@@ -52,17 +53,23 @@ class QualityRow:
     swap_fps: float
     metrics: dict[str, float | None]
     report: str  # the kept score folder
+    seed: int = SEED
+    options: dict = field(default_factory=dict)  # training options given over the training preset's
 
     def row(self) -> str:
-        m = self.metrics
-        return (f"{self.preset} ({self.train_preset}, {self.budget}, seed {SEED}) on {self.device}: trained "
-                f"{self.steps} steps in {self.train_seconds:.0f} s, loss {_fmt(self.loss, 3)}; swap "
-                f"{self.swap_fps:.1f} frames/s | identity: as A {_pct(m['recognized_as_source'])}, closer to A "
-                f"{_pct(m['closer_to_source'])}, to A {_fmt(m['to_source'])}, to original {_fmt(m['to_target'])} | "
-                f"expression r {_fmt(m['expression'])}, mouth {_pct(m['mouth_agreement'])}, eyes "
-                f"{_pct(m['eyes_agreement'])} | pose error {_fmt(m['pose_error'], 1)} deg | flicker "
-                f"{_fmt(m['flicker_ratio'])} | sharpness {_fmt(m['sharpness'])} | seam dE {_fmt(m['seam'], 1)} | "
-                f"background {_fmt(m['background'], 1)} levels")
+        given = "".join(f", {k}={v}" for k, v in self.options.items())
+        run = (f"{self.preset} ({self.train_preset}{given}, {self.budget}, seed {self.seed}) on {self.device}: "
+               f"trained {self.steps} steps in {self.train_seconds:.0f} s, loss {_fmt(self.loss, 3)}; swap "
+               f"{self.swap_fps:.1f} frames/s")
+        m = {**dict.fromkeys(HEADLINE), **self.metrics}  # rows of older versions may lack a figure
+        figures = (f"swapped {_pct(m['swapped_frames'])} of frames | identity: as A {_pct(m['recognized_as_source'])}, "
+                   f"closer to A {_pct(m['closer_to_source'])}, to A {_fmt(m['to_source'])}, to original "
+                   f"{_fmt(m['to_target'])} | expression r {_fmt(m['expression'])} (p5 {_fmt(m['expression_p5'])}), "
+                   f"mouth {_pct(m['mouth_agreement'])}, eyes {_pct(m['eyes_agreement'])} | pose error "
+                   f"{_fmt(m['pose_error'], 1)} deg | flicker {_fmt(m['flicker_ratio'])} | sharpness "
+                   f"{_fmt(m['sharpness'])} | seam dE {_fmt(m['seam'], 1)} | background {_fmt(m['background'], 1)} "
+                   f"levels, {_pct(m['background_changed'], 2)} changed")
+        return f"{run} | {figures}"
 
 
 def quality_preset(name: str, steps: int | None, minutes: float | None) -> tuple[str, int, float]:
@@ -77,25 +84,36 @@ def quality_preset(name: str, steps: int | None, minutes: float | None) -> tuple
     return train_preset, preset_steps, preset_minutes
 
 
+# (row key, summary section, figure, statistic or None): the score figures a row keeps.
+HEADLINE = {
+    "swapped_frames": ("coverage", "swapped", None),
+    "found_in_output": ("coverage", "found_in_output", None),
+    "recognized_as_source": ("identity", "recognized_as_source", None),
+    "closer_to_source": ("identity", "closer_to_source", None),
+    "to_source": ("identity", "to_source", "mean"),
+    "to_target": ("identity", "to_target", "mean"),
+    "expression": ("expression", "correlation", "mean"),
+    "expression_p5": ("expression", "correlation", "p5"),
+    "mouth_agreement": ("expression", "mouth_agreement", None),
+    "eyes_agreement": ("expression", "eyes_agreement", None),
+    "pose_error": ("pose", "error", "mean"),
+    "flicker_ratio": ("stability", "flicker_ratio", None),
+    "seam": ("seams", "delta_e", "mean"),
+    "sharpness": ("sharpness", "ratio", "mean"),
+    "background": ("background", "change", "mean"),
+    "background_changed": ("background", "changed_share", None),
+}
+
+
 def headline_metrics(summary: dict) -> dict[str, float | None]:
-    """The figures of a score summary that go into a row."""
-    return {
-        "recognized_as_source": summary["identity"]["recognized_as_source"],
-        "closer_to_source": summary["identity"]["closer_to_source"],
-        "to_source": summary["identity"]["to_source"]["mean"],
-        "to_target": summary["identity"]["to_target"]["mean"],
-        "expression": summary["expression"]["correlation"]["mean"],
-        "expression_p5": summary["expression"]["correlation"]["p5"],
-        "mouth_agreement": summary["expression"]["mouth_agreement"],
-        "eyes_agreement": summary["expression"]["eyes_agreement"],
-        "pose_error": summary["pose"]["error"]["mean"],
-        "flicker_ratio": summary["stability"]["flicker_ratio"],
-        "seam": summary["seams"]["delta_e"]["mean"],
-        "sharpness": summary["sharpness"]["ratio"]["mean"],
-        "background": summary["background"]["change"]["mean"],
-        "background_changed": summary["background"]["changed_share"],
-        "swapped_frames": summary["coverage"]["swapped"] / max(1, summary["coverage"]["frames"]),
-    }
+    """The figures of a score summary that go into a row (frame counts as shares of all frames)."""
+    figures = {}
+    for key, (section, name, statistic) in HEADLINE.items():
+        value = summary[section][name]
+        figures[key] = value[statistic] if statistic else value
+    for share in ("swapped_frames", "found_in_output"):
+        figures[share] /= max(1, summary["coverage"]["frames"])
+    return figures
 
 
 def bench_quality(video_a: Path, video_b: Path, results: Path, *, preset: str = "cpu", steps: int | None = None,
@@ -106,17 +124,11 @@ def bench_quality(video_a: Path, video_b: Path, results: Path, *, preset: str = 
     `train_options`: TrainOptions fields over the training preset's (tests shrink the model with them).
     """
     from facewright import api  # the bench drives the public API, as a user would
-    from facewright.demo import demo_consent
-    from facewright.workspace import Workspace
 
     train_preset, steps, minutes = quality_preset(preset, steps, minutes)
     where = describe_device(device)
     with tempfile.TemporaryDirectory(prefix="facewright-bench-quality-") as tmp:
-        root = Path(tmp) / "ws"
-        with Workspace.init(root) as ws:
-            demo_consent(ws, video_a, "quality-a"), demo_consent(ws, video_b, "quality-b")
-        for video, identity in ((video_a, "quality-a"), (video_b, "quality-b")):
-            api.extract([video], identity, workspace=root, dedupe=0, progress=progress)
+        root = _pair_workspace(Path(tmp) / "ws", video_a, video_b, progress)
         options = {"preview_every": 0, **train_options, "steps": steps, "minutes": minutes, "seed": SEED,
                    "device": device}
         trained = api.train("quality-a", "quality-b", name=MODEL, preset=train_preset, workspace=root,
@@ -125,14 +137,59 @@ def bench_quality(video_a: Path, video_b: Path, results: Path, *, preset: str = 
         report = api.score(swapped.output, source="quality-a", target_video=video_b, workspace=root,
                            report=Path(tmp) / "score", progress=progress)
         stamp = datetime.now(UTC)
-        kept = results.parent / f"quality-{stamp:%Y%m%dT%H%M%SZ}-{preset}"
-        shutil.copytree(Path(tmp) / "score", kept)
-    budget = f"{steps} steps" if steps else f"{minutes:g} minutes"
-    row = QualityRow(stamp.isoformat(timespec="seconds"), __version__, preset, train_preset, budget, trained.step,
-                     where, round(trained.seconds, 1), round(trained.samples_per_second, 1), trained.last_loss,
-                     round(swapped.fps, 2), headline_metrics(report.summary), str(kept))
+        kept = keep_report(Path(tmp) / "score", _unused(results.parent / f"quality-{stamp:%Y%m%dT%H%M%SZ}-{preset}"))
+    loss = trained.last_loss if trained.last_loss is not None and math.isfinite(trained.last_loss) else None
+    row = QualityRow(stamp.isoformat(timespec="seconds"), __version__, preset, train_preset,
+                     budget_text(steps, minutes), trained.step, where, round(trained.seconds, 1),
+                     round(trained.samples_per_second, 1), loss, round(swapped.fps, 2),
+                     headline_metrics(report.summary), str(kept.resolve()), SEED,
+                     {k: v for k, v in train_options.items() if k != "preview_every"})
     append_row(results, row)
     return row
+
+
+def _pair_workspace(root: Path, video_a: Path, video_b: Path, progress: ProgressFactory) -> Path:
+    """A workspace with the sample clips' demo-scoped consents and a faceset of each (every face kept)."""
+    from facewright import api
+    from facewright.demo import demo_consent
+    from facewright.workspace import Workspace
+
+    with Workspace.init(root) as ws:
+        for video, identity in ((video_a, "quality-a"), (video_b, "quality-b")):
+            demo_consent(ws, video, identity)
+    for video, identity in ((video_a, "quality-a"), (video_b, "quality-b")):
+        api.extract([video], identity, workspace=root, dedupe=0, progress=progress)
+    return root
+
+
+def keep_report(folder: Path, kept: Path) -> Path:
+    """Copy a score folder's JSON and plots out of the bench's temporary workspace into `kept`.
+
+    The worst-frames sheet stays behind: it shows faces, and the consent records it was signed under go
+    with the temporary workspace. The JSON says so, and names no temporary file.
+    """
+    report = json.loads((folder / "score.json").read_text())
+    report["output"] = "the bench's swap (temporary: rerun the protocol to see it)"
+    report["files"] = {"json": str(kept / "score.json"), "plots": str(kept / "score.png")}
+    report["notes"].append("the worst frames' sheet stayed with the bench's temporary workspace and the consent "
+                           "records it was signed under; the worst frames are listed above")
+    kept.mkdir(parents=True)
+    shutil.copyfile(folder / "score.png", kept / "score.png")
+    with atomic_path(kept / "score.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=1, allow_nan=False))
+    return kept
+
+
+def _unused(path: Path) -> Path:
+    """`path`, or `path`-2, -3 ... if it exists (two runs within a second)."""
+    candidates = itertools.chain([path], (path.with_name(f"{path.name}-{n}") for n in itertools.count(2)))
+    return next(p for p in candidates if not p.exists())
+
+
+def budget_text(steps: int, minutes: float) -> str:
+    if steps and minutes:
+        return f"{steps} steps or {minutes:g} minutes, whichever ends first"
+    return f"{steps} steps" if steps else f"{minutes:g} minutes"
 
 
 def _swap(root: Path, video: Path, output: Path, device: str, progress: ProgressFactory) -> SwapResult:
@@ -162,20 +219,34 @@ def describe_device(device: str) -> str:
 def append_row(results: Path, row: QualityRow) -> None:
     """Append one JSON line; the file is rewritten whole through a temp file, so a crash never leaves half a line."""
     previous = results.read_text() if results.is_file() else ""
+    if previous and not previous.endswith("\n"):
+        previous += "\n"
     with atomic_path(results) as tmp:
         tmp.write_text(previous + json.dumps(asdict(row), allow_nan=False) + "\n")
 
 
-def read_rows(results: Path) -> list[dict]:
+def read_rows(results: Path) -> list[QualityRow]:
+    """The rows of `results`, oldest first; keys a later version added or dropped are tolerated."""
     if not results.is_file():
         return []
-    return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    names = {f.name for f in fields(QualityRow)}
+    rows = []
+    for number, line in enumerate(results.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            rows.append(QualityRow(**{k: v for k, v in data.items() if k in names}))
+        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+            raise InputError(f"line {number} is not a bench quality row ({exc})", path=results,
+                             fix="remove or repair that line, or give another --results file") from exc
+    return rows
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
+def _pct(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
 

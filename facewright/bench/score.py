@@ -4,7 +4,7 @@ Each output frame is paired with the input frame it was made from. The face scor
 whose region the output changed most; when no face changed beyond what marking does, the largest face is
 scored as it is (an unswapped frame then counts against identity, as it should). Per frame:
 - identity: the output face's dlib embedding against A's mean embedding and against the input's face
-  (on up to `samples` frames spread over the clip: ~0.1 s per frame on a CPU);
+  (on up to `samples` frames spread over the clip: two dlib embeddings, ~0.27 s per frame on 2 CPU cores);
 - expression: blendshape correlation, mouth-open and eyes-closed agreement; pose: yaw/pitch/roll error;
 - temporal stability: frame-to-frame change inside the face region, output against input (flicker);
 - seams: delta E across the border of the region the swap changed, output minus input (the input's own
@@ -21,14 +21,14 @@ import cv2
 import numpy as np
 
 from facewright.bench import metrics
-from facewright.errors import InputError, NoFaceError
-from facewright.faces.identity import Embedding, IdentityEncoder, centroid
+from facewright.errors import InputError, NoFaceError, NoVideoStreamError
+from facewright.faces.identity import Embedding, IdentityEncoder, centroid, cluster, largest_cluster
 from facewright.faces.landmarks import FaceLandmarks, Landmarker
 from facewright.faces.mask import face_size, hull_mask
 from facewright.faces.types import Mask, Points
 from facewright.files import require_file
 from facewright.media.image import IMAGE_SUFFIXES, Frame, read_image
-from facewright.media.video import VideoReader, probe, read_video
+from facewright.media.video import StreamInfo, VideoReader, probe, read_video
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance.label import label_boxes
 
@@ -37,8 +37,9 @@ REGION_LEVEL = 10.0  # blurred change that puts a pixel into the region the swap
 CONTEXT = 1.5  # side of the crop for seam work, in face boxes
 SEAM_WIDTH = 0.04  # rings either side of the seam, in face sizes
 HEAD_MARGIN = 0.2  # the background starts this far (in face sizes) outside the head hull
+LABEL_SHARE = 0.4  # share of a label box's pixels the label visibly changes (see _label_seen)
 SOURCE_FRAMES = 16  # frames of a source video embedded for A's identity
-SAMPLES = 240  # frames whose identity is measured, spread over the clip (dlib: ~0.1 s per frame on a CPU)
+SAMPLES = 240  # frames whose identity is measured, spread over the clip (dlib: ~0.27 s a frame, 2 CPU cores)
 
 
 @dataclass
@@ -88,24 +89,35 @@ def source_from_embeddings(embeddings: np.ndarray, description: str) -> Source:
 
 
 def source_from_file(path: Path, encoder: IdentityEncoder) -> Source:
-    """A's mean embedding from a photo (its largest face) or a video (the largest face of SOURCE_FRAMES frames)."""
+    """A's mean embedding from a photo (its one face) or a video (the person seen most often in SOURCE_FRAMES
+    frames: every face there is embedded and clustered, so a second person in the clip does not blur A)."""
     path = require_file(path)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         pictures = [read_image(path)]
     else:
-        total = probe(path).video.frames or SOURCE_FRAMES
+        total = _video_stream(path).frames or SOURCE_FRAMES
         wanted = set(np.linspace(0, max(0, total - 1), SOURCE_FRAMES).round().astype(int).tolist())
         pictures = [frame.image for frame in read_video(path) if frame.index in wanted]
     embeddings = []
     with Landmarker() as landmarker:
         for picture in pictures:
-            faces = landmarker.detect(picture)
-            if faces:
-                embeddings.append(encoder.embed(picture, _largest(faces).box))
+            faces = _main_faces(landmarker.detect(picture))
+            if len(faces) > 1 and len(pictures) == 1:
+                raise InputError(f"the photo of person A shows {len(faces)} faces: which one is A is not known",
+                                 path=path, fix="crop the photo to A's face, or give the name of A's faceset")
+            embeddings.extend(encoder.embed(picture, face.box) for face in faces)
     if not embeddings:
         raise NoFaceError("no face found to describe person A", path=path, fix="give a photo or video where A's "
                           "face is visible, or the name of A's faceset")
-    return Source(centroid(np.stack(embeddings)), f"{path.name} ({len(embeddings)} faces)")
+    embeddings = np.stack(embeddings)
+    mine = largest_cluster(cluster(embeddings))
+    return Source(centroid(embeddings[mine]), f"{path.name} ({int(mine.sum())} of {len(embeddings)} faces)")
+
+
+def _main_faces(faces: list[FaceLandmarks]) -> list[FaceLandmarks]:
+    """The faces of a picture at least a quarter the area of its largest: a face far behind is no one's subject."""
+    areas = [(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in faces]
+    return [f for f, area in zip(faces, areas, strict=True) if area >= 0.25 * max(areas)]
 
 
 def paired_frames(output: Path, target: Path) -> tuple[Iterator[tuple[int, float, Frame, Frame]], int, bool]:
@@ -122,19 +134,37 @@ def paired_frames(output: Path, target: Path) -> tuple[Iterator[tuple[int, float
         out, ref = read_image(output), read_image(target)
         _check_sizes(out, ref, output, target)
         return iter([(0, 0.0, out[:ref.shape[0], :ref.shape[1]], ref)]), 1, False
-    counts = [probe(p).video.frames for p in (output, target)]
+    streams = [_video_stream(p) for p in (output, target)]
+    counts = [s.frames for s in streams]
     if None not in counts and abs(counts[0] - counts[1]) > max(1, counts[1] // 100):
         raise InputError(f"{output.name} has {counts[0]} frames and {target.name} has {counts[1]}: the score "
                          "compares them frame by frame", path=output,
                          fix="pass the video the swap was made from as the target")
-    return _video_pairs(output, target), min(c for c in counts if c is not None) if any(counts) else 0, True
+    # Frames pair by index; their times must agree too (within half a frame), or the output was re-timed.
+    tolerance = 0.5 / (streams[1].fps or 25.0)
+    count = min(c for c in counts if c is not None) if any(counts) else 0
+    return _video_pairs(output, target, tolerance), count, True
 
 
-def _video_pairs(output: Path, target: Path) -> Iterator[tuple[int, float, Frame, Frame]]:
+def _video_stream(path: Path) -> StreamInfo:
+    stream = probe(path).video
+    if stream is None:
+        raise NoVideoStreamError("no video stream (audio only?): there are no pictures to score", path=path,
+                                 fix="give the swapped video, the video it was made from, or a photo")
+    return stream
+
+
+def _video_pairs(output: Path, target: Path, tolerance: float) -> Iterator[tuple[int, float, Frame, Frame]]:
     with VideoReader(output) as outs, VideoReader(target) as refs:
         for out, ref in zip(outs, refs, strict=False):
             if out.index == 0:
                 _check_sizes(out.image, ref.image, output, target)
+                starts = out.time, ref.time
+            if abs((out.time - starts[0]) - (ref.time - starts[1])) > tolerance:
+                raise InputError(f"frame {ref.index} is at {out.time - starts[0]:.3f} s in {output.name} and at "
+                                 f"{ref.time - starts[1]:.3f} s in {target.name}: the frames do not line up in "
+                                 "time (was the output re-timed, or frames dropped?)", path=output,
+                                 fix="score against the footage the swap was made from, at its frame rate")
             yield ref.index, ref.time, out.image[:ref.image.shape[0], :ref.image.shape[1]], ref.image
 
 
@@ -156,6 +186,7 @@ class FrameScorer:
         self.outputs = Landmarker()  # only its detect_in_box is used: the face at a box found in the input
         self._previous: tuple[int, Frame, Frame, Mask, FaceLandmarks] | None = None
         self._label_boxes: list[tuple[int, int, int, int]] | None = None
+        self._label_seen: bool | None = None  # decided on the first frame
 
     def close(self) -> None:
         self.inputs.close()
@@ -196,7 +227,9 @@ class FrameScorer:
         result.found_in_output = swapped is not None
         if swapped is None:
             return
-        face = self.outputs.detect_in_box(reference, face.box) or face
+        face = self.outputs.detect_in_box(reference, face.box)
+        if face is None:  # the video-mode tracker's face is smoothed differently: no fair comparison
+            return
         result.expression = metrics.expression_correlation(swapped.blendshapes, face.blendshapes)
         result.mouth_agrees = metrics.agrees(swapped.mouth_open, face.mouth_open, metrics.MOUTH_OPEN)
         result.eyes_agree = metrics.agrees(swapped.eyes_closed, face.eyes_closed, metrics.EYES_CLOSED)
@@ -229,28 +262,43 @@ class FrameScorer:
         return metrics.seam(out, region, width) - metrics.seam(ref, region, width)
 
     def _background(self, output: Frame, reference: Frame, faces: list[FaceLandmarks]) -> tuple[float, float]:
+        """Change outside every head and every box a visible label can be in (labelled or not: the same
+        pixels are measured on every output)."""
         outside = np.ones(reference.shape[:2], np.uint8)
         for face in faces:
             points = face.points68()
             margin = max(1, round(HEAD_MARGIN * face_size(points)))
             head = (hull_mask(reference.shape, points, "head") > 0.5).astype(np.uint8)
             outside &= cv2.dilate(head, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) == 0
-        for top, left, bottom, right in self._labels(output, reference):
-            outside[top:bottom, left:right] = 0
+        boxes = self._boxes(reference.shape)
+        labelled = np.zeros_like(outside)
+        for top, left, bottom, right in boxes:
+            labelled[top:bottom, left:right] = 1
+        outside &= labelled == 0
+        if self._label_seen is None:
+            self._label_seen = _label_seen(output, reference, boxes, outside)
         return metrics.outside_change(output, reference, outside)
 
-    def _labels(self, output: Frame, reference: Frame) -> list[tuple[int, int, int, int]]:
-        """The boxes where a visible label could be and is: most of the box changed (found on the first frame)."""
+    def _boxes(self, shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
         if self._label_boxes is None:
-            height, width = reference.shape[:2]
-            changed = np.abs(output.astype(np.int16) - reference.astype(np.int16)).max(axis=2) > 2
-            self._label_boxes = [(t, le, b, r) for t, le, b, r in label_boxes(width, height)
-                                 if changed[t:b, le:r].mean() > 0.5]
+            height, width = shape[:2]
+            self._label_boxes = sorted(set(label_boxes(width, height, "video") + label_boxes(width, height, "image")))
         return self._label_boxes
 
     @property
     def label_seen(self) -> bool:
-        return bool(self._label_boxes)
+        return bool(self._label_seen)
+
+
+def _label_seen(output: Frame, reference: Frame, boxes: list[tuple[int, int, int, int]], outside: Mask) -> bool:
+    """Whether a visible label darkens one of `boxes`: most of its pixels lost over half their level (or gained
+    white text), against next to none of the background. A watermark's few levels never count; footage as
+    dark as a corner of the sample clips still shows the label (0.56 to 0.97 of a box's pixels seen)."""
+    level = reference.max(axis=2).astype(np.float32)
+    changed = np.abs(output.astype(np.int16) - reference.astype(np.int16)).max(axis=2) > np.maximum(6, level / 2)
+    background = changed[outside > 0].mean() if outside.any() else 0.0
+    return any(changed[t:b, le:r].mean() > max(LABEL_SHARE, 3 * background) for t, le, b, r in boxes
+               if b > t and r > le)
 
 
 def swapped_region(output: Frame, reference: Frame, hull: Mask, size: float) -> Mask:
@@ -298,10 +346,6 @@ def _largest_index(faces: list[FaceLandmarks]) -> int:
     return int(np.argmax([(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in faces]))
 
 
-def _largest(faces: list[FaceLandmarks]) -> FaceLandmarks:
-    return faces[_largest_index(faces)]
-
-
 def score_frames(output: Path, target: Path, source: Source, *, samples: int = SAMPLES,
                  encoder: IdentityEncoder | None = None,
                  progress: ProgressFactory = no_progress) -> tuple[list[FrameScore], bool]:
@@ -315,6 +359,9 @@ def score_frames(output: Path, target: Path, source: Source, *, samples: int = S
         for index, time, out, ref in pairs:
             frames.append(scorer.score(index, time, out, ref, identity=count == 0 or index in identity_frames))
             bar.update(1)
+    if not any(f.face for f in frames):
+        raise NoFaceError(f"no face in any frame of {target.name}: there is nothing to score", path=target,
+                          fix="pass the footage the swap was made from, with the face that was swapped")
     return frames, scorer.label_seen
 
 

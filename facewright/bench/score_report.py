@@ -81,31 +81,39 @@ def build_report(output: Path, target: Path, source: str, frames: list[FrameScor
 
 
 def summarize_frames(frames: Sequence[FrameScore]) -> dict:
-    """Every measure over the clip: mean, 5th/95th percentile and worst, shares for the yes/no ones."""
-    sampled = [f for f in frames if f.to_source is not None]
+    """Every measure over the clip: mean, 5th/95th percentile and worst, shares for the yes/no ones.
+
+    Identity counts every sampled frame with a face (an unswapped frame fails it, as it should); how well the
+    swap kept expression, pose, seams and detail is measured where it swapped (every face frame if none).
+    """
+    with_face = [f for f in frames if f.face]
+    swapped = [f for f in with_face if f.swapped] or with_face
+    sampled = [f for f in with_face if f.to_source is not None]
     pairs = [(f.output_change, f.input_change) for f in frames if f.output_change is not None]
-    errors = np.asarray([f.yaw_pitch_roll_error for f in frames if f.yaw_pitch_roll_error is not None])
     return {
-        "coverage": {"frames": len(frames), "with_face": sum(f.face for f in frames),
-                     "swapped": sum(f.swapped for f in frames),
+        "coverage": {"frames": len(frames), "with_face": len(with_face), "swapped": sum(f.swapped for f in frames),
                      "found_in_output": sum(f.found_in_output for f in frames)},
-        "identity": {"frames": len(sampled),
-                     "to_source": metrics.summarize([f.to_source for f in sampled], higher_is_better=False),
-                     "to_target": metrics.summarize([f.to_target for f in sampled], higher_is_better=True),
-                     "recognized_as_source": _share(f.as_source for f in sampled),
-                     "closer_to_source": _share(f.closer_to_source for f in sampled)},
-        "expression": {"correlation": metrics.summarize([f.expression for f in frames], higher_is_better=True),
-                       "mouth_agreement": _share(f.mouth_agrees for f in frames),
-                       "eyes_agreement": _share(f.eyes_agree for f in frames)},
-        "pose": {"error": metrics.summarize([f.pose_error for f in frames], higher_is_better=False),
-                 "yaw_pitch_roll": errors.mean(axis=0).round(3).tolist() if len(errors) else None},
+        "identity": _identity_summary(sampled),
+        "expression": {"correlation": metrics.summarize([f.expression for f in swapped], higher_is_better=True),
+                       "mouth_agreement": _share(f.mouth_agrees for f in swapped),
+                       "eyes_agreement": _share(f.eyes_agree for f in swapped)},
+        "pose": {"error": metrics.summarize([f.pose_error for f in swapped], higher_is_better=False),
+                 "yaw_pitch_roll": _mean_vector(f.yaw_pitch_roll_error for f in swapped)},
         "stability": {"flicker_ratio": metrics.flicker_ratio(*zip(*pairs, strict=True)) if pairs else None,
                       "frame_pairs": len(pairs)},
-        "seams": {"delta_e": metrics.summarize([f.seam for f in frames], higher_is_better=False)},
-        "sharpness": {"ratio": metrics.summarize([f.sharpness for f in frames], higher_is_better=True)},
+        "seams": {"delta_e": metrics.summarize([f.seam for f in swapped], higher_is_better=False)},
+        "sharpness": {"ratio": metrics.summarize([f.sharpness for f in swapped], higher_is_better=True)},
         "background": {"change": metrics.summarize([f.background for f in frames], higher_is_better=False),
                        "changed_share": _mean(f.background_changed for f in frames)},
     }
+
+
+def _identity_summary(sampled: Sequence[FrameScore]) -> dict:
+    return {"frames": len(sampled),
+            "to_source": metrics.summarize([f.to_source for f in sampled], higher_is_better=False),
+            "to_target": metrics.summarize([f.to_target for f in sampled], higher_is_better=True),
+            "recognized_as_source": _share(f.as_source for f in sampled),
+            "closer_to_source": _share(f.closer_to_source for f in sampled)}
 
 
 def worst_frames(frames: Sequence[FrameScore], count: int) -> list[WorstFrame]:
@@ -201,6 +209,11 @@ def _face_crop(image: Frame, box: tuple[float, float, float, float]) -> Frame:
 def _share(values: Iterable[bool | None]) -> float | None:
     known = [v for v in values if v is not None]
     return sum(known) / len(known) if known else None
+
+
+def _mean_vector(vectors: Iterable[tuple[float, ...] | None]) -> list[float] | None:
+    known = [v for v in vectors if v is not None]
+    return np.asarray(known).mean(axis=0).round(3).tolist() if known else None
 
 
 def _mean(values: Iterable[float | None]) -> float | None:

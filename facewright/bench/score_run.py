@@ -13,15 +13,19 @@ from facewright.bench.score import Source, paired_frames, score_frames, source_f
 from facewright.bench.score_report import ScoreReport, build_report, worst_sheet, write_json, write_plots
 from facewright.collect.store import faceset_embeddings
 from facewright.config import ScoreOptions
-from facewright.errors import InputError
+from facewright.errors import FacewrightError, InputError
 from facewright.faces.identity import IdentityEncoder
 from facewright.files import require_file, sha256_file
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance import keys
+from facewright.provenance.consent import get_consent, utc_today
+from facewright.provenance.enforce import check_signed
 from facewright.provenance.label import Label
 from facewright.provenance.mark import MarkPlan, MarkResult, mark_image
 from facewright.provenance.verify import CatalogLookup, verify_file
 from facewright.workspace import Workspace
+
+REPORT_FILES = ("score.json", "score.png", "worst.png")
 
 
 def resolve_source(ws: Workspace | None, source: str | Path, encoder: IdentityEncoder) -> Source:
@@ -41,8 +45,11 @@ def run_score(ws: Workspace | None, output: str | Path, target: str | Path, sour
               progress: ProgressFactory = no_progress) -> ScoreReport:
     output, target = require_file(output), require_file(target)
     folder = Path(report_dir) if report_dir else output.with_name(f"{output.stem}.score")
-    if folder.resolve() in (output.resolve(), target.resolve()):
-        raise InputError("the report folder would be the scored file", path=folder, fix="give another --report")
+    inputs = {output.resolve(), target.resolve(), Path(source).resolve()}
+    clashes = [p for p in (folder, *(folder / name for name in REPORT_FILES)) if p.resolve() in inputs]
+    if clashes:
+        raise InputError(f"the report would overwrite an input: {clashes[0]}", path=folder,
+                         fix="give --report a folder of its own")
     encoder = IdentityEncoder()
     person_a = resolve_source(ws, source, encoder)
     run_id = ws.start_run("score", {"output": str(output), "target": str(target), "source": str(source),
@@ -67,7 +74,7 @@ def run_score(ws: Workspace | None, output: str | Path, target: str | Path, sour
 
 def _write_sheet(ws: Workspace | None, run_id: int | None, report: ScoreReport, path: Path) -> None:
     """The worst frames' contact sheet, marked like any output, if the scored file has active consents."""
-    plan, why_not = _sheet_plan(ws, report.output)
+    plan, why_not = _sheet_plan(ws, report.output, report.target)
     if plan is None:
         report.notes.append(f"no contact sheet of the worst frames: {why_not}")
         return
@@ -80,17 +87,33 @@ def _write_sheet(ws: Workspace | None, run_id: int | None, report: ScoreReport, 
     report.files["worst"] = str(path)
 
 
-def _sheet_plan(ws: Workspace | None, output: Path) -> tuple[MarkPlan | None, str]:
-    """The mark plan of a sheet of `output`'s faces: its record's consents, all still active, and its model."""
+def _sheet_plan(ws: Workspace | None, output: Path, target: Path) -> tuple[MarkPlan | None, str]:
+    """The mark plan of a sheet of `output`'s faces, or None and why not.
+
+    The sheet shows faces of `output` and `target`, so it needs what the output itself had: `output` verified
+    as this workspace's own file, byte for byte as recorded, made from `target`, under consents that are
+    still active in their signed records.
+    """
     if ws is None:
         return None, "there is no workspace to hold the consent records of the people shown"
     facts = verify_file(output, anchors_pem=keys.load_identity().anchor_pem, lookup=CatalogLookup(ws))
-    if facts.record is None or not facts.consents:
+    record = facts.record
+    if record is None or not facts.consents:
         return None, f"{output.name} is not an output of this workspace with consent records ({facts.outcome})"
+    if facts.outcome != "verified":
+        return None, f"{output.name} does not verify ({facts.outcome}): it changed after it was made"
+    if sha256_file(output) != record["sha256"]:
+        return None, f"{output.name} differs from the file this workspace recorded under its watermark"
+    if record.get("parent_sha256") and sha256_file(target) != record["parent_sha256"]:
+        return None, f"{target.name} is not the footage {output.name} was made from"
     inactive = [f"{c.identity}: {c.status}" for c in facts.consents if c.status != "active"]
     if inactive:
         return None, f"the consents behind {output.name} are no longer active ({', '.join(inactive)})"
-    record = facts.record
+    for status in facts.consents:
+        try:
+            check_signed(ws, get_consent(ws, status.consent_id), utc_today())
+        except FacewrightError as exc:
+            return None, f"the consent of {status.identity} behind {output.name} is not usable: {exc.message}"
     plan = MarkPlan(Label(facts.label if facts.label in ("ai-generated", "manipulated") else "ai-generated"),
                     tuple(c.consent_id for c in facts.consents), model=record.get("model"),
                     model_sha256=record.get("model_sha256"), parent=output,

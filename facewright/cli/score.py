@@ -62,7 +62,8 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
                             results=args.results, workspace=getattr(args, "workspace", None),
                             progress=terminal_progress)
     print("bench quality: " + row.row())
-    print(f"  appended to {args.results or 'the workspace'}; score report kept in {row.report}")
+    results = api.quality_results(args.results, getattr(args, "workspace", None))
+    print(f"  appended to {results}; score report kept in {row.report}")
     return 0
 
 

@@ -71,7 +71,7 @@ def require_consent(ws: Workspace, identity: str, role: str, embeddings: ArrayLi
     for consent in usable:  # several photos of one person: any of them may be the one these faces match
         match = match_faces(consent.embedding, embeddings) if embeddings is not None else None
         if match is None or match.ok:
-            return _check_signed(ws, consent, today)
+            return check_signed(ws, consent, today)
     raise ConsentError(f"these faces are not the person in the consent photo of {identity!r}: {match.describe()}; "
                        "consent for one person does not cover another person's images",
                        fix=f"use footage of {identity} only, or record that person's own consent: "
@@ -101,7 +101,7 @@ def add_command(identity: str, role: str) -> str:
             "--photo PHOTO --purpose PURPOSE --channels CHANNEL --expires YYYY-MM-DD")
 
 
-def _check_signed(ws: Workspace, consent: ConsentRecord, today: date) -> ConsentRecord:
+def check_signed(ws: Workspace, consent: ConsentRecord, today: date) -> ConsentRecord:
     """`consent` if its signed record.json matches the catalog row and no signed revocation is beside it."""
     signed = verify_record_file(ws.root / CONSENTS / consent.id / "record.json")
     if signed.record_sha256 != consent.record_sha256:

@@ -22,11 +22,13 @@ def test_an_unchanged_face_is_at_distance_0_from_the_target_and_not_recognized_a
 
 def test_a_face_near_the_source_and_far_from_the_target_counts_as_the_source():
     source = np.zeros(128)
-    output, target = source + 0.3 / np.sqrt(128), source + 0.9 / np.sqrt(128)  # at 0.3 and 0.6 (=threshold)
+    output, target = source + 0.3 / np.sqrt(128), source + 1.0 / np.sqrt(128)  # at 0.3 and 0.7
     score = metrics.identity_score(output, source, target)
-    assert score.to_source == pytest.approx(0.3, abs=1e-6) and score.to_target == pytest.approx(0.6, abs=1e-6)
-    assert score.as_source and score.closer_to_source  # "not as B" includes a distance of exactly the threshold
+    assert score.to_source == pytest.approx(0.3, abs=1e-6) and score.to_target == pytest.approx(0.7, abs=1e-6)
+    assert score.as_source and score.closer_to_source
     assert not metrics.identity_score(output, source, output).as_source
+    # "not as B" includes a distance of exactly the threshold; "as A" does not
+    assert metrics.IdentityScore(0.3, 0.6, 0.6).as_source and not metrics.IdentityScore(0.6, 0.9, 0.6).as_source
 
 
 def test_expression_correlation():
@@ -144,6 +146,16 @@ def test_summary_counts_and_flicker_over_frames():
     assert summary["identity"]["frames"] == 2 and summary["identity"]["recognized_as_source"] == 0.5
     assert summary["stability"]["flicker_ratio"] == pytest.approx(1.5, rel=1e-3)
     assert summary["expression"]["correlation"]["mean"] is None  # never measured: None, not 0
+
+
+def test_how_well_a_swap_kept_the_expression_is_measured_where_it_swapped():
+    frames = [_frame(0, swapped=True, expression=0.5, pose_error=4.0, as_source=True, to_source=0.3),
+              _frame(1, swapped=False, expression=1.0, pose_error=0.0, as_source=False, to_source=0.8)]
+    summary = summarize_frames(frames)
+    assert summary["expression"]["correlation"]["mean"] == 0.5 and summary["pose"]["error"]["mean"] == 4.0
+    assert summary["identity"]["recognized_as_source"] == 0.5  # an unswapped frame fails identity
+    unswapped = summarize_frames([frames[1]])  # nothing swapped: the faces there are what is measured
+    assert unswapped["expression"]["correlation"]["mean"] == 1.0
 
 
 def test_spread_picks_evenly_spaced_frames():

@@ -1,15 +1,16 @@
 """`facewright bench quality` runs its protocol end to end and keeps its figures; `bench all` runs every bench."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from facewright import api
-from facewright.bench.quality import QualityRow, append_row, quality_preset, read_rows
+from facewright.bench.quality import QualityRow, append_row, budget_text, quality_preset, read_rows
 from facewright.cli import main
-from facewright.errors import OptionError
+from facewright.errors import InputError, OptionError
 
 
 def test_bench_quality_appends_a_row_and_keeps_the_score_report(tmp_path, capsys):
@@ -19,22 +20,37 @@ def test_bench_quality_appends_a_row_and_keeps_the_score_report(tmp_path, capsys
     printed = capsys.readouterr().out
     assert code == 0 and "bench quality: cpu (demo, 2 steps, seed 0)" in printed and "identity:" in printed
     [row] = read_rows(results)
-    assert row["steps"] == 2 and row["budget"] == "2 steps" and row["train_preset"] == "demo"
-    assert row["device"].startswith("cpu")
-    metrics = row["metrics"]
+    assert row.steps == 2 and row.budget == "2 steps" and row.train_preset == "demo" and row.seed == 0
+    assert row.device.startswith("cpu") and f"appended to {results}" in printed
+    metrics = row.metrics
     assert {"recognized_as_source", "expression", "pose_error", "flicker_ratio", "seam", "background",
             "sharpness"} <= set(metrics)
     assert metrics["swapped_frames"] > 0.8 and 0 <= metrics["recognized_as_source"] <= 1
-    kept = Path(row["report"])
-    assert kept.parent == results.parent and {p.name for p in kept.iterdir()} == {"score.json", "score.png",
-                                                                                   "worst.png"}
-    assert json.loads((kept / "score.json").read_text())["summary"]["coverage"]["frames"] == 72
-    append_row(results, QualityRow(**{**row, "steps": 3}))  # later runs are appended, earlier ones kept
-    assert [r["steps"] for r in read_rows(results)] == [2, 3]
+    # The kept report: figures and plots. The sheet of faces stays with the temporary workspace's consents.
+    kept = Path(row.report)
+    assert kept.parent == results.parent and {p.name for p in kept.iterdir()} == {"score.json", "score.png"}
+    report = json.loads((kept / "score.json").read_text())
+    assert report["summary"]["coverage"]["frames"] == 72 and "facewright-bench-quality" not in json.dumps(report)
+    append_row(results, dataclasses.replace(row, steps=3))  # later runs are appended, earlier ones kept
+    assert [r.steps for r in read_rows(results)] == [2, 3]
     capsys.readouterr()
     assert main(["bench", "quality", "--history", "--results", str(results)]) == 0
     history = capsys.readouterr().out.splitlines()
     assert len(history) == 2 and "trained 3 steps" in history[1] and "pose error" in history[1]
+
+
+def test_the_results_file_survives_a_torn_last_line_and_names_a_bad_one(tmp_path):
+    results = tmp_path / "quality.jsonl"
+    row = QualityRow("2026-11-29T00:00:00+00:00", "0.1", "cpu", "demo", "2 steps", 2, "cpu", 1.0, 1.0, None, 1.0,
+                     {"pose_error": 3.0}, str(tmp_path / "kept"), options={"batch": 4})
+    results.write_text(json.dumps({**dataclasses.asdict(row), "added_later": 1}))  # no newline at the end
+    append_row(results, row)
+    rows = read_rows(results)
+    assert rows == [row, row] and "batch=4" in rows[0].row() and "pose error 3.0 deg" in rows[0].row()
+    results.write_text(results.read_text() + "{not json\n")
+    with pytest.raises(InputError, match="line 3 is not a bench quality row"):
+        read_rows(results)
+    assert main(["bench", "quality", "--history", "--results", str(results)]) == 2
 
 
 def test_quality_presets_and_budgets():
@@ -42,6 +58,8 @@ def test_quality_presets_and_budgets():
     assert quality_preset("gpu", None, None) == ("gpu-256", 0, 10.0)
     assert quality_preset("gpu", None, 3.0) == ("gpu-256", 0, 3.0)
     assert quality_preset("cpu", 50, None) == ("demo", 50, 0.0)
+    assert budget_text(600, 0.0) == "600 steps" and budget_text(0, 10.0) == "10 minutes"
+    assert budget_text(600, 2.5) == "600 steps or 2.5 minutes, whichever ends first"
     with pytest.raises(OptionError, match="unknown quality preset"):
         quality_preset("tpu", None, None)
     with pytest.raises(OptionError):

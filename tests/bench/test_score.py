@@ -4,6 +4,7 @@ sheet of its worst frames, bad input is refused."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -11,14 +12,18 @@ import pytest
 
 from facewright import api
 from facewright.bench.score import score_frames, source_from_file
+from facewright.bench.score_run import _sheet_plan
 from facewright.cli import main
-from facewright.errors import InputError, InputNotFoundError, NoFaceError, OptionError
+from facewright.errors import InputError, InputNotFoundError, NoFaceError, NoVideoStreamError, OptionError
 from facewright.faces.identity import IdentityEncoder
 from facewright.faces.landmarks import Landmarker
 from facewright.faces.mask import hull_mask
 from facewright.media import read_image, read_video, write_image
 from facewright.media.writer import VideoWriter
+from facewright.provenance.label import Label, apply_label
+from facewright.workspace import Workspace
 from tests.conftest import SWAP_MODEL
+from tests.test_bad_input import make_case
 
 
 @pytest.fixture(scope="module")
@@ -35,18 +40,20 @@ def clip(sample, tmp_path_factory):
     return path, frames
 
 
-def _write(path, frames):
-    with VideoWriter(path, width=frames[0].shape[1], height=frames[0].shape[0], fps=10) as writer:
+def _write(path, frames, fps=10):
+    with VideoWriter(path, width=frames[0].shape[1], height=frames[0].shape[0], fps=fps) as writer:
         for i, frame in enumerate(frames):
             writer.write(frame, i)
     return path
 
 
-def _paste(frame, points, donor, donor_points):
-    """`donor`'s face moved onto the face at `points` (similarity fit of the 68 points), feathered hull."""
+def _paste(frame, points, donor, donor_points, feather=3):
+    """`donor`'s face moved onto the face at `points` (similarity fit of the 68 points), hull feathered by
+    a Gaussian of `feather` pixels (0: a hard edge)."""
     matrix, _ = cv2.estimateAffinePartial2D(donor_points.astype(np.float32), points.astype(np.float32))
     warped = cv2.warpAffine(donor, matrix, (frame.shape[1], frame.shape[0]), flags=cv2.INTER_LINEAR)
-    mask = cv2.GaussianBlur(hull_mask(frame.shape, points), (0, 0), 3)[..., None]
+    mask = hull_mask(frame.shape, points)
+    mask = (cv2.GaussianBlur(mask, (0, 0), feather) if feather else (mask > 0.5).astype(np.float32))[..., None]
     return np.clip(warped * mask + frame * (1 - mask), 0, 255).astype(np.uint8)
 
 
@@ -119,6 +126,32 @@ def test_a_real_swap_gets_a_report_and_a_marked_sheet_of_its_worst_frames(model_
     assert sheet.c2pa.facewright["derived"] == "worst frames of a quality score"
 
 
+def test_no_sheet_of_faces_without_the_outputs_own_record_and_active_consents(model_ws, sample, tmp_path):
+    """The worst-frames sheet shows real faces: only for this workspace's own, unaltered output, scored
+    against the footage it was made from, while every consent behind it is still active."""
+    ws_root = tmp_path / "ws"
+    shutil.copytree(model_ws, ws_root)  # revoking below must not touch the shared workspace
+    target = sample("single_face.mp4")
+    [swapped] = api.swap(target, tmp_path / "out.mp4", model=SWAP_MODEL, workspace=ws_root)
+    with Workspace.open(ws_root) as ws:
+        plan, _ = _sheet_plan(ws, swapped.output, target)
+        assert plan is not None and len(plan.consent_ids) == 2
+        assert _sheet_plan(None, swapped.output, target)[0] is None
+        plan, why = _sheet_plan(ws, target, target)
+        assert plan is None and "not an output of this workspace" in why
+        plan, why = _sheet_plan(ws, swapped.output, sample("WolfgangLanger_Pexels.mp4"))
+        assert plan is None and "not the footage" in why
+        reencoded = tmp_path / "reencoded.mp4"
+        _write(reencoded, [f.image for f in read_video(swapped.output)])  # the manifest is gone, the mark stays
+        plan, why = _sheet_plan(ws, reencoded, target)
+        assert plan is None and "does not verify (watermark-only)" in why
+    [anna] = api.consent_list(identity="anna", workspace=ws_root)
+    api.consent_revoke(anna.id, reason="changed her mind", by="anna", workspace=ws_root)
+    with Workspace.open(ws_root) as ws:
+        plan, why = _sheet_plan(ws, swapped.output, target)
+    assert plan is None and "no longer active (anna: revoked)" in why
+
+
 def test_bad_inputs_are_refused(clip, sample, tmp_path, model_ws):
     path, frames = clip
     astronaut = sample("astronaut.png")
@@ -142,6 +175,84 @@ def test_bad_inputs_are_refused(clip, sample, tmp_path, model_ws):
         api.score(path, source=astronaut, target_video=path, workspace=tmp_path, sample=3)
     assert main(["score", str(tmp_path / "missing.mp4"), "--source", str(astronaut), "--target-video",
                  str(path)]) != 0
+    with pytest.raises(InputError, match="do not line up in time"):  # the same pictures, re-timed
+        api.score(_write(tmp_path / "retimed.mp4", frames, fps=12), source=astronaut, target_video=path,
+                  workspace=tmp_path)
+    shutil.copyfile(astronaut, tmp_path / "score.png")  # A's photo, named as a report file would be
+    with pytest.raises(InputError, match="overwrite an input"):
+        api.score(path, source=tmp_path / "score.png", target_video=path, workspace=tmp_path, report=tmp_path)
+    assert read_image(tmp_path / "score.png").shape == read_image(astronaut).shape
+
+
+def test_audio_footage_without_faces_and_an_unclear_person_a_are_refused(clip, sample, tmp_path):
+    path, frames = clip
+    astronaut = sample("astronaut.png")
+    voice, _, _ = make_case("audio-only", tmp_path, sample)
+    for output, target, source in ((voice, voice, astronaut), (path, path, voice)):
+        with pytest.raises(NoVideoStreamError) as caught:
+            api.score(output, source=source, target_video=target, workspace=tmp_path)
+        assert caught.value.path == voice and caught.value.fix
+    cups = _write(tmp_path / "cups.mp4", [cv2.resize(read_image(sample("coffee.png")), (320, 240))] * 3)
+    with pytest.raises(NoFaceError, match="no face in any frame of cups.mp4"):
+        api.score(cups, source=astronaut, target_video=cups, workspace=tmp_path)
+    person = read_image(sample("single_face.jpg"))
+    close_up = cv2.resize(read_image(astronaut)[:300, 100:400], person.shape[1::-1])  # faces of one size
+    write_image(np.concatenate([person, close_up], axis=1), tmp_path / "two.png")
+    with pytest.raises(InputError, match="shows 2 faces"):
+        api.score(path, source=tmp_path / "two.png", target_video=path, workspace=tmp_path)
+
+
+def test_a_source_video_with_a_second_person_describes_the_one_seen_most(clip, sample, encoder, tmp_path):
+    _, frames = clip
+    donor = cv2.resize(read_image(sample("astronaut.png")), frames[0].shape[1::-1])
+    mixed = _write(tmp_path / "mixed.mp4", frames[:12] + [donor] * 4)
+    source = source_from_file(mixed, encoder)
+    assert source.description == "mixed.mp4 (12 of 16 faces)"
+    astronaut = source_from_file(sample("astronaut.png"), encoder)
+    clip_person = source_from_file(_write(tmp_path / "only.mp4", frames[:12]), encoder)
+    assert np.linalg.norm(source.embedding - clip_person.embedding) < 0.05  # the same faces, encoded apart
+    assert np.linalg.norm(source.embedding - astronaut.embedding) > 0.6
+
+
+def test_a_label_is_told_from_a_watermark_and_paint_outside_the_face_is_measured(clip, sample, encoder, tmp_path):
+    _, frames = clip
+    rng = np.random.default_rng(3)
+    marked = [np.clip(f.astype(np.int16) + rng.integers(-3, 4, f.shape), 0, 255).astype(np.uint8)
+              for f in frames[:4]]  # what a watermark does: a few levels everywhere
+    labelled = [apply_label(f, Label("ai-generated")) for f in marked]
+    painted = [f.copy() for f in marked]
+    height, width = frames[0].shape[:2]
+    for f in painted:  # a patch in the middle of the left edge: no face, no label box
+        f[height // 2 - 20:height // 2 + 20, 10:50] = (255, 0, 255)
+    reference = _write(tmp_path / "in.mp4", frames[:4])
+    source = source_from_file(sample("astronaut.png"), encoder)
+    seen = {}
+    for name, pictures in (("marked", marked), ("labelled", labelled), ("painted", painted)):
+        seen[name] = score_frames(_write(tmp_path / f"{name}.mp4", pictures), reference, source, samples=1,
+                                  encoder=encoder)
+    assert [seen[name][1] for name in ("marked", "labelled", "painted")] == [False, True, False]
+    background = {name: np.mean([f.background_changed for f in seen[name][0]]) for name in seen}
+    assert background["marked"] < 0.001 and background["labelled"] < 0.001  # the label's box is left out
+    assert background["painted"] > 0.004  # 40 x 40 of 640 x 360, less the head's share of the frame
+
+
+def test_a_hard_edged_off_colour_face_scores_a_seam(clip, sample, encoder, tmp_path):
+    _, frames = clip
+    donor = read_image(sample("astronaut.png"))
+    with Landmarker() as landmarker:
+        [donor_face] = landmarker.detect(donor)
+        points = [landmarker.detect(f)[0].points68() for f in frames[:4]]
+    tinted = np.clip(donor.astype(np.int16) + (60, -30, -30), 0, 255).astype(np.uint8)
+    pasted = [_paste(f, p, tinted, donor_face.points68(), feather=0) for f, p in zip(frames[:4], points, strict=True)]
+    blended = [_paste(f, p, donor, donor_face.points68()) for f, p in zip(frames[:4], points, strict=True)]
+    reference = _write(tmp_path / "in.mp4", frames[:4])
+    source = source_from_file(sample("astronaut.png"), encoder)
+    seams = {}
+    for name, pictures in (("hard", pasted), ("feathered", blended)):
+        scored, _ = score_frames(_write(tmp_path / f"{name}.mp4", pictures), reference, source, samples=1,
+                                 encoder=encoder)
+        seams[name] = np.mean([f.seam for f in scored])
+    assert seams["hard"] > 5.0 and seams["hard"] > seams["feathered"] + 3.0
 
 
 def test_a_photo_swap_is_scored_as_one_frame(sample, encoder, tmp_path):
