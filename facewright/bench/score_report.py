@@ -18,6 +18,15 @@ from facewright.media.sheet import contact_sheet
 # The measures worst frames are picked by: (field, higher is better, caption format).
 WORST_BY = (("to_source", False, "identity {:.2f} from A"), ("expression", True, "expression r {:.2f}"),
             ("pose_error", False, "pose off {:.1f} deg"), ("seam", False, "seam dE {:+.1f}"))
+# The plots over time: (panel title, [(line label, FrameScore field)]).
+PANELS = (
+    ("identity distance (dlib L2)", [("to A", "to_source"), ("to the original face", "to_target")]),
+    ("expression (blendshape r) / sharpness (output over input)", [("expression r", "expression"),
+                                                                    ("sharpness", "sharpness")]),
+    ("pose error (degrees)", [("yaw/pitch/roll L2", "pose_error")]),
+    ("frame-to-frame change in the face (levels)", [("output", "output_change"), ("input", "input_change")]),
+    ("seam delta E over the input's / background change (levels)", [("seam", "seam"), ("background", "background")]),
+)
 SHEET_FACE = 160  # pixels per face in the contact sheet (input | output side by side)
 
 
@@ -140,7 +149,7 @@ def write_json(report: ScoreReport, path: Path) -> Path:
 
 
 def write_plots(report: ScoreReport, path: Path) -> Path:
-    """One PNG, five panels over time: identity, expression + sharpness, pose, frame-to-frame change, seam +
+    """One PNG of PANELS over time: identity, expression + sharpness, pose, frame-to-frame change, seam +
     background."""
     import matplotlib
 
@@ -153,17 +162,8 @@ def write_plots(report: ScoreReport, path: Path) -> Path:
     def series(name: str) -> np.ndarray:
         return np.asarray([np.nan if getattr(f, name) is None else float(getattr(f, name)) for f in frames])
 
-    figure, axes = plt.subplots(5, 1, figsize=(10, 11), sharex=True, layout="constrained")
-    panels = [
-        ("identity distance (dlib L2)", [("to A", "to_source"), ("to the original face", "to_target")]),
-        ("expression (blendshape r) / sharpness (output over input)", [("expression r", "expression"),
-                                                                        ("sharpness", "sharpness")]),
-        ("pose error (degrees)", [("yaw/pitch/roll L2", "pose_error")]),
-        ("frame-to-frame change in the face (levels)", [("output", "output_change"), ("input", "input_change")]),
-        ("seam delta E over the input's / background change (levels)", [("seam", "seam"),
-                                                                         ("background", "background")]),
-    ]
-    for ax, (title, lines) in zip(axes, panels, strict=True):
+    figure, axes = plt.subplots(len(PANELS), 1, figsize=(10, 11), sharex=True, layout="constrained")
+    for ax, (title, lines) in zip(axes, PANELS, strict=True):
         for label, name in lines:
             values = series(name)
             ax.plot(time, values, marker="." if np.isnan(values).any() else None, linewidth=1, label=label)
