@@ -116,8 +116,8 @@ def source_from_file(path: Path, encoder: IdentityEncoder) -> Source:
 
 def _main_faces(faces: list[FaceLandmarks]) -> list[FaceLandmarks]:
     """The faces of a picture at least a quarter the area of its largest: a face far behind is no one's subject."""
-    areas = [(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in faces]
-    return [f for f, area in zip(faces, areas, strict=True) if area >= 0.25 * max(areas)]
+    largest = max(map(_area, faces), default=0.0)
+    return [f for f in faces if _area(f) >= 0.25 * largest]
 
 
 def paired_frames(output: Path, target: Path) -> tuple[Iterator[tuple[int, float, Frame, Frame]], int, bool]:
@@ -185,7 +185,8 @@ class FrameScorer:
         self.inputs = Landmarker(video=video)
         self.outputs = Landmarker()  # only its detect_in_box is used: the face at a box found in the input
         self._previous: tuple[int, Frame, Frame, Mask, FaceLandmarks] | None = None
-        self._label_boxes: list[tuple[int, int, int, int]] | None = None
+        self._label_boxes: list[tuple[int, int, int, int]] | None = None  # every box a label can take
+        self._label_area: np.ndarray | None = None  # those boxes as a uint8 mask
         self._label_seen: bool | None = None  # decided on the first frame
 
     def close(self) -> None:
@@ -270,24 +271,26 @@ class FrameScorer:
             margin = max(1, round(HEAD_MARGIN * face_size(points)))
             head = (hull_mask(reference.shape, points, "head") > 0.5).astype(np.uint8)
             outside &= cv2.dilate(head, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) == 0
-        boxes = self._boxes(reference.shape)
-        labelled = np.zeros_like(outside)
-        for top, left, bottom, right in boxes:
-            labelled[top:bottom, left:right] = 1
-        outside &= labelled == 0
+        if self._label_boxes is None:  # the same for every frame of a clip
+            self._label_boxes, self._label_area = _label_area(reference.shape)
+        outside &= self._label_area == 0
         if self._label_seen is None:
-            self._label_seen = _label_seen(output, reference, boxes, outside)
+            self._label_seen = _label_seen(output, reference, self._label_boxes, outside)
         return metrics.outside_change(output, reference, outside)
-
-    def _boxes(self, shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
-        if self._label_boxes is None:
-            height, width = shape[:2]
-            self._label_boxes = sorted(set(label_boxes(width, height, "video") + label_boxes(width, height, "image")))
-        return self._label_boxes
 
     @property
     def label_seen(self) -> bool:
         return bool(self._label_seen)
+
+
+def _label_area(shape: tuple[int, ...]) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
+    """Every box a visible label (video or image text, any preset and corner) can take, and their union."""
+    height, width = shape[:2]
+    boxes = sorted(set(label_boxes(width, height, "video") + label_boxes(width, height, "image")))
+    area = np.zeros((height, width), np.uint8)
+    for top, left, bottom, right in boxes:
+        area[top:bottom, left:right] = 1
+    return boxes, area
 
 
 def _label_seen(output: Frame, reference: Frame, boxes: list[tuple[int, int, int, int]], outside: Mask) -> bool:
@@ -343,7 +346,11 @@ def _crops(box: tuple[int, int, int, int], *images: np.ndarray) -> list[np.ndarr
 
 
 def _largest_index(faces: list[FaceLandmarks]) -> int:
-    return int(np.argmax([(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in faces]))
+    return int(np.argmax([_area(f) for f in faces]))
+
+
+def _area(face: FaceLandmarks) -> float:
+    return float((face.box[2] - face.box[0]) * (face.box[3] - face.box[1]))
 
 
 def score_frames(output: Path, target: Path, source: Source, *, samples: int = SAMPLES,
