@@ -1,31 +1,19 @@
 """The public API. The CLI and the web UI call these functions and nothing deeper.
 
-Each function takes the same option names as its CLI command's flags. None of them prints: progress goes
-through the `progress` factory (see facewright.progress) and results are returned.
+Each function takes the same option names as its CLI command's flags, resolves them (an unknown name is an
+OptionError), opens the workspace once and calls one stage. The signing identity is loaded here, once per
+call, and handed to the stage that signs. None of them prints: progress goes through the `progress` factory
+(see facewright.progress) and results are returned. Benchmarks (facewright.bench) and the demo
+(facewright.demo) are clients of this module, as a user's script would be.
 """
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from facewright import assets as _assets
-from facewright.bench.extract import ExtractBench
-from facewright.bench.extract import bench_extract as _bench_extract
-from facewright.bench.io import IoResult
-from facewright.bench.io import bench_io as _bench_io
-from facewright.bench.quality import QualityRow, quality_preset, read_rows
-from facewright.bench.quality import bench_quality as _bench_quality
-from facewright.bench.score_report import ScoreReport
-from facewright.bench.score_run import run_score
-from facewright.bench.swap import SwapBench
-from facewright.bench.swap import bench_swap as _bench_swap
-from facewright.bench.train import TrainBench
-from facewright.bench.train import bench_train as _bench_train
-from facewright.bench.watermark import WatermarkBench
-from facewright.bench.watermark import bench_watermark as _bench_watermark
 from facewright.collect import report as _faceset
 from facewright.collect.extract import ExtractReport
 from facewright.collect.extract import extract as _extract
@@ -37,9 +25,10 @@ from facewright.config import (
     TrainOptions,
     VideoOptions,
     build,
+    build_all,
     to_dict,
 )
-from facewright.errors import ConsentError, FacewrightError, OptionError
+from facewright.errors import FacewrightError
 from facewright.files import require_file
 from facewright.media import MediaInfo, write_image
 from facewright.media import probe as _probe
@@ -48,8 +37,10 @@ from facewright.provenance import consent as _consent
 from facewright.provenance import enforce as _enforce
 from facewright.provenance import keys as _keys
 from facewright.provenance.label import Label
-from facewright.provenance.mark import MarkPlan, MarkResult, mark_file
+from facewright.provenance.mark import MarkPlan, MarkResult, mark_file, record_mark
 from facewright.provenance.verify import CatalogLookup, VerifyReport, verify_file
+from facewright.score.report import ScoreReport
+from facewright.score.run import run_score
 from facewright.swap.pipeline import SwapResult
 from facewright.swap.run import SwapFailure
 from facewright.swap.run import swap as _swap
@@ -60,8 +51,16 @@ from facewright.train.run import train_pair as _train_pair
 from facewright.train.trainer import TrainResult
 from facewright.workspace import CATALOG, Workspace, resolve_root
 
-if TYPE_CHECKING:
-    from facewright.demo import DemoResult
+__all__ = [
+    "ExtractReport", "FacesetReport", "MarkResult", "MediaInfo", "ModelInfo", "ScoreReport", "SwapFailure",
+    "SwapResult", "TrainResult", "VerifyReport", "asset", "consent_add", "consent_list", "consent_revoke",
+    "consent_show", "extract", "fetch_assets", "init", "keys_export_anchor", "keys_import", "keys_show",
+    "list_assets", "list_facesets", "list_models", "mark", "probe", "prune_faceset", "score", "show_faceset",
+    "swap", "train", "verify",
+]
+
+
+# --- workspace, media, assets ----------------------------------------------------------------------------------
 
 
 def init(workspace: str | Path | None = None) -> Path:
@@ -91,52 +90,23 @@ def asset(name: str) -> Path:
     return _assets.asset_path(name)
 
 
-def bench_io(*, frames: int = 120, sizes: tuple[tuple[int, int], ...] = ((640, 360), (1280, 720)),
-             progress: ProgressFactory = no_progress) -> list[IoResult]:
-    """Decode and encode frames/s on real footage (the WolfgangLanger sample, resized)."""
-    return _bench_io(asset("WolfgangLanger_Pexels.mp4"), sizes=sizes, frames=frames, progress=progress)
+# --- faces -----------------------------------------------------------------------------------------------------
 
 
-def extract(sources: Iterable[str | Path], identity: str, *, workspace: str | Path | None = None,
+def extract(inputs: Iterable[str | Path], identity: str, *, workspace: str | Path | None = None,
             progress: ProgressFactory = no_progress, **options: object) -> ExtractReport:
     """Extract the faces of `identity` from photos, folders, globs and videos into its faceset.
 
     `options` are ExtractOptions fields (every, fps, face_type, size, dedupe, reference, for_swap, ...).
     """
+    inputs = list(inputs)
     resolved = build(ExtractOptions, flags=options)
     with Workspace.init(workspace) as ws:
-        consent = consent_for_any_role(ws, identity)
-        run_id = ws.start_run("extract", {"sources": [str(s) for s in sources], "identity": identity,
-                                          "consent": consent.id, **to_dict(resolved)})
-        try:
-            result = _extract(list(sources), identity, ws, resolved, progress, consent.embedding)
-        except BaseException as exc:
-            ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
-            raise
-        ws.finish_run(run_id)
-        return result
-
-
-def consent_for_any_role(ws: Workspace, identity: str) -> _consent.ConsentRecord:
-    """The active consent of `identity` for either role: a faceset may later serve as source or target."""
-    try:
-        return _enforce.require_consent(ws, identity, "source")
-    except ConsentError as first:
-        try:
-            return _enforce.require_consent(ws, identity, "target")
-        except ConsentError:
-            raise first from None
-
-
-def list_facesets(*, workspace: str | Path | None = None) -> list[_faceset.FacesetSummary]:
-    with Workspace.open(workspace) as ws:
-        return _faceset.list_facesets(ws)
-
-
-def bench_extract(*, video: str = "WolfgangLanger_Pexels.mp4", progress: ProgressFactory = no_progress,
-                  **options: object) -> ExtractBench:
-    """End-to-end extraction frames/s on a sample video (every frame), with the seconds per stage."""
-    return _bench_extract(asset(video), build(ExtractOptions, flags=options), progress)
+        consent = _enforce.consent_for_any_role(ws, identity)
+        config = {"inputs": [str(i) for i in inputs], "identity": identity, "consent": consent.id,
+                  **to_dict(resolved)}
+        with ws.run("extract", config):
+            return _extract(inputs, identity, ws, resolved, progress, consent.embedding)
 
 
 @dataclass(frozen=True)
@@ -144,6 +114,11 @@ class FacesetReport:
     summary: _faceset.FacesetSummary
     sheet: Path  # contact sheet PNG of a sample of kept faces
     poses: Path  # yaw-pitch coverage PNG
+
+
+def list_facesets(*, workspace: str | Path | None = None) -> list[_faceset.FacesetSummary]:
+    with Workspace.open(workspace) as ws:
+        return _faceset.list_facesets(ws)
 
 
 def show_faceset(name: str, *, workspace: str | Path | None = None, count: int = 48) -> FacesetReport:
@@ -159,13 +134,6 @@ def prune_faceset(name: str, *, workspace: str | Path | None = None) -> _faceset
     """Sync the catalog with the folder: crops deleted by hand are rejected, orphan files removed."""
     with Workspace.open(workspace) as ws:
         return _faceset.prune(ws, name)
-
-
-def demo(workspace: str | Path | None = None, *, progress: ProgressFactory = no_progress) -> DemoResult:
-    """The main job on the sample media, as far as the pipeline exists (see facewright.demo)."""
-    from facewright.demo import run_demo  # the demo is built from this module's functions: imported late
-
-    return run_demo(workspace, progress=progress)
 
 
 # --- provenance: signing identity, consent, marking, verification --------------------------------------------
@@ -193,7 +161,8 @@ def consent_add(identity: str, *, photo: str | Path, role: str, purpose: str, ch
     with Workspace.init(workspace) as ws:
         return _consent.add_consent(ws, identity=identity, display_name=display_name or identity, role=role,
                                     purpose=purpose, channels=channels, expires=expires, photo=photo,
-                                    release=release, recorded_by=recorded_by, scope=scope)
+                                    signer=_keys.load_identity(), release=release, recorded_by=recorded_by,
+                                    scope=scope)
 
 
 def consent_list(*, identity: str | None = None, workspace: str | Path | None = None) -> list[_consent.ConsentRecord]:
@@ -214,10 +183,10 @@ def consent_revoke(consent_id: str, *, reason: str, by: str | None = None,
                    workspace: str | Path | None = None) -> _consent.ConsentRecord:
     """Revoke a consent: recorded (and signed), never deleted; later uses are refused."""
     with Workspace.open(workspace) as ws:
-        return _consent.revoke(ws, consent_id, reason, by)
+        return _consent.revoke(ws, consent_id, reason, by, signer=_keys.load_identity())
 
 
-def mark(source: str | Path, output: str | Path, *, consent: Iterable[str] = (), model: str | None = None,
+def mark(input: str | Path, output: str | Path, *, consent: Iterable[str] = (), model: str | None = None,
          workspace: str | Path | None = None, progress: ProgressFactory = no_progress,
          **options: object) -> MarkResult:
     """Label, watermark and C2PA-sign a copy of any image or video, and record it in the catalog.
@@ -225,30 +194,18 @@ def mark(source: str | Path, output: str | Path, *, consent: Iterable[str] = (),
     `consent`: ids of the active consents that cover the people shown (hashed into the manifest).
     `options`: MarkOptions (label, label_position) and VideoOptions (codec, crf, preset) fields.
     """
-    marking, video = build(MarkOptions, flags=options), build(VideoOptions, flags=options)
-    source = require_file(source)
+    marking, video = build_all((MarkOptions, VideoOptions), flags=options)
+    input = require_file(input)
     with Workspace.init(workspace) as ws:
-        consent_ids = tuple(_active_consent(ws, c).id for c in consent)
-        plan = MarkPlan(Label(marking.label, marking.label_position), consent_ids, model=model, parent=source)
-        run_id = ws.start_run("mark", {"source": str(source), "output": str(output), "consent": list(consent_ids),
-                                       "model": model, **to_dict(marking), **to_dict(video)})
+        consent_ids = tuple(_enforce.active_consent(ws, c).id for c in consent)
+        plan = MarkPlan(Label(marking.label, marking.label_position), consent_ids, model=model, parent=input)
         signer = _keys.load_identity()
-        try:
-            result = mark_file(source, output, plan, signer, options=video, progress=progress)
-            ws.record_mark(run_id, result, plan, signer.fingerprint)
-        except BaseException as exc:
-            ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
-            raise
-        ws.finish_run(run_id)
+        config = {"input": str(input), "output": str(output), "consent": list(consent_ids), "model": model,
+                  **to_dict(marking), **to_dict(video)}
+        with ws.run("mark", config) as run:
+            result = mark_file(input, output, plan, signer, options=video, progress=progress)
+            record_mark(ws, run.id, result, plan, signer.fingerprint)
         return result
-
-
-def _active_consent(ws: Workspace, consent_id: str) -> _consent.ConsentRecord:
-    record = _consent.get_consent(ws, consent_id)
-    if record.status() != "active":
-        raise ConsentError(f"consent {record.id} ({record.identity}) is {record.status()}",
-                           fix="record a new consent: facewright consent add ...")
-    return record
 
 
 def verify(paths: Iterable[str | Path], *, anchors: Iterable[str | Path] = (),
@@ -261,14 +218,20 @@ def verify(paths: Iterable[str | Path], *, anchors: Iterable[str | Path] = (),
     anchor_pem = b"".join(require_file(a).read_bytes() for a in anchors)
     if _keys.has_identity():  # verifying must not make keys: a reader of files need not be a signer
         anchor_pem += _keys.load_identity(create=False).anchor_pem
-    root = resolve_root(workspace)
-    ws = Workspace.open(root) if (root / CATALOG).is_file() else None
-    try:
+    with _catalog_if_any(workspace) as ws:
         lookup = CatalogLookup(ws) if ws else None
         return [_verify_one(path, anchor_pem, lookup) for path in paths]
-    finally:
-        if ws:
-            ws.close()
+
+
+@contextlib.contextmanager
+def _catalog_if_any(workspace: str | Path | None) -> Iterator[Workspace | None]:
+    """The workspace when it has a catalog, else None: reading files needs no workspace, and makes none."""
+    root = resolve_root(workspace)
+    if not (root / CATALOG).is_file():
+        yield None
+        return
+    with Workspace.open(root) as ws:
+        yield ws
 
 
 def _verify_one(path: str | Path, anchor_pem: bytes, lookup: CatalogLookup | None) -> VerifyReport | Exception:
@@ -276,6 +239,14 @@ def _verify_one(path: str | Path, anchor_pem: bytes, lookup: CatalogLookup | Non
         return verify_file(path, anchors_pem=anchor_pem, lookup=lookup)
     except FacewrightError as exc:
         return exc
+
+
+# --- train, swap, score ----------------------------------------------------------------------------------------
+
+
+def list_models(resolution: int = 128) -> list[ModelInfo]:
+    """Every registered architecture with its parameter count and GFLOPs per sample at `resolution`."""
+    return [describe(create_model(name, resolution)) for name in model_names()]
 
 
 def train(src: str, dst: str, *, name: str | None = None, resume: bool | str = False, preset: str | None = None,
@@ -286,28 +257,21 @@ def train(src: str, dst: str, *, name: str | None = None, resume: bool | str = F
     Needs a source-role consent for A and a target-role consent for B whose photos match the facesets.
     `options`: TrainOptions fields, over the `preset`'s (see facewright.train.presets). `resume`: True for the
     newest checkpoint of the model folder, or a path. Under torchrun every rank calls this; only rank 0
-    records the run.
+    records the run and signs previews.
     """
     preset_values = preset_options(preset)
     resolved = build(TrainOptions, flags=options, config=preset_values)
     explicit = {key for key, value in options.items() if value is not None} | set(preset_values)
     main = _distributed.from_env().main
+    signer = _keys.load_identity() if main else None
     with Workspace.open(workspace) as ws:
-        run_id = ws.start_run("train", {"src": src, "dst": dst, "name": name, "resume": str(resume),
-                                        **to_dict(resolved)}) if main else None
-        try:
-            result = _train_pair(ws, src, dst, resolved, resume=resume, name=name, explicit=explicit,
-                                     progress=progress)
-        except BaseException as exc:
-            if run_id is not None:
-                ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
-            raise
-        if run_id is not None:
-            ws.finish_run(run_id)
-        return result
+        config = {"src": src, "dst": dst, "name": name, "resume": str(resume), **to_dict(resolved)}
+        with ws.run("train", config) if main else contextlib.nullcontext():
+            return _train_pair(ws, src, dst, resolved, resume=resume, name=name, explicit=explicit,
+                               progress=progress, signer=signer)
 
 
-def swap(source: str | Path, output: str | Path | None = None, *, model: str | Path, resume: bool = False,
+def swap(input: str | Path, output: str | Path | None = None, *, model: str | Path, resume: bool = False,
          workspace: str | Path | None = None, progress: ProgressFactory = no_progress,
          **options: object) -> list[SwapResult | SwapFailure]:
     """Put the model's person A into a video, an image or every image of a folder; label, watermark, sign.
@@ -316,14 +280,10 @@ def swap(source: str | Path, output: str | Path | None = None, *, model: str | P
     photo those faces match. `options`: SwapOptions, MarkOptions and VideoOptions fields. A folder's bad
     file is returned as a SwapFailure and the others go on.
     """
-    known = {f.name for schema in (SwapOptions, MarkOptions, VideoOptions) for f in dataclasses.fields(schema)}
-    if set(options) - known:
-        raise OptionError(f"unknown swap option(s): {', '.join(sorted(set(options) - known))}",
-                          fix=f"use: {', '.join(sorted(known))}")
-    swapping, marking = build(SwapOptions, flags=options), build(MarkOptions, flags=options)
-    video = build(VideoOptions, flags=options)
+    swapping, marking, video = build_all((SwapOptions, MarkOptions, VideoOptions), flags=options)
     with Workspace.open(workspace) as ws:
-        return _swap(ws, source, output, model, swapping, marking, video, resume=resume, progress=progress)
+        return _swap(ws, input, output, model, swapping, marking, video, signer=_keys.load_identity(),
+                     resume=resume, progress=progress)
 
 
 def score(output: str | Path, *, source: str | Path, target_video: str | Path, report: str | Path | None = None,
@@ -335,85 +295,8 @@ def score(output: str | Path, *, source: str | Path, target_video: str | Path, r
 
     `source`: A's faceset name in the workspace, or a photo or video of A. `options`: ScoreOptions fields.
     """
-    known = {f.name for f in dataclasses.fields(ScoreOptions)}
-    if set(options) - known:
-        raise OptionError(f"unknown score option(s): {', '.join(sorted(set(options) - known))}",
-                          fix=f"use: {', '.join(sorted(known))}")
     scoring = build(ScoreOptions, flags=options)
-    root = resolve_root(workspace)
-    ws = Workspace.open(root) if (root / CATALOG).is_file() else None  # scoring files needs no workspace
-    try:
-        return run_score(ws, output, target_video, source, scoring, report, progress)
-    finally:
-        if ws:
-            ws.close()
-
-
-def list_models(resolution: int = 128) -> list[ModelInfo]:
-    """Every registered architecture with its parameter count and GFLOPs per sample at `resolution`."""
-    return [describe(create_model(name, resolution)) for name in model_names()]
-
-
-def bench_train(*, preset: str | None = None, progress: ProgressFactory = no_progress, steps: int = 20,
-                **options: object) -> TrainBench:
-    """Training samples/s (A+B), peak memory and the augmentation / model time split on real sample pixels.
-
-    `options`: TrainOptions fields (None: not given) over the `preset`'s.
-    """
-    return _bench_train(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"),
-                        build(TrainOptions, flags=options, config=preset_options(preset)), steps=steps,
-                        progress=progress)
-
-
-def bench_swap(*, device: str = "auto", progress: ProgressFactory = no_progress) -> list[SwapBench]:
-    """Swap frames/s end to end and ms per stage at 640x360 and 1280x720 (a demo-preset model, sample clips)."""
-    return _bench_swap(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"), device=device,
-                       progress=progress)
-
-
-def bench_quality(*, preset: str = "cpu", steps: int | None = None, minutes: float | None = None,
-                  device: str = "auto", results: str | Path | None = None, workspace: str | Path | None = None,
-                  progress: ProgressFactory = no_progress, **train_options: object) -> QualityRow:
-    """The quality protocol on the sample pair: extract, train (fixed seed and budget), swap, score.
-
-    The row is appended to `results` (default: <workspace>/bench/quality.jsonl) and the score's report folder
-    is kept beside it. `train_options`: TrainOptions fields over the preset's training options.
-    """
-    return _bench_quality(asset("WolfgangLanger_Pexels.mp4"), asset("single_face.mp4"),
-                          quality_results(results, workspace), preset=preset,
-                          steps=steps, minutes=minutes, device=device, progress=progress, **train_options)
-
-
-def quality_history(*, results: str | Path | None = None, workspace: str | Path | None = None) -> list[QualityRow]:
-    """The rows of earlier `bench quality` runs, oldest first."""
-    return read_rows(quality_results(results, workspace))
-
-
-def quality_results(results: str | Path | None = None, workspace: str | Path | None = None) -> Path:
-    """Where `bench quality` appends its rows: `results`, else <workspace>/bench/quality.jsonl."""
-    return Path(results) if results else resolve_root(workspace) / "bench" / "quality.jsonl"
-
-
-def bench_all(*, preset: str = "cpu", device: str = "auto", results: str | Path | None = None,
-              workspace: str | Path | None = None,
-              progress: ProgressFactory = no_progress) -> Iterator[tuple[str, list[str]]]:
-    """io, extract, train and swap speed, then the quality row: (benchmark, its printed lines), one at a time."""
-    yield "io", [row.row() for row in bench_io(progress=progress)]
-    yield "extract", bench_extract(progress=progress).rows()
-    train_preset = quality_preset(preset, None, None)[0]
-    yield "train", [bench_train(preset=train_preset, device=device, progress=progress).row()]
-    yield "swap", [row.row() for row in bench_swap(device=device, progress=progress)]
-    yield "quality", [bench_quality(preset=preset, device=device, results=results, workspace=workspace,
-                                    progress=progress).row()]
-
-
-def bench_watermark(*, progress: ProgressFactory = no_progress) -> WatermarkBench:
-    """Watermark robustness (bit accuracy after JPEG, resize, crop, H.264, brightness), false positives, speed."""
-    unmarked = [asset(name) for name in WATERMARK_UNMARKED]
-    return _bench_watermark(asset("astronaut.png"), asset("WolfgangLanger_Pexels.mp4"), unmarked, progress)
-
-
-# Unmarked pictures for the false-positive count: photos with and without faces, then frames of the clips.
-WATERMARK_UNMARKED = ("coffee.png", "chelsea.png", "rocket.jpg", "single_face.jpg", "multi_face.jpg",
-                      "single_face.mp4", "no_face.mp4", "face_noface.mov", "noface_face.mov",
-                      "WolfgangLanger_Pexels.mp4")
+    with _catalog_if_any(workspace) as ws:  # scoring files needs no workspace
+        signer = _keys.load_identity() if ws else None
+        return run_score(ws, output, target_video, source, scoring, signer=signer, report_dir=report,
+                         progress=progress)

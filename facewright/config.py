@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import tomllib
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
@@ -231,19 +233,37 @@ def add_options(parser: argparse.ArgumentParser, schema: type) -> None:
                            choices=field.metadata.get("choices"), help=f"{text} (default: {field.default})")
 
 
-def build(schema: type[T], flags: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> T:
-    """Resolve an options object: defaults, then the config section, then flags that were given."""
-    names = {f.name for f in dataclasses.fields(schema)}
-    unknown = set(config or {}) - names
-    if unknown:
-        raise OptionError(f"unknown option(s) in config: {', '.join(sorted(unknown))}",
-                          fix=f"allowed here: {', '.join(sorted(names))}")
-    values = dict(config or {})
-    values.update({k: v for k, v in (flags or {}).items() if k in names and v is not None})
-    try:
-        return schema(**values)
-    except TypeError as exc:
-        raise OptionError(str(exc)) from exc
+def build(schema: type[T], flags: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None) -> T:
+    """Resolve an options object: defaults, then `config` (a config file's section, a preset), then the
+    `flags` that were given (None: not given). A key the schema does not know is an OptionError."""
+    [options] = build_all((schema,), flags, config)
+    return options
+
+
+def build_all(schemas: Sequence[type], flags: Mapping[str, Any] | None = None,
+              config: Mapping[str, Any] | None = None) -> tuple:
+    """`build` for several schemas that share one set of keys (swap takes SwapOptions, MarkOptions and
+    VideoOptions fields together): each key must belong to one of them."""
+    names = [{f.name for f in dataclasses.fields(schema)} for schema in schemas]
+    check_known(set(config or {}) | set(flags or {}), set().union(*names))
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    built = []
+    for schema, known in zip(schemas, names, strict=True):
+        values = {k: v for k, v in {**(config or {}), **given}.items() if k in known}
+        try:
+            built.append(schema(**values))
+        except TypeError as exc:
+            raise OptionError(str(exc)) from exc
+    return tuple(built)
+
+
+def check_known(keys: Iterable[str], known: Iterable[str]) -> None:
+    """OptionError naming the first unknown key (as its flag) and the nearest known one."""
+    known = sorted(known)
+    for key in sorted(set(keys) - set(known)):
+        near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"did you mean --{near[0].replace('_', '-')}?" if near else f"known here: {', '.join(known)}"
+        raise OptionError(f"unknown option {key!r} (--{key.replace('_', '-')})", fix=hint)
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

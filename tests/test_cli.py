@@ -13,7 +13,6 @@ import pytest
 from facewright import __version__
 from facewright.cli import build_parser, main
 from facewright.media import probe, read_image
-from facewright.train.presets import PRESETS
 
 COMMANDS = [[], ["init"], ["probe"], ["assets"], ["assets", "list"], ["assets", "fetch"], ["bench"], ["bench", "io"],
             ["bench", "extract"], ["extract"], ["faceset"], ["faceset", "list"], ["faceset", "show"],
@@ -21,7 +20,7 @@ COMMANDS = [[], ["init"], ["probe"], ["assets"], ["assets", "list"], ["assets", 
             ["keys", "show"],
             ["keys", "export-anchor"], ["keys", "import"], ["consent"], ["consent", "add"], ["consent", "list"],
             ["consent", "show"], ["consent", "revoke"], ["mark"], ["verify"], ["models"], ["models", "list"],
-            ["train"], ["demo"]]
+            ["train"], ["demo"], ["score"], ["bench", "quality"], ["bench", "all"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
@@ -67,10 +66,9 @@ def test_assets_list_shows_license_size_and_state(tmp_path, monkeypatch, capsys)
     assert lines[-1] == f"0/{len(lines) - 1} cached under {tmp_path / 'empty-cache' / 'assets'}"
 
 
-def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
+def test_demo_runs_end_to_end(tmp_path, capsys):
     # The wiring end to end, with a short training budget: `make demo` runs the preset's full length.
-    monkeypatch.setitem(PRESETS, "demo", {**PRESETS["demo"], "steps": 20, "preview_every": 10})
-    assert main(["demo", "--workspace", str(tmp_path / "ws")]) == 0
+    assert main(["demo", "--workspace", str(tmp_path / "ws"), "--steps", "20"]) == 0
     out = capsys.readouterr().out
     assert "faceset demo-a" in out and "faceset demo-b" in out and "contact sheet:" in out
     for name in ("demo-a", "demo-b"):
@@ -171,3 +169,55 @@ def test_main_restores_the_previous_sigterm_handler():
         assert signal.getsignal(signal.SIGTERM) is previous
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def _parsed(argv):
+    """What main() hands a command: the flags parsed, then the --config file's table applied under them."""
+    from facewright.cli.config import apply_config
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None):
+        apply_config(args, argv, parser.command_paths)
+    return args
+
+
+def test_a_config_file_sets_the_options_a_command_was_not_given(tmp_path):
+    config = tmp_path / "shoot.toml"
+    config.write_text('[swap]\ncrf = 20\nlabel = "manipulated"\nall-faces = true\n\n'
+                      "[bench.train]\nbatch = 16\ngan_power = 0.1\n\n[extract]\nevery = 3\n")
+    args = _parsed(["swap", "in.mp4", "--model", "m", "--config", str(config), "--crf", "23"])
+    assert (args.crf, args.label, args.all_faces) == (23, "manipulated", True)  # the flag given wins
+    args = _parsed(["bench", "train", "--config", str(config)])
+    assert (args.batch, args.gan_power) == (16, 0.1)
+    args = _parsed(["extract", "a.mp4", "--identity", "x", "--config", str(config)])
+    assert args.every == 3 and args.fps is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[swap]\ncrff = 20\n", "did you mean 'crf'"),
+    ("[swapp]\ncrf = 20\n", "did you mean 'swap'"),
+    ("crf = 20\n", "outside any [command] table"),
+    ("[swap]\ncrf = \"high\"\n", "crf = 'high'"),
+    ("[swap]\ncolor = \"sepia\"\n", "is not allowed"),
+    ("[swap]\nall_faces = 1\n", "true or false"),
+])
+def test_a_config_file_with_a_wrong_table_key_or_value_is_refused(tmp_path, capsys, text, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    assert main(["swap", str(tmp_path / "in.mp4"), "--model", "m", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "bad.toml" in err
+
+
+def test_unknown_api_options_are_refused_with_the_nearest_name(tmp_path):
+    from facewright import api
+    from facewright.errors import OptionError
+
+    with pytest.raises(OptionError, match="unknown option 'crff'") as caught:
+        api.swap(tmp_path / "in.mp4", model="m", workspace=tmp_path, crff=20)
+    assert caught.value.fix == "did you mean --crf?"
+    with pytest.raises(OptionError, match="unknown option 'evry'"):
+        api.extract([tmp_path / "in.mp4"], "x", workspace=tmp_path, evry=2)
+    with pytest.raises(OptionError, match="'lable'"):
+        api.mark(tmp_path / "in.png", tmp_path / "out.png", workspace=tmp_path, lable="none")

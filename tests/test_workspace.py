@@ -7,7 +7,7 @@ import time
 import pytest
 
 from facewright.errors import WorkspaceError
-from facewright.workspace import MIGRATIONS, Migration, Workspace, resolve_root
+from facewright.workspace import MIGRATIONS, Migration, RunStatus, Workspace, resolve_root
 
 
 def test_init_creates_catalog_with_wal_and_foreign_keys(tmp_path):
@@ -87,12 +87,39 @@ def test_runs_media_and_outputs(tmp_path):
     with Workspace.init(tmp_path / "ws") as ws:
         media = ws.add_media(source, "ab" * 32, "video", width=640, height=360, frames=10)
         assert ws.add_media(source, "ab" * 32, "video") == media  # same content: one record
-        run = ws.start_run("demo", {"crf": 18})
-        assert json.loads((ws.runs / str(run) / "config.json").read_text()) == {"crf": 18}
-        ws.add_output(run, source, "cd" * 32, "video", media)
-        ws.finish_run(run)
-        row = ws.conn.execute("SELECT status, finished_at, config_json FROM runs WHERE id = ?", (run,)).fetchone()
+        with ws.run("demo", {"crf": 18}) as run:
+            assert json.loads((ws.runs / str(run.id) / "config.json").read_text()) == {"crf": 18}
+            assert _run_row(ws, run.id)["status"] == RunStatus.RUNNING
+            ws.add_output(run.id, source, "cd" * 32, "video", media)
+        row = _run_row(ws, run.id)
         assert row["status"] == "done" and row["finished_at"] and json.loads(row["config_json"]) == {"crf": 18}
+
+
+def _run_row(ws, run_id):
+    return ws.conn.execute("SELECT status, error, finished_at, config_json FROM runs WHERE id = ?",
+                           (run_id,)).fetchone()
+
+
+@pytest.mark.parametrize("raised, status", [(KeyboardInterrupt(), "interrupted"), (ValueError("bad"), "failed")])
+def test_a_run_that_raises_is_recorded_as_such(tmp_path, raised, status):
+    with Workspace.init(tmp_path / "ws") as ws:
+        with pytest.raises(type(raised)), ws.run("swap", {}) as run:
+            raise raised
+        row = _run_row(ws, run.id)
+        assert row["status"] == status and repr(raised) == row["error"] and row["finished_at"]
+        with ws.run("swap", {}) as run:
+            run.end(RunStatus.FAILED, "every file of the batch failed")
+        assert tuple(_run_row(ws, run.id))[:2] == ("failed", "every file of the batch failed")
+
+
+def test_a_transaction_writes_all_or_nothing(tmp_path):
+    with Workspace.init(tmp_path / "ws") as ws:
+        with pytest.raises(RuntimeError), ws.transaction():
+            ws.identity_id("alice")
+            raise RuntimeError("disk full, say")
+        with ws.transaction():
+            ws.identity_id("bob")
+        assert [r[0] for r in ws.conn.execute("SELECT name FROM identities")] == ["bob"]
 
 
 # Each process imports, says it is ready, then waits for the go-file: their migrations start together.

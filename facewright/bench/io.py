@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facewright import api
+from facewright.bench import SAMPLE_A
 from facewright.config import VideoOptions
 from facewright.errors import OptionError
 from facewright.media.image import Frame
@@ -33,12 +35,14 @@ class IoResult:
         return f"{self.width}x{self.height}  frames {self.frames}  decode {self.decode_fps:7.1f}  {encodes}  (frames/s)"
 
 
-def bench_io(source: Path, *, sizes: Sequence[tuple[int, int]] = ((640, 360), (1280, 720)), frames: int = 120,
-             presets: Sequence[str] = ("medium", "veryfast"), progress: ProgressFactory = no_progress,
-             ) -> list[IoResult]:
-    """Time decoding and encoding `frames` frames of real footage (`source`, resized) at each size."""
+def bench_io(video: Path | None = None, *, sizes: Sequence[tuple[int, int]] = ((640, 360), (1280, 720)),
+             frames: int = 120, presets: Sequence[str] = ("medium", "veryfast"),
+             progress: ProgressFactory = no_progress) -> list[IoResult]:
+    """Time decoding and encoding `frames` frames of real footage (`video`, default the sample clip of person A,
+    resized) at each size."""
     check_bench_options(frames, sizes)
-    with VideoReader(source) as reader:
+    video = video or api.asset(SAMPLE_A)
+    with VideoReader(video) as reader:
         originals = [f.image for f in islice(reader, frames)]
     results = []
     with tempfile.TemporaryDirectory(prefix="facewright-bench-") as tmp:

@@ -18,14 +18,17 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from facewright import __version__
+from facewright import __version__, api
+from facewright.bench import SAMPLE_A, SAMPLE_B
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, build
+from facewright.demo import demo_consent
 from facewright.errors import InputError, OptionError
 from facewright.files import atomic_path
 from facewright.progress import ProgressFactory, no_progress
 from facewright.swap.pipeline import SwapResult
 from facewright.swap.run import swap as run_swap
 from facewright.train.distributed import Dist, pick_device
+from facewright.workspace import Workspace, resolve_root
 
 # name -> (training preset, steps, minutes): the budget is steps on a CPU (a time budget would measure the
 # machine as much as the method) and minutes on a GPU, where a fixed wall time is what users compare.
@@ -116,15 +119,17 @@ def headline_metrics(summary: dict) -> dict[str, float | None]:
     return figures
 
 
-def bench_quality(video_a: Path, video_b: Path, results: Path, *, preset: str = "cpu", steps: int | None = None,
-                  minutes: float | None = None, device: str = "auto",
+def bench_quality(*, preset: str = "cpu", steps: int | None = None, minutes: float | None = None,
+                  device: str = "auto", results: str | Path | None = None, workspace: str | Path | None = None,
                   progress: ProgressFactory = no_progress, **train_options: object) -> QualityRow:
-    """Run the protocol; append the row to `results` (JSONL) and keep the score folder beside it.
+    """The quality protocol on the sample pair: extract, train (fixed seed and budget), swap, score.
 
-    `train_options`: TrainOptions fields over the training preset's (tests shrink the model with them).
+    The row is appended to `results` (default: <workspace>/bench/quality.jsonl) and the score's report folder
+    is kept beside it. `train_options`: TrainOptions fields over the training preset's (tests shrink the model
+    with them).
     """
-    from facewright import api  # the bench drives the public API, as a user would
-
+    video_a, video_b = api.asset(SAMPLE_A), api.asset(SAMPLE_B)
+    results = results_file(results, workspace)
     train_preset, steps, minutes = quality_preset(preset, steps, minutes)
     where = describe_device(device)
     with tempfile.TemporaryDirectory(prefix="facewright-bench-quality-") as tmp:
@@ -133,7 +138,7 @@ def bench_quality(video_a: Path, video_b: Path, results: Path, *, preset: str = 
                    "device": device}
         trained = api.train("quality-a", "quality-b", name=MODEL, preset=train_preset, workspace=root,
                             progress=progress, **options)
-        swapped = _swap(root, video_b, Path(tmp) / "swapped.mp4", device, progress)
+        swapped = _fixed_swap(root, video_b, Path(tmp) / "swapped.mp4", device, progress)
         report = api.score(swapped.output, source="quality-a", target_video=video_b, workspace=root,
                            report=Path(tmp) / "score", progress=progress)
         stamp = datetime.now(UTC)
@@ -150,13 +155,8 @@ def bench_quality(video_a: Path, video_b: Path, results: Path, *, preset: str = 
 
 def _pair_workspace(root: Path, video_a: Path, video_b: Path, progress: ProgressFactory) -> Path:
     """A workspace with the sample clips' demo-scoped consents and a faceset of each (every face kept)."""
-    from facewright import api
-    from facewright.demo import demo_consent
-    from facewright.workspace import Workspace
-
-    with Workspace.init(root) as ws:
-        for video, identity in ((video_a, "quality-a"), (video_b, "quality-b")):
-            demo_consent(ws, video, identity)
+    for video, identity in ((video_a, "quality-a"), (video_b, "quality-b")):
+        demo_consent(root, video, identity)
     for video, identity in ((video_a, "quality-a"), (video_b, "quality-b")):
         api.extract([video], identity, workspace=root, dedupe=0, progress=progress)
     return root
@@ -192,18 +192,18 @@ def budget_text(steps: int, minutes: float) -> str:
     return f"{steps} steps" if steps else f"{minutes:g} minutes"
 
 
-def _swap(root: Path, video: Path, output: Path, device: str, progress: ProgressFactory) -> SwapResult:
+def _fixed_swap(root: Path, video: Path, output: Path, device: str, progress: ProgressFactory) -> SwapResult:
     """The swap with default options and a fixed watermark id, so that a rerun gives the same pixels.
 
     A random id (what every user-facing swap gets) moves pixels by ~3 levels; the blurry faces of a
     CPU-budget model then move the landmark and identity models measurably (seen: expression r 0.61 vs
-    0.51, pose 3.2 vs 5.3 degrees for two swaps with the same model).
+    0.51, pose 3.2 vs 5.3 degrees for two swaps with the same model). The fixed id is not an option of
+    `api.swap`, so the bench calls the swap stage itself, in its own throw-away workspace.
     """
-    from facewright.workspace import Workspace
-
     with Workspace.open(root) as ws:
         [result] = run_swap(ws, video, output, MODEL, build(SwapOptions, flags={"device": device}), MarkOptions(),
-                            VideoOptions(), progress=progress, payloads=itertools.count(PAYLOAD))
+                            VideoOptions(), signer=api.keys_show(), progress=progress,
+                            payloads=itertools.count(PAYLOAD))
     return result
 
 
@@ -214,6 +214,16 @@ def describe_device(device: str) -> str:
     if chosen.type == "cuda":
         return torch.cuda.get_device_name(chosen)
     return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def results_file(results: str | Path | None = None, workspace: str | Path | None = None) -> Path:
+    """Where `bench quality` appends its rows: `results`, else <workspace>/bench/quality.jsonl."""
+    return Path(results) if results else resolve_root(workspace) / "bench" / "quality.jsonl"
+
+
+def history(*, results: str | Path | None = None, workspace: str | Path | None = None) -> list[QualityRow]:
+    """The rows of earlier `bench quality` runs, oldest first."""
+    return read_rows(results_file(results, workspace))
 
 
 def append_row(results: Path, row: QualityRow) -> None:

@@ -18,11 +18,14 @@ import cv2
 import numpy as np
 import torch
 
-from facewright.config import TrainOptions
+from facewright import api
+from facewright.bench import SAMPLE_A, SAMPLE_B
+from facewright.config import TrainOptions, build
 from facewright.media.video import read_video
 from facewright.progress import ProgressFactory, no_progress
 from facewright.train.data import FacesetTensors
 from facewright.train.distributed import from_env, pick_device
+from facewright.train.presets import preset_options
 from facewright.train.trainer import Pair, Trainer
 
 FACES = 64  # per person: enough to draw varied batches from
@@ -70,15 +73,26 @@ def _centre_square(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image[top:top + side, left:left + side], (size, size), interpolation=cv2.INTER_AREA)
 
 
-def bench_train(video_a: Path, video_b: Path, options: TrainOptions, *, steps: int = 20, warmup: int = 3,
-                progress: ProgressFactory = no_progress) -> TrainBench:
-    """Time `steps` training steps of `options` after `warmup` untimed ones."""
+def bench_train(*, preset: str | None = None, steps: int = 20, warmup: int = 3,
+                progress: ProgressFactory = no_progress, **options: object) -> TrainBench:
+    """Training samples/s (A+B), peak memory and the augmentation / model time split on real sample pixels:
+    `steps` timed steps after `warmup` untimed ones.
+
+    `options`: TrainOptions fields (None: not given) over the `preset`'s.
+    """
+    return measure(api.asset(SAMPLE_A), api.asset(SAMPLE_B),
+                   build(TrainOptions, flags=options, config=preset_options(preset)), steps, warmup, progress)
+
+
+def measure(video_a: Path, video_b: Path, options: TrainOptions, steps: int, warmup: int,
+            progress: ProgressFactory) -> TrainBench:
+    """Time training steps of `options` on centre squares of two clips' frames."""
     device = pick_device(options.device, from_env())
     pair = Pair(faces_from_clip(video_a, options.resolution, device=device),
                 faces_from_clip(video_b, options.resolution, device=device), "", "")
     options = dataclasses.replace(options, preview_every=0, warmup=1)
     with tempfile.TemporaryDirectory(prefix="facewright-bench-train-") as tmp:
-        trainer = Trainer(options, pair, Path(tmp), progress=progress)
+        trainer = Trainer(options, pair, Path(tmp), progress=progress, signer=None)  # no previews: none signed
         trainer.build()
         cuda = trainer.device.type == "cuda"
         for _ in range(warmup):

@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from facewright import api
+from facewright.bench import SAMPLE_A
 from facewright.config import VideoOptions
 from facewright.media.image import Frame, read_image
 from facewright.media.video import read_video
@@ -115,8 +117,19 @@ class WatermarkBench:
         return lines
 
 
-def bench_watermark(photo: Path, video: Path, unmarked: list[Path],
-                    progress: ProgressFactory = no_progress) -> WatermarkBench:
+# Unmarked pictures for the false-positive count: photos with and without faces, then frames of the clips.
+UNMARKED = ("coffee.png", "chelsea.png", "rocket.jpg", "single_face.jpg", "multi_face.jpg", "single_face.mp4",
+            "no_face.mp4", "face_noface.mov", "noface_face.mov", "WolfgangLanger_Pexels.mp4")
+
+
+def bench_watermark(*, progress: ProgressFactory = no_progress) -> WatermarkBench:
+    """Watermark robustness (bit accuracy after JPEG, resize, crop, H.264, brightness), false positives, speed,
+    on the astronaut photo and the sample clip of person A."""
+    return measure(api.asset("astronaut.png"), api.asset(SAMPLE_A), [api.asset(name) for name in UNMARKED],
+                   progress)
+
+
+def measure(photo: Path, video: Path, unmarked: list[Path], progress: ProgressFactory) -> WatermarkBench:
     """Run the protocol; `unmarked`: photos and videos whose pictures feed the false-positive count."""
     payload = secrets.randbits(wm.PAYLOAD_BITS)
     photo_frames = [read_image(photo)]

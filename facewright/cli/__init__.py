@@ -1,6 +1,7 @@
 """Command line: argument parsing -> facewright.api calls -> printed results. No pipeline logic here.
 
-One module per group of commands (media, faces, provenance, train); each registers its parsers and handlers.
+One module per group of commands (media, faces, provenance, train, swap, score, bench, demo); each registers
+its parsers and handlers.
 """
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from facewright import __version__
-from facewright.cli import faces, media, provenance, score, swap, train
+from facewright.cli import bench, demo, faces, media, provenance, score, swap, train
 from facewright.cli.common import report
+from facewright.cli.config import apply_config
 from facewright.errors import FacewrightError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
@@ -25,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     debug = getattr(args, "debug", False)
     try:
+        if getattr(args, "config", None):
+            apply_config(args, argv, parser.command_paths)
         with _sigterm_as_interrupt():
             return args.handler(args) or 0
     except FacewrightError as exc:
@@ -69,21 +74,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="workspace folder (default: $FACEWRIGHT_WORKSPACE or ./facewright-workspace)")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show full tracebacks on errors")
+    common.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE.toml",
+                        help="option values from a TOML file, one [table] per command ([swap], [bench.train]); "
+                             "flags given win over it")
     parser = argparse.ArgumentParser(
         prog="facewright", parents=[common],
         description="Consent-first face swapping: every output is signed, watermarked and labelled.")
     parser.add_argument("--version", action="version", version=f"facewright {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
+    paths: list[str] = []
+
     def command(name: str, handler, help: str, parent=commands) -> argparse.ArgumentParser:
-        sub = parent.add_parser(name, parents=[common], help=help, description=help)
-        sub.set_defaults(handler=handler)
+        # No abbreviated flags: `--config` must see which flags were given, and `--thr` is fragile in scripts.
+        sub = parent.add_parser(name, parents=[common], help=help, description=help, allow_abbrev=False)
+        path = ".".join(sub.prog.split()[1:])  # "facewright bench train" -> "bench.train"
+        sub.set_defaults(handler=handler, command_path=path, command_parser=sub)
+        paths.append(path)
         return sub
 
-    bench_commands = media.register(commands, command)
-    faces.register(commands, command)
-    provenance.register(commands, command)
-    train.register(commands, command, bench_commands)
-    swap.register(commands, command, bench_commands)
-    score.register(commands, command, bench_commands)
+    for module in (media, faces, provenance, train, swap, score, bench, demo):
+        module.register(commands, command)
+    parser.command_paths = paths
     return parser

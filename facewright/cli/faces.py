@@ -1,9 +1,8 @@
-"""Commands for face extraction, facesets and the demo."""
+"""Commands for face extraction and facesets."""
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 
 from facewright import api
 from facewright.cli.common import Command, _print_help
@@ -15,7 +14,7 @@ from facewright.progress import terminal_progress
 def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub = command("extract", cmd_extract, "extract aligned faces of one person from photos, folders, globs and "
                                           "videos into a faceset")
-    sub.add_argument("sources", nargs="+", metavar="SRC", help="image or video files, folders, or quoted globs")
+    sub.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders, or quoted globs")
     sub.add_argument("--identity", required=True, help="the person's name: the faceset is named after it")
     add_options(sub, ExtractOptions)
 
@@ -32,48 +31,18 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
                                               "leftover files", faceset_commands)
     sub.add_argument("name", metavar="NAME")
 
-    command("demo", cmd_demo, "the whole pipeline on the bundled sample clips: consent, extract, train, swap, verify")
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    result = api.demo(getattr(args, "workspace", None), progress=terminal_progress)
-    print("\nfacewright demo: done: consent, extraction, training, swap, verify and score on the sample clips")
-    for record in result.consents:
-        print(f"consent {record.id[:12]} for {record.identity}: {record.display_name}, scope {record.scope}, "
-              f"expires {record.expires}")
-    for extraction, report in zip(result.extractions, result.reports, strict=True):
-        print(format_extract(extraction))
-        print(format_faceset(report))
-    training = result.training
-    print(f"model {training.folder.name}: step {training.step}"
-          + (f", loss {training.first_loss:.4f} -> {training.last_loss:.4f}" if training.first_loss else "")
-          + f"\n  preview (rows A, A->A, A->B, B, B->B, B->A): {(training.folder / 'preview.png').resolve()}"
-          f"\n  loss curve: {(training.folder / 'loss.png').resolve()}")
-    swapped, report = result.swap, result.verify
-    print(f"swapped video: {swapped.output.resolve()}\n"
-          f"  {swapped.frames} frames, faces swapped in {swapped.frames_swapped}, {swapped.fps:.1f} frames/s; "
-          f"labelled, watermarked (id {swapped.payload_hex}) and C2PA-signed; audio kept\n"
-          f"  preview strip (input | output): {swapped.preview.resolve() if swapped.preview else 'none'}\n"
-          f"  facewright verify: {report.outcome} (C2PA {report.c2pa.state}, watermark "
-          f"{'found' if report.watermark and report.watermark.found else 'not found'})")
-    print(f"quality (facewright score, A = {result.score.source}):")
-    print("\n".join("  " + line for line in result.score.headline()))
-    print(f"  report, plots, worst frames: {Path(result.score.files['json']).parent.resolve()}")
-    print(f"catalog: {(result.workspace / 'catalog.sqlite').resolve()}")
-    return 0
-
 
 def cmd_extract(args: argparse.Namespace) -> int:
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExtractOptions)}
-    report = api.extract(args.sources, args.identity, workspace=getattr(args, "workspace", None),
+    report = api.extract(args.inputs, args.identity, workspace=getattr(args, "workspace", None),
                          progress=terminal_progress, **options)
     print(format_extract(report))
-    return 2 if any(s.error for s in report.sources) else 0
+    return 2 if any(s.error for s in report.inputs) else 0
 
 
 def format_extract(report: ExtractReport) -> str:
     lines = [f"faceset {report.faceset}: {report.folder.resolve()}"]
-    for s in report.sources:
+    for s in report.inputs:
         if s.error:
             lines.append(f"  {s.path.name}: skipped, {s.error}")
         elif s.skipped:
@@ -100,7 +69,7 @@ def cmd_faceset_list(args: argparse.Namespace) -> int:
     facesets = api.list_facesets(workspace=getattr(args, "workspace", None))
     for s in facesets:
         print(f"{s.name:<20} {s.face_type:<10} {s.size:>4} px  kept {s.kept:>6}  rejected {sum(s.rejected.values()):>6}"
-              f"  sources {len(s.sources)}")
+              f"  files {len(s.inputs)}")
     if not facesets:
         print("no facesets yet: facewright extract SRC... --identity NAME")
     return 0
@@ -116,7 +85,7 @@ def format_faceset(report: api.FacesetReport) -> str:
     s = report.summary
     lines = [f"faceset {s.name}: {s.face_type} crops of {s.size} px in {s.folder.resolve()}",
              f"  kept {s.kept}; rejected: " + (", ".join(f"{n} {r}" for r, n in s.rejected.items()) or "none")]
-    lines += [f"  source {path}: {frames} frames looked at, {kept} faces kept" for path, frames, kept in s.sources]
+    lines += [f"  file {path}: {frames} frames looked at, {kept} faces kept" for path, frames, kept in s.inputs]
     lines += [f"  contact sheet: {report.sheet.resolve()}", f"  pose coverage: {report.poses.resolve()}"]
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Commands for the workspace, media files, assets and speed benchmarks."""
+"""Commands for the workspace, media files and assets."""
 from __future__ import annotations
 
 import argparse
@@ -7,15 +7,13 @@ import sys
 from dataclasses import asdict
 
 from facewright import api
-from facewright.bench.io import check_bench_options
 from facewright.cli.common import Command, _jsonable, _print_help, report
-from facewright.errors import FacewrightError, InvalidMediaError, OptionError
+from facewright.errors import FacewrightError, InvalidMediaError
 from facewright.media import MediaInfo
 from facewright.progress import terminal_progress
 
 
-def register(commands: argparse._SubParsersAction, command: Command) -> argparse._SubParsersAction:
-    """Add the commands; return the `bench` group, which other modules add their benchmarks to."""
+def register(commands: argparse._SubParsersAction, command: Command) -> None:
     command("init", cmd_init, "create a workspace (catalog + output folders), or upgrade an old one")
 
     sub = command("probe", cmd_probe, "print streams, duration, fps, frame count and problems of media files")
@@ -32,21 +30,6 @@ def register(commands: argparse._SubParsersAction, command: Command) -> argparse
     sub.add_argument("names", nargs="*", metavar="NAME")
     sub.add_argument("--kind", choices=("model", "media"))
     sub.add_argument("--force", action="store_true", help="fetch again even if a verified copy is cached")
-
-    bench = commands.add_parser("bench", help="speed benchmarks that print figures",
-                                description="speed benchmarks that print figures")
-    bench.set_defaults(handler=_print_help(bench))
-    bench_commands = bench.add_subparsers(title="benchmarks", metavar="BENCH")
-    sub = command("io", cmd_bench_io, "video decode and encode frames/s at 640x360 and 1280x720", bench_commands)
-    sub.add_argument("--frames", type=int, default=120, help="frames per test (default: 120)")
-    sub.add_argument("--sizes", default="640x360,1280x720", help="WxH list (default: 640x360,1280x720)")
-
-    sub = command("extract", cmd_bench_extract, "end-to-end extraction frames/s on a sample video, per stage",
-                  bench_commands)
-    sub.add_argument("--video", default="WolfgangLanger_Pexels.mp4", help="a registered sample video")
-    command("watermark", cmd_bench_watermark, "watermark bit accuracy after JPEG, resize, crop, H.264 and "
-                                              "brightness; false positives; PSNR; speed", bench_commands)
-    return bench_commands
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -105,31 +88,4 @@ def cmd_assets_fetch(args: argparse.Namespace) -> int:
         if result.replaced_corrupt:
             state = "replaced a corrupt copy"
         print(f"{state:>8}  {result.asset.name}  sha256 ok  {result.path}")
-    return 0
-
-
-def cmd_bench_io(args: argparse.Namespace) -> int:
-    try:
-        sizes = tuple(tuple(int(v) for v in item.lower().split("x")) for item in args.sizes.split(","))
-    except ValueError as exc:
-        raise OptionError(f"--sizes {args.sizes!r} is not a list of WxH", fix="e.g. --sizes 640x360,1280x720") from exc
-    check_bench_options(args.frames, sizes)  # before the sample clip is fetched or decoded
-    results = api.bench_io(frames=args.frames, sizes=sizes, progress=terminal_progress)
-    print("bench io: libx264 crf 18 yuv420p; decode = H.264 to RGB arrays")
-    for result in results:
-        print("  " + result.row())
-    return 0
-
-
-def cmd_bench_extract(args: argparse.Namespace) -> int:
-    result = api.bench_extract(video=args.video, progress=terminal_progress)
-    print("bench extract: decode + landmarks + align + score + identity + write, every frame")
-    print("\n".join("  " + row for row in result.rows()))
-    return 0
-
-
-def cmd_bench_watermark(args: argparse.Namespace) -> int:
-    result = api.bench_watermark(progress=terminal_progress)
-    print("bench watermark: 64-bit payload; bit accuracy against the truth (1.000 = every bit right)")
-    print("\n".join("  " + row for row in result.rows()))
     return 0

@@ -13,6 +13,12 @@ from facewright.provenance.verify import OUTCOMES, VerifyReport
 
 
 def register(commands: argparse._SubParsersAction, command: Command) -> None:
+    _register_keys(commands, command)
+    _register_consent(commands, command)
+    _register_marking(command)
+
+
+def _register_keys(commands: argparse._SubParsersAction, command: Command) -> None:
     keys = commands.add_parser("keys", help="the signing identity: show, export-anchor, import",
                                description="the local certificate authority and signing key used for C2PA")
     keys.set_defaults(handler=_print_help(keys))
@@ -26,6 +32,8 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub.add_argument("--key", required=True, help="PEM: the signing certificate's private key")
     sub.add_argument("--anchor", help="PEM: the root to trust (default: the chain's last certificate)")
 
+
+def _register_consent(commands: argparse._SubParsersAction, command: Command) -> None:
     consent = commands.add_parser("consent", help="consent records: add, list, show, revoke",
                                   description="one consent per person whose face is used or replaced")
     consent.set_defaults(handler=_print_help(consent))
@@ -53,8 +61,10 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub.add_argument("--reason", required=True, help="why, in plain words")
     sub.add_argument("--by", help="who revokes it (default: your user name)")
 
+
+def _register_marking(command: Command) -> None:
     sub = command("mark", cmd_mark, "label, watermark and C2PA-sign a copy of an image or video")
-    sub.add_argument("source", metavar="IN")
+    sub.add_argument("input", metavar="IN")
     sub.add_argument("output", metavar="OUT", help=".mp4/.mov for videos, .png/.jpg for images")
     sub.add_argument("--consent", action="append", default=[], metavar="ID",
                      help="an active consent covering a person shown (repeat for each)")
@@ -139,7 +149,7 @@ def cmd_consent_revoke(args: argparse.Namespace) -> int:
 
 def cmd_mark(args: argparse.Namespace) -> int:
     options = {name: getattr(args, name) for name in ("label", "label_position", "codec", "crf", "preset")}
-    result = api.mark(args.source, args.output, consent=args.consent, model=args.model,
+    result = api.mark(args.input, args.output, consent=args.consent, model=args.model,
                       workspace=getattr(args, "workspace", None), progress=terminal_progress, **options)
     print(f"marked {result.kind}: {result.output.resolve()}\n  label {result.label}, watermark payload "
           f"{result.payload_hex}, C2PA signed, {result.frames} frame(s), sha256 {result.sha256[:16]}...")

@@ -1,4 +1,4 @@
-"""Commands for swapping: swap, bench swap."""
+"""`facewright swap`: put a model's person A into a video, an image or a folder of images."""
 from __future__ import annotations
 
 import argparse
@@ -12,8 +12,7 @@ from facewright.progress import terminal_progress
 SCHEMAS = (SwapOptions, MarkOptions, VideoOptions)
 
 
-def register(commands: argparse._SubParsersAction, command: Command,
-             bench_commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub = command("swap", cmd_swap, "put the model's person A into a video, an image or a folder of images "
                   "(labelled, watermarked and signed)")
     sub.add_argument("input", metavar="INPUT", help="a video, an image, or a folder of images")
@@ -23,10 +22,6 @@ def register(commands: argparse._SubParsersAction, command: Command,
     sub.add_argument("--resume", action="store_true", help="folder input: skip images already swapped")
     for schema in SCHEMAS:
         add_options(sub, schema)
-
-    sub = command("swap", cmd_bench_swap, "swap frames/s end to end and time per stage, with a freshly trained "
-                  "tiny model on the sample clips", bench_commands)
-    sub.add_argument("--device", default="auto")
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -48,9 +43,3 @@ def cmd_swap(args: argparse.Namespace) -> int:
         if result.preview is not None:
             print(f"  preview: {result.preview.resolve()}")
     return 2 if failed else 0
-
-
-def cmd_bench_swap(args: argparse.Namespace) -> int:
-    for row in api.bench_swap(device=args.device, progress=terminal_progress):
-        print("bench swap: " + row.row())
-    return 0

@@ -1,4 +1,4 @@
-"""Commands for training pair models: models list, train, bench train."""
+"""Commands for training pair models: models list, train."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +11,7 @@ from facewright.progress import terminal_progress
 from facewright.train.presets import PRESETS
 
 
-def register(commands: argparse._SubParsersAction, command: Command,
-             bench_commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction, command: Command) -> None:
     models = commands.add_parser("models", help="model architectures: list",
                                  description="the registered pair-model architectures")
     model_commands = models.add_subparsers(title="models commands", metavar="ACTION")
@@ -30,18 +29,6 @@ def register(commands: argparse._SubParsersAction, command: Command,
                      help="continue from the newest checkpoint of --name (or from the file given)")
     sub.add_argument("--preset", choices=tuple(PRESETS), help="a named option set; flags given win over it")
     add_options(sub, TrainOptions)
-
-    sub = command("train", cmd_bench_train, "training samples/s, peak memory, augmentation vs model time",
-                  bench_commands)
-    sub.add_argument("--preset", choices=tuple(PRESETS), help="the model and options of a training preset "
-                     "(e.g. demo, the CPU preset of make demo); flags given win over it")
-    sub.add_argument("--model", help="architecture (default: liae-ud)")
-    sub.add_argument("--resolution", type=int, help="face size in pixels (default: 128)")
-    sub.add_argument("--batch", type=int, help="faces of each person per step (default: 8)")
-    sub.add_argument("--steps", type=int, default=20, help="timed steps (after 3 warm-up steps)")
-    sub.add_argument("--gan", action="store_true", help="with the adversarial loss on")
-    sub.add_argument("--compile", action="store_true", help="torch.compile the step")
-    sub.add_argument("--device", default="auto")
 
 
 def _list(resolution: int) -> int:
@@ -63,12 +50,4 @@ def cmd_train(args: argparse.Namespace) -> int:
     for label, name in (("preview:   ", "preview.png"), ("loss curve:", "loss.png")):
         if (result.folder / name).is_file():
             print(f"  {label}  {(result.folder / name).resolve()}")
-    return 0
-
-
-def cmd_bench_train(args: argparse.Namespace) -> int:
-    result = api.bench_train(preset=args.preset, model=args.model, resolution=args.resolution, batch=args.batch,
-                             steps=args.steps, gan_power=0.1 if args.gan else None, compile=args.compile or None,
-                             device=args.device, progress=terminal_progress)
-    print("bench train: " + result.row())
     return 0

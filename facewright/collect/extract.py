@@ -1,8 +1,8 @@
 """Extraction: photos and videos in, an aligned, scored, de-duplicated, identity-checked faceset out.
 
-Per source: decode, find faces (photos: detector + landmarks in each box; videos: the landmarker's own
-tracking), align, score, de-duplicate, embed, write crop + mask, then record the source and its faces in
-one catalog transaction. A bad source is reported and skipped; a finished source is skipped on re-run.
+Per input file: decode, find faces (photos: detector + landmarks in each box; videos: the landmarker's own
+tracking), align, score, de-duplicate, embed, write crop + mask, then record the file and its faces in
+one catalog transaction. A bad file is reported and skipped; a finished file is skipped on re-run.
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facewright.collect.geometry import EMBED_EVERY, TrackRecorder
+from facewright.collect.inputs import MediaFile, expand_inputs, frame_step
 from facewright.collect.quality import Deduper, Quality, crop_hash, reject_reason, sharpness
 from facewright.collect.records import FaceRecord
-from facewright.collect.sources import Source, expand_sources, frame_step
 from facewright.collect.store import FacesetStore, relative, sampling_key
+from facewright.collect.tracks import EMBED_EVERY, TrackRecorder
 from facewright.config import ExtractOptions
 from facewright.errors import ConsentError, InputError, NoFaceError
 from facewright.faces.align import AlignedFace, align_face, transform_points
@@ -31,6 +31,7 @@ from facewright.faces.types import Detection
 from facewright.files import sha256_file
 from facewright.media import VideoReader, probe, read_image, write_image
 from facewright.media.image import Frame
+from facewright.media.kind import MediaKind
 from facewright.media.video import MediaInfo, VideoFrame
 from facewright.prefetch import prefetch
 from facewright.progress import Bar, ProgressFactory, no_progress
@@ -41,9 +42,9 @@ STAGES = ("decode", "landmarks", "align", "score", "identity", "write")
 
 
 @dataclass
-class SourceReport:
+class InputReport:
     path: Path
-    kind: str
+    kind: MediaKind
     frames: int = 0  # frames (or photos) looked at
     frames_with_face: int = 0
     kept: int = 0
@@ -58,7 +59,7 @@ class SourceReport:
 class ExtractReport:
     faceset: str
     folder: Path
-    sources: list[SourceReport]
+    inputs: list[InputReport]
     other_identities: list[int]  # sizes of the identity clusters rejected as not this person
     counts: dict[str, int]  # the faceset's totals: 'kept' and each rejection reason
     stage_seconds: dict[str, float]
@@ -134,28 +135,28 @@ def _quality(face: FaceLandmarks, crop: Frame) -> Quality:
                    eyes_closed=face.eyes_closed, mouth_open=face.mouth_open)
 
 
-def extract(sources: list[str | Path], identity: str, ws: Workspace, options: ExtractOptions = ExtractOptions(),
+def extract(inputs: list[str | Path], identity: str, ws: Workspace, options: ExtractOptions = ExtractOptions(),
             progress: ProgressFactory = no_progress, consent_embedding: np.ndarray | None = None) -> ExtractReport:
     """Extract the faces of `identity` from photos, folders, globs and videos into faceset `identity`.
 
     `consent_embedding`: the face in the person's consent photo. It is the reference that decides which
     faces are theirs (unless --reference names another photo of them), so a faceset only ever holds the
-    faces of the person who consented. Raises NoFaceError when no source holds a usable face (nothing is
+    faces of the person who consented. Raises NoFaceError when no input holds a usable face (nothing is
     written if none holds any face).
     """
     start, timer = time.perf_counter(), Timer(STAGES)
     store = FacesetStore(ws, identity, options)
-    files = expand_sources(sources)
+    files = expand_inputs(inputs)
     encoder = IdentityEncoder()
     with _PhotoFinder(options) as photos:
         reference = _reference(options, photos, encoder, consent_embedding)
         processor = FaceProcessor(store, options, encoder, reference, timer)
-        runner = SourceRunner(ws, store, processor, photos, timer, progress)
-        reports = [runner.run(source) for source in files]
+        runner = InputRunner(ws, store, processor, photos, timer, progress)
+        reports = [runner.run(media) for media in files]
     others = store.keep_largest_identity(options.threshold) if store.id is not None and reference is None else []
-    if others:  # the identity pass rejected faces after the per-source tallies
-        for source in reports:
-            _recount(source, store)
+    if others:  # the identity pass rejected faces after the per-file tallies
+        for media in reports:
+            _recount(media, store)
     report = ExtractReport(identity, store.folder, reports, others, store.counts() if store.id else {},
                            timer.seconds, time.perf_counter() - start)
     _check_found(report, options)
@@ -163,7 +164,7 @@ def extract(sources: list[str | Path], identity: str, ws: Workspace, options: Ex
 
 
 def _check_found(report: ExtractReport, options: ExtractOptions) -> None:
-    looked = [s for s in report.sources if not s.skipped and s.error is None]
+    looked = [s for s in report.inputs if not s.skipped and s.error is None]
     if not looked or any(s.kept for s in looked):
         return
     names = ", ".join(s.path.name for s in looked[:3]) + (" ..." if len(looked) > 3 else "")
@@ -178,50 +179,50 @@ def _check_found(report: ExtractReport, options: ExtractOptions) -> None:
                           f"--min-sharpness ({options.min_sharpness}) / --reference")
 
 
-class SourceRunner:
-    """Runs one source (photo or video) through the processor and records it in the faceset."""
+class InputRunner:
+    """Runs one input file (photo or video) through the processor and records it in the faceset."""
 
     def __init__(self, ws: Workspace, store: FacesetStore, processor: FaceProcessor, photos: _PhotoFinder,
                  timer: Timer, progress: ProgressFactory):
         self.ws, self.store, self.processor, self.photos = ws, store, processor, photos
         self.options, self.timer, self.progress = processor.options, timer, progress
 
-    def run(self, source: Source) -> SourceReport:
-        report = SourceReport(source.path, source.kind)
+    def run(self, media: MediaFile) -> InputReport:
+        report = InputReport(media.path, media.kind)
         try:
-            info = probe(source.path) if source.kind == "video" else None
-            sha = report.sha256 = sha256_file(source.path)
+            info = probe(media.path) if media.kind == MediaKind.VIDEO else None
+            sha = report.sha256 = sha256_file(media.path)
             if self.store.is_done(sha, sampling_key(self.options)):
                 report.skipped = True
                 return report
             if info is None:
-                records, frames, corrupt = self._photo(source, sha)
+                records, frames, corrupt = self._photo(media, sha)
             else:
-                records, frames, corrupt = self._video(source, sha, info)
+                records, frames, corrupt = self._video(media, sha, info)
             _tally(report, records, frames, corrupt)
             if records:
-                self.store.save_source(info or _photo_info(source.path), sha, source.kind,
+                self.store.save_input(info or _photo_info(media.path), sha, media.kind,
                                        sampling_key(self.options), records, frames, corrupt)
         except InputError as exc:  # a batch goes on past one bad file
             report.error = str(exc)
         return report
 
-    def _photo(self, source: Source, sha: str) -> tuple[list[FaceRecord], int, int]:
+    def _photo(self, media: MediaFile, sha: str) -> tuple[list[FaceRecord], int, int]:
         with self.timer("decode"):
-            image = read_image(source.path)
+            image = read_image(media.path)
         with self.timer("landmarks"):
             faces = self.photos.find(image)
         return [self.processor.process(image, face, sha[:16], 0, i) for i, face in enumerate(faces)], 1, 0
 
-    def _video(self, source: Source, sha: str, info: MediaInfo) -> tuple[list[FaceRecord], int, int]:
+    def _video(self, media: MediaFile, sha: str, info: MediaInfo) -> tuple[list[FaceRecord], int, int]:
         step = frame_step(info.video.fps, self.options.every, self.options.fps)
         tracker = Tracker(max_gap=max(15, 3 * step))
         geometry = TrackRecorder(self.processor.encoder) if self.options.for_swap else None
         records: list[FaceRecord] = []
         sampled_frames = 0
-        with VideoReader(source.path, strict=False) as reader, \
+        with VideoReader(media.path, strict=False) as reader, \
                 Landmarker(video=True, max_faces=self.options.max_faces) as landmarker, \
-                self.progress(total=info.video.frames, desc=f"extract {source.path.name}", unit="frame") as bar:
+                self.progress(total=info.video.frames, desc=f"extract {media.path.name}", unit="frame") as bar:
             for frame, sampled, faces in prefetch(self._landmarked(reader, landmarker, step, geometry is not None)):
                 sampled_frames += sampled
                 if faces is not None:
@@ -253,14 +254,14 @@ class SourceRunner:
                 for i, (face, track) in enumerate(zip(faces, tracks, strict=True))]
 
 
-def _tally(report: SourceReport, records: list[FaceRecord], frames: int, corrupt: int) -> None:
+def _tally(report: InputReport, records: list[FaceRecord], frames: int, corrupt: int) -> None:
     report.frames, report.corrupt_frames = frames, corrupt
     report.frames_with_face = len({r.frame_index for r in records})
     report.kept = sum(1 for r in records if r.reason is None)
     report.rejected = Counter(r.reason for r in records if r.reason)
 
 
-def _recount(report: SourceReport, store: FacesetStore) -> None:
+def _recount(report: InputReport, store: FacesetStore) -> None:
     if report.sha256 is None or report.skipped or report.error:
         return
     counts = store.source_counts(report.sha256)

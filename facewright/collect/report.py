@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from facewright.collect.catalog import faceset_names, get_faceset
 from facewright.errors import InputError
 from facewright.media import read_image
 from facewright.media.image import Frame
@@ -24,48 +25,37 @@ class FacesetSummary:
     size: int
     kept: int
     rejected: dict[str, int]  # reason -> count
-    sources: list[tuple[str, int, int]]  # (path, frames looked at, faces kept)
+    inputs: list[tuple[str, int, int]]  # (path, frames looked at, faces kept) per input file
     folder: Path
 
 
-def faceset_id(ws: Workspace, name: str) -> int:
-    row = ws.conn.execute("SELECT id FROM facesets WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        names = [r[0] for r in ws.conn.execute("SELECT name FROM facesets ORDER BY name")]
-        raise InputError(f"no faceset named {name!r} in this workspace", path=ws.root,
-                         fix=f"existing: {', '.join(names) or 'none'}; make one with facewright extract")
-    return row[0]
-
-
 def summarize(ws: Workspace, name: str) -> FacesetSummary:
-    fid = faceset_id(ws, name)
-    row = ws.conn.execute("SELECT face_type, size FROM facesets WHERE id = ?", (fid,)).fetchone()
+    faceset = get_faceset(ws, name)
+    fid = faceset.id
     counts = dict(ws.conn.execute("SELECT COALESCE(reason, 'kept'), COUNT(*) FROM faces WHERE faceset_id = ? "
                                   "GROUP BY 1 ORDER BY 2 DESC", (fid,)).fetchall())
-    sources = ws.conn.execute(
+    inputs = ws.conn.execute(
         "SELECT m.path, s.frames_read, (SELECT COUNT(*) FROM faces f WHERE f.faceset_id = s.faceset_id AND "
         "f.media_id = s.media_id AND f.status = 'kept') FROM faceset_sources s JOIN media m ON m.id = s.media_id "
         "WHERE s.faceset_id = ? ORDER BY m.path", (fid,)).fetchall()
     kept = counts.pop("kept", 0)
-    return FacesetSummary(name, row["face_type"], row["size"], kept, counts, [tuple(r) for r in sources],
-                          ws.root / "facesets" / name)
+    return FacesetSummary(name, faceset.face_type, faceset.size, kept, counts, [tuple(r) for r in inputs],
+                          faceset.folder)
 
 
 def list_facesets(ws: Workspace) -> list[FacesetSummary]:
-    return [summarize(ws, r[0]) for r in ws.conn.execute("SELECT name FROM facesets ORDER BY name")]
+    return [summarize(ws, name) for name in faceset_names(ws)]
 
 
 def sheet_of_faces(ws: Workspace, name: str, count: int = 48, columns: int = 8) -> Frame:
     """A contact sheet of up to `count` kept faces spread evenly over the faceset, captioned with pose."""
-    fid = faceset_id(ws, name)
+    faceset = get_faceset(ws, name)
     rows = ws.conn.execute("SELECT crop_path, yaw, pitch FROM faces WHERE faceset_id = ? AND status = 'kept' "
-                           "ORDER BY media_id, frame_index, face_index", (fid,)).fetchall()
+                           "ORDER BY media_id, frame_index, face_index", (faceset.id,)).fetchall()
     if not rows:
-        raise InputError(f"faceset {name!r} has no kept faces", path=ws.root / "facesets" / name,
-                         fix="extract more footage into it")
+        raise InputError(f"faceset {name!r} has no kept faces", path=faceset.folder, fix="extract more footage into it")
     picks = [rows[round(i)] for i in np.linspace(0, len(rows) - 1, min(count, len(rows)))]
-    folder = ws.root / "facesets" / name
-    images = [read_image(folder / r["crop_path"]) for r in picks]
+    images = [read_image(faceset.folder / r["crop_path"]) for r in picks]
     captions = [f"yaw {r['yaw']:+.0f} pitch {r['pitch']:+.0f}" for r in picks]
     return contact_sheet(images, captions, columns=min(columns, len(images)), cell_width=128)
 
@@ -73,8 +63,8 @@ def sheet_of_faces(ws: Workspace, name: str, count: int = 48, columns: int = 8) 
 def pose_plot(ws: Workspace, name: str, scale: int = 4) -> Frame:
     """Yaw (x) against pitch (y) of every face: kept green, rejected gray; empty 15-degree cells shaded red,
     so the poses a faceset lacks are visible at a glance."""
-    fid = faceset_id(ws, name)
-    rows = ws.conn.execute("SELECT yaw, pitch, status FROM faces WHERE faceset_id = ?", (fid,)).fetchall()
+    rows = ws.conn.execute("SELECT yaw, pitch, status FROM faces WHERE faceset_id = ?",
+                           (get_faceset(ws, name).id,)).fetchall()
     width, height = 2 * YAW_RANGE * scale, 2 * PITCH_RANGE * scale
     canvas = Image.new("RGB", (width + 60, height + 40), (250, 250, 250))
     draw = ImageDraw.Draw(canvas)
@@ -122,10 +112,10 @@ class PruneResult:
 
 def prune(ws: Workspace, name: str) -> PruneResult:
     """Sync the catalog with the faceset folder: a user may delete bad crops in a file browser."""
-    fid = faceset_id(ws, name)
-    folder = ws.root / "facesets" / name
+    faceset = get_faceset(ws, name)
+    folder = faceset.folder
     rows = ws.conn.execute("SELECT id, crop_path, mask_path FROM faces WHERE faceset_id = ? AND status = 'kept'",
-                           (fid,)).fetchall()
+                           (faceset.id,)).fetchall()
     missing = [r for r in rows if not (folder / r["crop_path"]).exists()]
     ws.conn.executemany("UPDATE faces SET status = 'rejected', reason = 'removed by user' WHERE id = ?",
                         [(r["id"],) for r in missing])

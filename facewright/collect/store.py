@@ -6,12 +6,13 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
+from facewright.collect.catalog import FACESETS, find_faceset
 from facewright.collect.records import FaceRecord, insert_faces, unsigned64
 from facewright.config import ExtractOptions
 from facewright.errors import OptionError
-from facewright.faces.identity import EMBEDDING_SIZE
+from facewright.faces.identity import cluster
+from facewright.media.kind import MediaKind
 from facewright.media.video import MediaInfo
 from facewright.workspace import Workspace, now
 
@@ -22,13 +23,13 @@ class FacesetStore:
 
     def __init__(self, ws: Workspace, name: str, options: ExtractOptions):
         self.ws, self.name, self.options = ws, name, options
-        self.folder = ws.root / "facesets" / name
-        row = ws.conn.execute("SELECT id, face_type, size FROM facesets WHERE name = ?", (name,)).fetchone()
-        if row and (row["face_type"], row["size"]) != (options.face_type, options.size):
-            raise OptionError(f"faceset {name} holds {row['face_type']} crops of {row['size']} px",
-                              fix=f"extract with --face-type {row['face_type']} --size {row['size']}, "
+        self.folder = ws.root / FACESETS / name
+        found = find_faceset(ws, name)
+        if found and (found.face_type, found.size) != (options.face_type, options.size):
+            raise OptionError(f"faceset {name} holds {found.face_type} crops of {found.size} px",
+                              fix=f"extract with --face-type {found.face_type} --size {found.size}, "
                                   "or into a new --identity")
-        self.id: int | None = row["id"] if row else None
+        self.id: int | None = found.id if found else None
         self._folders_made = False
 
     def ensure(self) -> int:
@@ -58,29 +59,21 @@ class FacesetStore:
                                     (self.id,))
         return [unsigned64(r[0]) for r in rows]
 
-    def save_source(self, info: MediaInfo, sha256: str, kind: str, sampling: str, records: list[FaceRecord],
-                    frames_read: int, corrupt: int) -> None:
-        """Record one finished source and its faces in one transaction (all or nothing)."""
+    def save_input(self, info: MediaInfo, sha256: str, kind: MediaKind, sampling: str, records: list[FaceRecord],
+                   frames_read: int, corrupt: int) -> None:
+        """Record one finished input file and its faces in one transaction (all or nothing)."""
         faceset_id = self.ensure()
-        conn = self.ws.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.ws.transaction() as conn:
             media_id = self.ws.add_media(info.path, sha256, kind, **_media_facts(info))
             insert_faces(conn, faceset_id, media_id, records, now())
             conn.execute("INSERT OR REPLACE INTO faceset_sources VALUES (?, ?, ?, ?, ?, ?)",
                          (faceset_id, media_id, sampling, frames_read, corrupt, now()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def keep_largest_identity(self, threshold: float) -> list[int]:
         """Cluster the kept faces by identity; reject all but the largest cluster ('other identity').
 
         Returns the sizes of the clusters that were rejected, largest first. Their crops are deleted.
         """
-        from facewright.faces.identity import cluster
-
         rows = self.ws.conn.execute("SELECT id, embedding, crop_path, mask_path FROM faces WHERE faceset_id = ? "
                                     "AND status = 'kept' AND embedding IS NOT NULL", (self.id,)).fetchall()
         if len(rows) < 2:
@@ -124,15 +117,3 @@ def sampling_key(options: ExtractOptions) -> str:
 
 def relative(path: Path, folder: Path) -> str:
     return str(path.relative_to(folder))
-
-
-def faceset_embeddings(ws: Workspace, name: str) -> NDArray[np.float32] | None:
-    """N x 128 identity embeddings of faceset `name`'s kept faces; None if there is no such faceset."""
-    row = ws.conn.execute("SELECT id FROM facesets WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        return None
-    rows = ws.conn.execute("SELECT embedding FROM faces WHERE faceset_id = ? AND status = 'kept' "
-                           "AND embedding IS NOT NULL ORDER BY id", (row["id"],)).fetchall()
-    if not rows:
-        return np.zeros((0, EMBEDDING_SIZE), np.float32)
-    return np.stack([np.frombuffer(r["embedding"], np.float32) for r in rows])

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -28,11 +29,28 @@ from facewright.errors import ConsentError, FacewrightError, InputError, NoFaceE
 from facewright.faces.detect import Detector, create_detector
 from facewright.faces.identity import EMBEDDING_SIZE, Embedding, IdentityEncoder
 from facewright.files import atomic_path, require_file, sha256_file
-from facewright.media.image import IMAGE_SUFFIXES, Frame, read_image
-from facewright.provenance.keys import SigningIdentity, load_identity, verify_signature
+from facewright.media.image import Frame, read_image
+from facewright.media.kind import MediaKind, media_kind
+from facewright.provenance.keys import SigningIdentity, verify_signature
 from facewright.workspace import Workspace, now
 
-ROLES = ("source", "target", "both")  # source: their face goes into other footage; target: their footage gets one
+
+class Role(StrEnum):
+    """What a person agreed to. The pipeline asks for SOURCE or TARGET; a BOTH consent covers either."""
+
+    SOURCE = "source"  # their face (person A) goes into other footage
+    TARGET = "target"  # their footage (person B) gets another face
+    BOTH = "both"
+
+
+class ConsentStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"  # after its last valid day
+    REVOKED = "revoked"
+
+
+ROLES = tuple(Role)
+USES = (Role.SOURCE, Role.TARGET)  # what a pipeline stage asks for
 CONSENTS = "consents"  # folder in the workspace: consents/<id>/{photo<ext>, record.json, revocation.json}
 MIN_PURPOSE_CHARS = 10  # "a film" says nothing; the person must be able to tell what they agreed to
 MAX_YEARS = 10  # consent is not forever: it must be renewed at least this often
@@ -57,7 +75,7 @@ class ConsentRecord:
     id: str  # 32 hex digits of a uuid4: random, so an id reveals neither how many consents exist nor their order
     identity: str  # the workspace identity (faceset name) the consent is for
     display_name: str  # name or pseudonym, as the person wishes to be named
-    role: str  # one of ROLES
+    role: Role
     purpose: str
     channels: tuple[str, ...]  # where the result may be shown
     expires: date
@@ -72,15 +90,15 @@ class ConsentRecord:
     revoked_by: str | None = None
     revoked_reason: str | None = None
 
-    def status(self, today: date | None = None) -> str:
-        """ "revoked", "expired" (after the `expires` day) or "active"; `today` defaults to the UTC date."""
+    def status(self, today: date | None = None) -> ConsentStatus:
+        """REVOKED, EXPIRED (after the `expires` day) or ACTIVE; `today` defaults to the UTC date."""
         if self.revoked_at is not None:
-            return "revoked"
-        return "expired" if (today or utc_today()) > self.expires else "active"
+            return ConsentStatus.REVOKED
+        return ConsentStatus.EXPIRED if (today or utc_today()) > self.expires else ConsentStatus.ACTIVE
 
-    def covers(self, role: str) -> bool:
-        """True if this consent allows `role` ("source" or "target"), whatever its status."""
-        return self.role in (role, "both")
+    def covers(self, role: Role) -> bool:
+        """True if this consent allows `role` (SOURCE or TARGET), whatever its status."""
+        return self.role in (role, Role.BOTH)
 
     def signed_fields(self) -> dict:
         """The fields record.json signs: everything but the revocation, which is signed on its own."""
@@ -109,13 +127,13 @@ def canonical_json(value: object) -> bytes:
 
 
 def add_consent(ws: Workspace, *, identity: str, display_name: str, role: str, purpose: str,
-                channels: Sequence[str], expires: date | str, photo: str | Path, release: str | Path | None = None,
-                recorded_by: str | None = None, scope: str = "", encoder: IdentityEncoder | None = None,
-                detector: Detector | None = None, signer: SigningIdentity | None = None) -> ConsentRecord:
+                channels: Sequence[str], expires: date | str, photo: str | Path, signer: SigningIdentity,
+                release: str | Path | None = None, recorded_by: str | None = None, scope: str = "",
+                encoder: IdentityEncoder | None = None, detector: Detector | None = None) -> ConsentRecord:
     """Record a consent: check the fields, embed the photo's one face, copy the photo, write catalog + signed JSON.
 
-    `encoder`, `detector` and `signer` default to fresh ones; callers that hold them loaded pass them in.
-    Nothing is written unless every check passes.
+    `signer` signs record.json. `encoder` and `detector` default to fresh ones; callers that hold them loaded
+    pass them in. Nothing is written unless every check passes.
     """
     purpose, channels = check_use(purpose, channels)
     record = dict(identity=_required(identity, "identity"), display_name=_required(display_name, "display name"),
@@ -125,12 +143,12 @@ def add_consent(ws: Workspace, *, identity: str, display_name: str, role: str, p
     photo_sha256 = sha256_file(photo)
     embedding = photo_embedding(read_image(photo), photo, encoder, detector)
     consent_id = uuid.uuid4().hex
-    suffix = photo.suffix.lower() if photo.suffix.lower() in IMAGE_SUFFIXES else ""
+    suffix = photo.suffix.lower() if media_kind(photo) == MediaKind.IMAGE else ""
     consent = ConsentRecord(
         id=consent_id, **record, photo=f"{CONSENTS}/{consent_id}/photo{suffix}", photo_sha256=photo_sha256,
         embedding=embedding, release_sha256=sha256_file(require_file(release)) if release is not None else None,
         recorded_by=(recorded_by or "").strip() or _os_user(), recorded_at=now())
-    _store(ws, consent, photo, signer or load_identity())
+    _store(ws, consent, photo, signer)
     return consent
 
 
@@ -169,11 +187,11 @@ def parse_expiry(expires: date | str, today: date) -> date:
     return day
 
 
-def check_role(role: str, allowed: Sequence[str]) -> str:
-    """`role` if it is one of `allowed`, else OptionError."""
+def check_role(role: str, allowed: Sequence[Role]) -> Role:
+    """`role` as a Role if it is one of `allowed`, else OptionError."""
     if role not in allowed:
         raise OptionError(f"unknown role {role!r}", fix=f"use one of {', '.join(allowed)}")
-    return role
+    return Role(role)
 
 
 def _years_after(day: date, years: int) -> date:
@@ -218,16 +236,12 @@ def _store(ws: Workspace, consent: ConsentRecord, photo: Path, signer: SigningId
     """Insert the row and write photo + record.json in one transaction; on failure neither stays."""
     folder = (ws.root / consent.photo).parent
     folder.mkdir(parents=True)  # a fresh uuid4: an existing folder would be a bug, never overwritten
-    conn = ws.conn
-    conn.execute("BEGIN IMMEDIATE")
     try:
-        _insert(ws, consent)
-        _copy_photo(photo, ws.root / consent.photo, consent.photo_sha256)
-        _write_signed(folder / "record.json", "record", consent.signed_fields(), signer)
-        conn.execute("COMMIT")
+        with ws.transaction():
+            _insert(ws, consent)
+            _copy_photo(photo, ws.root / consent.photo, consent.photo_sha256)
+            _write_signed(folder / "record.json", "record", consent.signed_fields(), signer)
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
         shutil.rmtree(folder, ignore_errors=True)
         raise
 
@@ -311,7 +325,7 @@ def _record_from(fields: dict, path: Path) -> ConsentRecord:
         if fields["schema"] != RECORD_SCHEMA:
             raise ValueError(f"schema {fields['schema']!r}")
         values = {k: v for k, v in fields.items() if k != "schema"}
-        return ConsentRecord(**values | {"channels": tuple(fields["channels"]),
+        return ConsentRecord(**values | {"role": Role(fields["role"]), "channels": tuple(fields["channels"]),
                                          "expires": date.fromisoformat(fields["expires"]),
                                          "embedding": _embedding_from(base64.b64decode(fields["embedding"]))})
     except (KeyError, TypeError, ValueError) as exc:
@@ -319,27 +333,20 @@ def _record_from(fields: dict, path: Path) -> ConsentRecord:
 
 
 def revoke(ws: Workspace, consent_id: str, reason: str, by: str | None = None, *,
-           signer: SigningIdentity | None = None) -> ConsentRecord:
+           signer: SigningIdentity) -> ConsentRecord:
     """Mark a consent revoked (catalog + signed consents/<id>/revocation.json); it stays listed, as revoked."""
     consent = get_consent(ws, consent_id)
     revoked = replace(consent, revoked_at=now(), revoked_by=(by or "").strip() or _os_user(),
                       revoked_reason=_required(reason, "reason"))
     payload = {"schema": REVOCATION_SCHEMA, "consent_id": consent.id, "record_sha256": consent.record_sha256,
                "revoked_at": revoked.revoked_at, "revoked_by": revoked.revoked_by, "reason": revoked.revoked_reason}
-    signer = signer or load_identity()
-    ws.conn.execute("BEGIN IMMEDIATE")
-    try:
+    with ws.transaction():
         changed = ws.conn.execute(
             "UPDATE consents SET revoked_at = ?, revoked_by = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS "
             "NULL", (revoked.revoked_at, revoked.revoked_by, revoked.revoked_reason, consent.id)).rowcount
         if not changed:  # checked under the write lock: two revokes at once cannot both pass
             raise OptionError(f"consent {consent.id} is already revoked", fix=LIST_FIX)
         _write_signed(ws.root / CONSENTS / consent.id / "revocation.json", "revocation", payload, signer)
-        ws.conn.execute("COMMIT")
-    except BaseException:
-        if ws.conn.in_transaction:
-            ws.conn.execute("ROLLBACK")
-        raise
     return revoked
 
 
@@ -381,7 +388,7 @@ def _select(ws: Workspace, where: str, params: Sequence[object]) -> list[Consent
 
 def _from_row(row) -> ConsentRecord:
     return ConsentRecord(
-        id=row["id"], identity=row["identity"], display_name=row["display_name"], role=row["role"],
+        id=row["id"], identity=row["identity"], display_name=row["display_name"], role=Role(row["role"]),
         purpose=row["purpose"], channels=tuple(json.loads(row["channels"])),
         expires=date.fromisoformat(row["expires"]), photo=row["photo_path"], photo_sha256=row["photo_sha256"],
         embedding=_embedding_from(row["embedding"]), release_sha256=row["release_sha256"],

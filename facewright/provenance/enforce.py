@@ -2,16 +2,15 @@
 
 `require_consent` picks the active consent covering a role (provenance.consent holds the records), checks it
 against its signed record.json, and with `match_faces` checks that the faces about to be used are the person in
-the consent photo. `consent_ids_hash` writes the consents that cover a file into its manifest as salted hashes.
+the consent photo.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -21,17 +20,19 @@ from facewright.faces.identity import EMBEDDING_SIZE, THRESHOLD, centroid, dista
 from facewright.provenance.consent import (
     CONSENTS,
     LIST_FIX,
+    USES,
     ConsentRecord,
+    ConsentStatus,
+    Role,
     check_role,
+    get_consent,
     list_consents,
     utc_today,
     verify_record_file,
 )
 from facewright.workspace import Workspace
 
-USES = ("source", "target")  # what a pipeline stage asks for; a "both" consent covers either
 MAX_OUTSIDE = 0.05  # share of faces allowed beyond THRESHOLD: detector noise, not another person
-MIN_SALT_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -53,17 +54,17 @@ class FaceMatch:
 # --- enforcement -----------------------------------------------------------------------------------------------
 
 
-def require_consent(ws: Workspace, identity: str, role: str, embeddings: ArrayLike | None = None, *,
+def require_consent(ws: Workspace, identity: str, role: Role | str, embeddings: ArrayLike | None = None, *,
                     today: date | None = None) -> ConsentRecord:
     """The active consent covering `role` for `identity` (the one expiring last), or ConsentError saying why.
 
     `embeddings` (N x 128 float32): the faces about to be used; they must be the person in the consent photo
     (see `match_faces`). The chosen record must also match its signed record.json, photo and revocation.
     """
-    check_role(role, USES)
+    role = check_role(role, USES)
     today = today or utc_today()
     records = list_consents(ws, identity)
-    usable = sorted((r for r in records if r.covers(role) and r.status(today) == "active"),
+    usable = sorted((r for r in records if r.covers(role) and r.status(today) == ConsentStatus.ACTIVE),
                     key=lambda r: (r.expires, r.recorded_at), reverse=True)
     if not usable:
         raise ConsentError(_refusal(identity, role, records, today), fix=add_command(identity, role))
@@ -78,7 +79,7 @@ def require_consent(ws: Workspace, identity: str, role: str, embeddings: ArrayLi
                            + add_command("IDENTITY", role))
 
 
-def _refusal(identity: str, role: str, records: list[ConsentRecord], today: date) -> str:
+def _refusal(identity: str, role: Role, records: list[ConsentRecord], today: date) -> str:
     """Why no consent of `records` covers `role` today, in one sentence."""
     if not records:
         return f"no consent is recorded for identity {identity!r}"
@@ -87,7 +88,7 @@ def _refusal(identity: str, role: str, records: list[ConsentRecord], today: date
         roles = sorted({r.role for r in records})
         return f"the consent of {identity!r} covers role {', '.join(roles)}, not {role}"
     reasons = []
-    expired = [r for r in covering if r.status(today) == "expired"]
+    expired = [r for r in covering if r.status(today) == ConsentStatus.EXPIRED]
     if expired:
         reasons.append(f"expired on {max(r.expires for r in expired)} (today is {today})")
     for r in (r for r in covering if r.revoked_at is not None):
@@ -95,10 +96,40 @@ def _refusal(identity: str, role: str, records: list[ConsentRecord], today: date
     return f"no active consent of {identity!r} as {role}: " + "; ".join(reasons)
 
 
-def add_command(identity: str, role: str) -> str:
+def add_command(identity: str, role: Role | str) -> str:
     """The command line that records a consent for `identity` as `role` (placeholders in capitals)."""
     return (f"facewright consent add --identity {shlex.quote(identity)} --display-name NAME --role {role} "
             "--photo PHOTO --purpose PURPOSE --channels CHANNEL --expires YYYY-MM-DD")
+
+
+def consent_for_any_role(ws: Workspace, identity: str) -> ConsentRecord:
+    """The active consent of `identity` for either role: a faceset may later serve as source or target."""
+    try:
+        return require_consent(ws, identity, Role.SOURCE)
+    except ConsentError as first:
+        try:
+            return require_consent(ws, identity, Role.TARGET)
+        except ConsentError:
+            raise first from None
+
+
+def active_consent(ws: Workspace, consent_id: str) -> ConsentRecord:
+    """The consent with this id (or unique prefix) if it is active, else ConsentError saying what it is."""
+    record = get_consent(ws, consent_id)
+    if record.status() != ConsentStatus.ACTIVE:
+        raise ConsentError(f"consent {record.id} ({record.identity}) is {record.status()}",
+                           fix=add_command(record.identity, record.role))
+    return record
+
+
+def refuse_revoked(ws: Workspace, consent_ids: Iterable[str], what: str, path: Path | None = None) -> None:
+    """ConsentError if any of `consent_ids` was revoked: what was made under it (`what`: a model) is not used,
+    whatever newer consent exists."""
+    for consent_id in consent_ids:
+        record = get_consent(ws, consent_id)
+        if record.status() == ConsentStatus.REVOKED:
+            raise ConsentError(f"{what} was made under consent {record.id[:12]} of {record.identity}, which has been "
+                               "revoked", path=path, fix=f"do not use {what}; make a new one under an active consent")
 
 
 def check_signed(ws: Workspace, consent: ConsentRecord, today: date) -> ConsentRecord:
@@ -107,7 +138,7 @@ def check_signed(ws: Workspace, consent: ConsentRecord, today: date) -> ConsentR
     if signed.record_sha256 != consent.record_sha256:
         raise ConsentError(f"the catalog's consent {consent.id} differs from its signed record.json",
                            path=ws.catalog, fix="restore the catalog from a catalog.sqlite.bak-v* file; " + LIST_FIX)
-    if signed.status(today) != "active":
+    if signed.status(today) != ConsentStatus.ACTIVE:
         raise ConsentError(f"consent {consent.id} is {signed.status(today)} in its signed files",
                            fix=add_command(consent.identity, consent.role))
     return consent
@@ -128,22 +159,3 @@ def match_faces(reference: ArrayLike, embeddings: ArrayLike, threshold: float = 
     to_centroid = float(distance(centroid(embeddings), reference))
     return FaceMatch(len(embeddings), threshold, outside, float(np.median(distances)), to_centroid,
                      to_centroid <= threshold and outside <= max_outside * len(embeddings))
-
-
-# --- ids in manifests ------------------------------------------------------------------------------------------
-
-
-def consent_ids_hash(ids: Iterable[str], salt: bytes) -> list[str]:
-    """sha256(salt + id as ASCII) hex per consent id: shows which consents cover a file without naming anyone.
-
-    `salt` (at least 16 random bytes, fresh per file and stored beside the hashes) keeps two files that use
-    the same consent from being linked through equal hashes.
-    """
-    if len(salt) < MIN_SALT_BYTES:
-        raise ValueError(f"salt must be at least {MIN_SALT_BYTES} bytes, got {len(salt)}")
-    return [hashlib.sha256(salt + i.strip().lower().encode("ascii")).hexdigest() for i in ids]
-
-
-def consent_id_matches(digest: str, consent_id: str, salt: bytes) -> bool:
-    """True if `digest` is consent_ids_hash's hash of `consent_id` with `salt` (constant-time compare)."""
-    return hmac.compare_digest(digest.lower(), consent_ids_hash([consent_id], salt)[0])

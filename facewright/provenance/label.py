@@ -22,6 +22,7 @@ from facewright.config import LABEL_POSITIONS as POSITIONS
 from facewright.config import LABEL_PRESETS as PRESETS
 from facewright.errors import OptionError
 from facewright.media.image import Frame
+from facewright.media.kind import MediaKind
 
 LABEL_HEIGHT = 0.045  # text cap height as a share of the shorter side: ~16 px on 360p, ~49 px on 1080p
 MIN_TEXT_PX = 12
@@ -43,12 +44,12 @@ class Label:
     def visible(self) -> bool:
         return self.preset != "none"
 
-    def text(self, kind: str) -> str | None:
-        """The words shown on a medium of `kind` ("video" or "image"); None for "none"."""
+    def text(self, kind: MediaKind) -> str | None:
+        """The words shown on a medium of `kind`; None for "none"."""
         if self.preset == "ai-generated":
             return "AI-generated (face swap)"
         if self.preset == "manipulated":
-            return f"This {'video' if kind == 'video' else 'image'} has been manipulated."
+            return f"This {MediaKind(kind)} has been manipulated."
         return None
 
 
@@ -72,7 +73,7 @@ def overlay(text: str, width: int, height: int, position: str) -> tuple[NDArray[
     return premultiplied, (max(0, y), max(0, x))
 
 
-def apply_label(image: Frame, label: Label, kind: str = "video") -> Frame:
+def apply_label(image: Frame, label: Label, kind: MediaKind = MediaKind.VIDEO) -> Frame:
     """A copy of an H x W x 3 uint8 RGB picture with the label drawn on it (unchanged copy for "none")."""
     text = label.text(kind)
     out = image.copy()
@@ -87,7 +88,7 @@ def apply_label(image: Frame, label: Label, kind: str = "video") -> Frame:
     return out
 
 
-def label_boxes(width: int, height: int, kind: str = "video") -> list[tuple[int, int, int, int]]:
+def label_boxes(width: int, height: int, kind: MediaKind = MediaKind.VIDEO) -> list[tuple[int, int, int, int]]:
     """(top, left, bottom, right) of every visible label there can be on a width x height picture: each
     preset's text at each position. Quality measurements leave these boxes out of "the background"."""
     boxes = []

@@ -6,29 +6,34 @@ watermark also covers it, and the manifest is signed last, over the final encode
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import secrets
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from facewright import __version__
 from facewright.config import VideoOptions
-from facewright.errors import ProvenanceError, UnsupportedFormatError
+from facewright.errors import OptionError, UnsupportedFormatError
 from facewright.files import check_output, require_file, sha256_file
-from facewright.media.image import IMAGE_SUFFIXES as READABLE_IMAGES
 from facewright.media.image import Frame, read_image, write_image
+from facewright.media.kind import MediaKind, media_kind
 from facewright.media.transcode import transcode
 from facewright.media.video import VideoFrame
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance import watermark
-from facewright.provenance.c2pa import SUPPORTED, ManifestFacts, sign_file
-from facewright.provenance.enforce import consent_ids_hash
+from facewright.provenance.c2pa import ManifestFacts, sign_file
 from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.label import Label, apply_label
+from facewright.workspace import Workspace, now
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-VIDEO_SUFFIXES = (".mp4", ".mov")
-SALT_BYTES = 16
+# What can be written and signed (C2PA cannot sign MKV or WebM), by suffix.
+SIGNABLE = {".png": MediaKind.IMAGE, ".jpg": MediaKind.IMAGE, ".jpeg": MediaKind.IMAGE,
+            ".mp4": MediaKind.VIDEO, ".mov": MediaKind.VIDEO}
+SALT_BYTES = 16  # per output: two files under the same consent cannot be linked through equal hashes
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class MarkPlan:
 class FrameMarker:
     """Label + watermark for each frame of one output."""
 
-    def __init__(self, plan: MarkPlan, kind: str):
+    def __init__(self, plan: MarkPlan, kind: MediaKind):
         self.plan = plan
         self.kind = kind
 
@@ -83,7 +88,7 @@ def mark_image(image: Frame, output: Path, plan: MarkPlan, identity: SigningIden
     """Write `image` (H x W x 3 RGB uint8) to `output` (PNG/JPEG) labelled, watermarked and signed (atomic)."""
     with tempfile.TemporaryDirectory(prefix=".facewright-mark-", dir=_existing(output.parent)) as tmp:
         unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
-        write_image(FrameMarker(plan, "image")(image), unsigned)
+        write_image(FrameMarker(plan, MediaKind.IMAGE)(image), unsigned)
         return seal(unsigned, output, plan, identity)
 
 
@@ -92,56 +97,91 @@ def _existing(folder: Path) -> Path:
     return folder
 
 
-def media_kind(path: Path) -> str:
+def signable_kind(path: Path) -> MediaKind:
+    """The kind of file `path` names if facewright can write and sign it, else UnsupportedFormatError."""
     suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    raise UnsupportedFormatError(f"cannot mark {suffix or 'suffix-less'} files", path=path,
-                                 fix=f"write one of {', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)} "
-                                     "(C2PA cannot sign MKV or WebM)")
+    if suffix not in SIGNABLE:
+        raise UnsupportedFormatError(f"cannot mark {suffix or 'suffix-less'} files", path=path,
+                                     fix=f"write one of {', '.join(SIGNABLE)} (C2PA cannot sign MKV or WebM)")
+    return SIGNABLE[suffix]
+
+
+def check_output_kind(input: Path, output: Path) -> MediaKind:
+    """The kind of `output`, which must be signable and of the same kind as `input` (a video into a video)."""
+    kind, wanted = signable_kind(output), media_kind(input)
+    if kind != wanted:
+        suffixes = " or ".join(s for s, k in SIGNABLE.items() if k == wanted)
+        raise OptionError(f"a {wanted} cannot be written as {output.suffix}", path=output,
+                          fix=f"give the output a {suffixes} suffix")
+    return kind
 
 
 @dataclass(frozen=True)
 class MarkResult:
     output: Path
-    kind: str
+    kind: MediaKind
     frames: int
     sha256: str
     payload_hex: str
     label: str
 
+    @classmethod
+    def of(cls, output: Path, plan: MarkPlan, kind: MediaKind = MediaKind.IMAGE, frames: int = 1) -> MarkResult:
+        """The result of marking `output` (already written) under `plan`."""
+        return cls(output, kind, frames, sha256_file(output), plan.payload_hex, plan.label.preset)
 
-def mark_file(source: str | Path, output: str | Path, plan: MarkPlan, identity: SigningIdentity, *,
+
+def mark_file(input: str | Path, output: str | Path, plan: MarkPlan, identity: SigningIdentity, *,
               options: VideoOptions = VideoOptions(), progress: ProgressFactory = no_progress) -> MarkResult:
-    """Label, watermark and sign a copy of `source` at `output`; the source is never modified."""
-    source = require_file(source)
-    output = check_output(output, [source])
-    kind = media_kind(output)
-    source_kind = "image" if source.suffix.lower() in READABLE_IMAGES else "video"  # any video FFmpeg reads
-    if kind != source_kind:
-        raise ProvenanceError(f"cannot mark a {source_kind} into a {kind} file", path=output,
-                              fix=f"give the output a {' or '.join(_suffixes(source_kind))} suffix")
-    if output.suffix.lower() not in SUPPORTED:
-        raise UnsupportedFormatError("C2PA cannot sign this format", path=output, fix="write MP4, MOV, PNG or JPEG")
+    """Label, watermark and sign a copy of `input` at `output`; the input is never modified."""
+    input = require_file(input)
+    output = check_output(output, [input])
+    kind = check_output_kind(input, output)
     marker = FrameMarker(plan, kind)
     with tempfile.TemporaryDirectory(prefix=".facewright-mark-", dir=output.parent) as tmp:
         unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
-        if kind == "image":
-            mark_image(read_image(source), output, plan, identity)
+        if kind == MediaKind.IMAGE:
+            mark_image(read_image(input), output, plan, identity)
             frames = 1
         else:
-            frames = transcode(source, unsigned, options=options, progress=progress,
+            frames = transcode(input, unsigned, options=options, progress=progress,
                                frame_fn=lambda frame: marker(_image(frame))).frames
             seal(unsigned, output, plan, identity)
-    return MarkResult(output, kind, frames, sha256_file(output), plan.payload_hex, plan.label.preset)
+    return MarkResult.of(output, plan, kind, frames)
 
 
 def _image(frame: VideoFrame) -> Frame:
     return frame.image
 
 
-def _suffixes(kind: str) -> tuple[str, ...]:
-    return IMAGE_SUFFIXES if kind == "image" else VIDEO_SUFFIXES
+def record_mark(ws: Workspace, run_id: int, result: MarkResult, plan: MarkPlan, signer_fingerprint: str) -> int:
+    """Record a marked output in the catalog (outputs + marks rows); return the output id.
 
+    The marks row is what `verify` finds through a file's watermark id when its manifest was stripped.
+    """
+    output_id = ws.add_output(run_id, result.output, result.sha256, result.kind)
+    parent_sha256 = sha256_file(plan.parent) if plan.parent else None
+    ws.conn.execute(
+        "INSERT INTO marks (payload, output_id, run_id, path, sha256, kind, label, consent_ids_json, consent_salt, "
+        "signer_fingerprint, model, model_sha256, parent_sha256, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (result.payload_hex, output_id, run_id, str(result.output.resolve()), result.sha256, result.kind,
+         result.label, json.dumps(list(plan.consent_ids)), plan.salt.hex(), signer_fingerprint, plan.model,
+         plan.model_sha256, parent_sha256, now()))
+    return output_id
+
+
+def consent_ids_hash(ids: Iterable[str], salt: bytes) -> list[str]:
+    """sha256(salt + id as ASCII) hex per consent id: shows which consents cover a file without naming anyone.
+
+    `salt` (at least 16 random bytes, fresh per file and stored beside the hashes) keeps two files that use
+    the same consent from being linked through equal hashes.
+    """
+    if len(salt) < SALT_BYTES:
+        raise ValueError(f"salt must be at least {SALT_BYTES} bytes, got {len(salt)}")
+    return [hashlib.sha256(salt + i.strip().lower().encode("ascii")).hexdigest() for i in ids]
+
+
+def consent_id_matches(digest: str, consent_id: str, salt: bytes) -> bool:
+    """True if `digest` is consent_ids_hash's hash of `consent_id` with `salt` (constant-time compare)."""
+    return hmac.compare_digest(digest.lower(), consent_ids_hash([consent_id], salt)[0])

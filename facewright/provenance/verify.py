@@ -23,7 +23,7 @@ from facewright.media.video import read_video
 from facewright.provenance import watermark
 from facewright.provenance.c2pa import C2paReport, read_file
 from facewright.provenance.consent import get_consent
-from facewright.provenance.enforce import consent_ids_hash
+from facewright.provenance.mark import consent_id_matches
 from facewright.workspace import Workspace
 
 # One exit code per outcome (0 and the 10s: 1 is a crash, 2 bad input, 3 missing consent).
@@ -39,7 +39,7 @@ VIDEO_FRAMES = 600  # frames read for the watermark: 20 s at 30 fps is far more 
 
 
 @dataclass(frozen=True)
-class ConsentStatus:
+class ConsentCheck:
     consent_id: str
     identity: str
     role: str
@@ -54,7 +54,7 @@ class VerifyReport:
     c2pa: C2paReport
     watermark: watermark.WatermarkResult | None
     record: dict | None = None  # the catalog's mark row, when this workspace made the file
-    consents: tuple[ConsentStatus, ...] = ()
+    consents: tuple[ConsentCheck, ...] = ()
     label: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -111,19 +111,19 @@ def verify_file(path: str | Path, *, anchors_pem: bytes | None = None, lookup: C
         mark, unreadable = None, f"the pictures cannot be decoded for the watermark: {exc.message}"
     payload = (mark and mark.payload_hex) or ((c2pa.facewright or {}).get("watermark") or {}).get("payload")
     record = lookup(payload) if lookup is not None and payload else None
-    consents = _consent_statuses(record, c2pa, lookup, today or date.today()) if record else ()
+    consents = _consent_checks(record, c2pa, lookup, today or date.today()) if record else ()
     label = (c2pa.facewright or {}).get("label") or (record or {}).get("label")
     notes = _notes(c2pa, mark, record) + ((unreadable,) if unreadable else ())
     return VerifyReport(path, outcome(c2pa, mark), c2pa, mark, record, consents, label, notes)
 
 
-def _consent_statuses(record: dict, c2pa: C2paReport, lookup: CatalogLookup, today: date) -> tuple[ConsentStatus, ...]:
+def _consent_checks(record: dict, c2pa: C2paReport, lookup: CatalogLookup, today: date) -> tuple[ConsentCheck, ...]:
     manifest = (c2pa.facewright or {}).get("consent") or {}
     salt = bytes.fromhex(manifest.get("salt", "")) if manifest.get("salt") else None
     hashes = set(manifest.get("hashes") or ())
     statuses = []
     for consent_id in record.get("consent_ids", ()):
-        in_manifest = salt is not None and consent_ids_hash([consent_id], salt)[0] in hashes
+        in_manifest = salt is not None and any(consent_id_matches(h, consent_id, salt) for h in hashes)
         statuses.append(lookup.consent(consent_id, today, in_manifest))
     return tuple(statuses)
 
@@ -156,10 +156,10 @@ class CatalogLookup:
         record["consent_ids"] = json.loads(record.pop("consent_ids_json"))
         return record
 
-    def consent(self, consent_id: str, today: date, in_manifest: bool) -> ConsentStatus:
+    def consent(self, consent_id: str, today: date, in_manifest: bool) -> ConsentCheck:
         try:
             record = get_consent(self.ws, consent_id)
         except ConsentError:
-            return ConsentStatus(consent_id, "?", "?", "unknown", in_manifest)
-        return ConsentStatus(record.id, record.identity, record.role, record.status(today), in_manifest)
+            return ConsentCheck(consent_id, "?", "?", "unknown", in_manifest)
+        return ConsentCheck(record.id, record.identity, record.role, record.status(today), in_manifest)
 

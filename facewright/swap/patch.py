@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from facewright.config import VideoOptions
-from facewright.files import atomic_path, sha256_file
+from facewright.files import atomic_path
+from facewright.media.kind import MediaKind
 from facewright.media.video import VideoFrame
 from facewright.media.writer import VideoWriter
 from facewright.provenance.keys import SigningIdentity
@@ -52,7 +53,7 @@ class PatchWriter:
         writers = [VideoWriter(stem.with_name(stem.name + suffix), width=size, height=size, fps=self.fps,
                                time_base=self.time_base, options=options)
                    for suffix, options in ((".mp4", self.video), ("_mask.mp4", LOSSLESS))]
-        entry = self._tracks[track] = (*writers, FrameMarker(self.plan(), "video"), [])
+        entry = self._tracks[track] = (*writers, FrameMarker(self.plan(), MediaKind.VIDEO), [])
         return entry
 
     def finish(self) -> list[tuple[MarkResult, MarkPlan]]:
@@ -66,8 +67,7 @@ class PatchWriter:
             shutil.move(masks.close(), self.folder / f"track_{track:03d}_mask.mp4")
             with atomic_path(self.folder / f"track_{track:03d}.json") as tmp:
                 tmp.write_text(json.dumps({"track": track, "frames": meta}, indent=1) + "\n")
-            marks.append((MarkResult(output, "video", len(meta), sha256_file(output), marker.plan.payload_hex,
-                                     marker.plan.label.preset), marker.plan))
+            marks.append((MarkResult.of(output, marker.plan, MediaKind.VIDEO, len(meta)), marker.plan))
         self.close()
         return marks
 

@@ -20,27 +20,28 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facewright.collect.geometry import load_track
+from facewright.collect.tracks import stored_faces
 from facewright.config import MarkOptions, SwapOptions, VideoOptions
-from facewright.errors import NoFaceError, NoVideoStreamError, OptionError
+from facewright.errors import NoFaceError, NoVideoStreamError
 from facewright.faces.identity import IdentityEncoder
-from facewright.faces.landmarks import FaceLandmarks, Landmarker
+from facewright.faces.landmarks import Landmarker
 from facewright.faces.types import Points
 from facewright.files import sha256_file
-from facewright.media.image import IMAGE_SUFFIXES, Frame, read_image
+from facewright.media.image import Frame, read_image
+from facewright.media.kind import MediaKind, media_kind
 from facewright.media.transcode import transcode
 from facewright.media.video import VideoFrame, probe, read_video
 from facewright.progress import ProgressFactory, no_progress
-from facewright.provenance.consent import ConsentRecord, photo_embedding
+from facewright.provenance.consent import ConsentRecord, Role, photo_embedding
 from facewright.provenance.enforce import require_consent
 from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.label import Label
-from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, mark_image, media_kind, seal
+from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, mark_image, record_mark, seal
 from facewright.swap.compose import Compositor, fit_track_colors
 from facewright.swap.footage import FaceTrack, Footage, FootageScanner, faces_by_frame, select_tracks
 from facewright.swap.model import SwapModel
 from facewright.swap.patch import PatchWriter
-from facewright.workspace import Workspace
+from facewright.workspace import Run, Workspace
 
 PREVIEW_WIDTH = 480  # each half of a preview strip row
 
@@ -49,7 +50,7 @@ PREVIEW_WIDTH = 480  # each half of a preview strip row
 class SwapResult:
     input: Path
     output: Path
-    kind: str  # "image" | "video"
+    kind: MediaKind
     frames: int
     frames_swapped: int  # frames where at least one face was replaced
     tracks_swapped: int
@@ -75,7 +76,7 @@ class SwapJob:
     marking: MarkOptions
     video: VideoOptions
     signer: SigningIdentity
-    run_id: int
+    run: Run
     source_consent: ConsentRecord
     target: str
     extra: tuple[tuple[str, str], ...] = ()  # more manifest facts (a forced model)
@@ -96,132 +97,130 @@ class SwapJob:
         if self.options.reference:
             path = Path(self.options.reference)
             return photo_embedding(read_image(path), path, self.encoder, None)[None]
-        return require_consent(self.ws, self.target, "target").embedding[None]
+        return require_consent(self.ws, self.target, Role.TARGET).embedding[None]
 
-    def plan(self, source: Path, target_consent: ConsentRecord) -> MarkPlan:
+    def plan(self, input: Path, target_consent: ConsentRecord) -> MarkPlan:
         return MarkPlan(Label(self.marking.label, self.marking.label_position),
                         (self.source_consent.id, target_consent.id), model=self.model.name,
-                        model_sha256=self.model.sha256, parent=source, extra=self.extra,
+                        model_sha256=self.model.sha256, parent=input, extra=self.extra,
                         **({"payload": next(self.payloads)} if self.payloads is not None else {}))
 
     def record(self, result: MarkResult, plan: MarkPlan) -> None:
-        self.ws.record_mark(self.run_id, result, plan, self.signer.fingerprint)
+        record_mark(self.ws, self.run.id, result, plan, self.signer.fingerprint)
 
 
 def chosen_faces(job: SwapJob, footage: Footage,
-                 source: Path) -> tuple[list[FaceTrack], ConsentRecord, dict[int, list[tuple[int, Points]]]]:
+                 input: Path) -> tuple[list[FaceTrack], ConsentRecord, dict[int, list[tuple[int, Points]]]]:
     """The tracks to swap, their consent (checked against their faces), and frame -> faces to render."""
     options = job.options
     tracks = select_tracks(footage, job.references, options.threshold)
     if not tracks:
         who = "the reference photo's face" if options.reference else f"{job.target}'s face"
         raise NoFaceError(f"none of the {len(footage.tracks)} face track(s) is {who}"
-                          if footage.tracks else "no face found", path=source,
+                          if footage.tracks else "no face found", path=input,
                           fix="check --target / --reference, raise --threshold a little, or use --all-faces")
     # Track by track: pooled, a bystander's few embeddings could hide among the many of a long target track.
-    consent = [require_consent(job.ws, job.target, "target", np.stack(t.embeddings)) for t in tracks][0]
+    consent = [require_consent(job.ws, job.target, Role.TARGET, np.stack(t.embeddings)) for t in tracks][0]
     return tracks, consent, faces_by_frame(tracks, options.smooth, options.smooth_beta)
 
 
-def swap_video(job: SwapJob, source: Path, output: Path) -> SwapResult:
+def swap_video(job: SwapJob, input: Path, output: Path) -> SwapResult:
     start = time.perf_counter()
-    info = probe(source)
+    info = probe(input)
     if info.video is None:
-        raise NoVideoStreamError("the file has no video stream (audio only?)", path=source,
+        raise NoVideoStreamError("the file has no video stream (audio only?)", path=input,
                                  fix="give a video or an image")
-    footage = _scan(job, source, info.video.frames)
+    footage = _scan(job, input, info.video.frames)
     scanned = time.perf_counter() - start
-    tracks, consent, faces = chosen_faces(job, footage, source)
+    tracks, consent, faces = chosen_faces(job, footage, input)
     compositor = Compositor(job.model, job.options, fit_track_colors(job.model, tracks, job.options))
-    plan = job.plan(source, consent)
-    marker = FrameMarker(plan, "video")
-    wanted = _preview_frames(footage.frames, job.options.preview)
-    strip: list[tuple[Frame, Frame]] = []
-
+    plan = job.plan(input, consent)
     patch = (PatchWriter(Path(job.options.patch), info.video.fps or 30, info.video.time_base, job.video,
-                         lambda: job.plan(source, consent), job.signer) if job.options.patch else None)
-
-    def render(frames: list[VideoFrame]) -> list[Frame]:
-        if patch is not None:
-            compositor.on_face = lambda i, track, *face: patch.add(frames[i], track, *face)
-        swapped = compositor.many([f.image for f in frames], [faces.get(f.index, []) for f in frames])
-        strip.extend((_fit_width(f.image), _fit_width(s)) for f, s in zip(frames, swapped, strict=True)
-                     if f.index in wanted)
-        return [marker(image) for image in swapped]
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".facewright-swap-", dir=output.parent) as tmp, \
-            contextlib.ExitStack() as cleanup:
-        if patch is not None:
-            cleanup.callback(patch.close)
-        unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
-        encoded = transcode(source, unsigned, options=job.video, batch_fn=render, batch=job.options.batch,
-                            progress=job.progress)
-        for mark in patch.finish() if patch is not None else ():
-            job.record(*mark)
-        seal(unsigned, output, plan, job.signer)  # last: the output appears only when all else is done
-    result = MarkResult(output, "video", encoded.frames, sha256_file(output), plan.payload_hex, plan.label.preset)
+                         lambda: job.plan(input, consent), job.signer) if job.options.patch else None)
+    render = FrameRenderer(compositor, faces, FrameMarker(plan, MediaKind.VIDEO),
+                           _preview_frames(footage.frames, job.options.preview), patch)
+    frames = _encode(job, input, output, render, plan)
+    result = MarkResult.of(output, plan, MediaKind.VIDEO, frames)
     job.record(result, plan)
-    preview = _write_preview(job, strip, output, source, consent) if strip else None
+    preview = _write_preview(job, render.strip, output, input, consent) if render.strip else None
     seconds = time.perf_counter() - start
     stages = {"find faces": scanned, **compositor.timer.seconds}
     stages["decode, mark, encode, sign"] = seconds - sum(stages.values())
-    return SwapResult(source, output, "video", encoded.frames, len(faces), len(tracks), len(footage.tracks),
+    return SwapResult(input, output, MediaKind.VIDEO, frames, len(faces), len(tracks), len(footage.tracks),
                       seconds, plan.payload_hex, result.sha256, preview, stages)
 
 
-def _scan(job: SwapJob, source: Path, frames: int | None) -> Footage:
+class FrameRenderer:
+    """The second pass, one batch of decoded frames at a time: the chosen faces composited in, the patch
+    (if any) fed, the preview's rows kept, and every frame labelled and watermarked."""
+
+    def __init__(self, compositor: Compositor, faces: dict[int, list[tuple[int, Points]]], marker: FrameMarker,
+                 preview_frames: set[int], patch: PatchWriter | None):
+        self.compositor, self.faces, self.marker, self.patch = compositor, faces, marker, patch
+        self.preview_frames = preview_frames
+        self.strip: list[tuple[Frame, Frame]] = []  # (input, output) rows of the preview
+
+    def __call__(self, frames: list[VideoFrame]) -> list[Frame]:
+        if self.patch is not None:
+            patch = self.patch
+            self.compositor.on_face = lambda i, track, *face: patch.add(frames[i], track, *face)
+        swapped = self.compositor.many([f.image for f in frames], [self.faces.get(f.index, []) for f in frames])
+        self.strip.extend((_fit_width(f.image), _fit_width(s)) for f, s in zip(frames, swapped, strict=True)
+                          if f.index in self.preview_frames)
+        return [self.marker(image) for image in swapped]
+
+
+def _encode(job: SwapJob, input: Path, output: Path, render: FrameRenderer, plan: MarkPlan) -> int:
+    """Decode, render and encode `input` with its timestamps and audio, then sign it into `output`; the frames.
+
+    The output appears only when everything else is done (the patch, if any, included); an interruption
+    leaves neither a partial output nor a partial patch.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".facewright-swap-", dir=output.parent) as tmp, \
+            contextlib.ExitStack() as cleanup:
+        if render.patch is not None:
+            cleanup.callback(render.patch.close)
+        unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
+        encoded = transcode(input, unsigned, options=job.video, batch_fn=render, batch=job.options.batch,
+                            progress=job.progress)
+        for mark in render.patch.finish() if render.patch is not None else ():
+            job.record(*mark)
+        seal(unsigned, output, plan, job.signer)
+    return encoded.frames
+
+
+def _scan(job: SwapJob, input: Path, frames: int | None) -> Footage:
     """The first pass: faces in every frame, tracked shot by shot. A video extracted `--for-swap` before
     has its landmarks in the workspace already: they are used instead of running the landmark model again."""
     scanner = FootageScanner(job.encoder, job.model.resolution, job.model.face_type, job.options.cut_threshold)
-    stored = stored_faces(job.ws, sha256_file(source))
+    stored = stored_faces(job.ws, sha256_file(input))
     with contextlib.ExitStack() as stack:
         landmarker = None if stored else stack.enter_context(Landmarker(video=True, max_faces=job.options.max_faces))
-        bar = stack.enter_context(job.progress(total=frames, desc=f"find faces {source.name}"
+        bar = stack.enter_context(job.progress(total=frames, desc=f"find faces {input.name}"
                                                + (" (stored)" if stored else ""), unit="frame"))
-        for frame in read_video(source):
+        for frame in read_video(input):
             faces = stored.get(frame.index, []) if stored else landmarker.detect(frame.image, frame.time * 1000)
             scanner.add(frame.index, frame.time, frame.image, faces)
             bar.update(1)
     return scanner.footage()
 
 
-def stored_faces(ws: Workspace, sha256: str) -> dict[int, list[FaceLandmarks]]:
-    """frame index -> faces, from the tracks an earlier `extract --for-swap` stored for this video ({}: none)."""
-    rows = ws.conn.execute("SELECT t.arrays_path FROM tracks t JOIN media m ON m.id = t.media_id "
-                           "WHERE m.sha256 = ? ORDER BY t.track", (sha256,)).fetchall()
-    faces: dict[int, list[FaceLandmarks]] = {}
-    for row in rows:
-        arrays = load_track(ws, row["arrays_path"])
-        for index, points, pose in zip(arrays["frames"], arrays["landmarks"], arrays["pose"], strict=True):
-            faces.setdefault(int(index), []).append(FaceLandmarks(points, np.zeros(0, np.float32), (), pose))
-    return faces
-
-
-def swap_image(job: SwapJob, source: Path, output: Path) -> SwapResult:
+def swap_image(job: SwapJob, input: Path, output: Path) -> SwapResult:
     start = time.perf_counter()
-    image = read_image(source)
+    image = read_image(input)
     scanner = FootageScanner(job.encoder, job.model.resolution, job.model.face_type, job.options.cut_threshold)
     with Landmarker(video=False, max_faces=job.options.max_faces) as landmarker:
         scanner.add(0, 0.0, image, landmarker.detect(image))
     footage = scanner.footage()
-    tracks, consent, faces = chosen_faces(job, footage, source)
+    tracks, consent, faces = chosen_faces(job, footage, input)
     compositor = Compositor(job.model, job.options, fit_track_colors(job.model, tracks, job.options))
-    plan = job.plan(source, consent)
+    plan = job.plan(input, consent)
     mark_image(compositor(image, faces.get(0, [])), output, plan, job.signer)
-    result = MarkResult(output, "image", 1, sha256_file(output), plan.payload_hex, plan.label.preset)
+    result = MarkResult.of(output, plan)
     job.record(result, plan)
-    return SwapResult(source, output, "image", 1, 1, len(tracks), len(footage.tracks),
+    return SwapResult(input, output, MediaKind.IMAGE, 1, 1, len(tracks), len(footage.tracks),
                       time.perf_counter() - start, plan.payload_hex, result.sha256, None, compositor.timer.seconds)
-
-
-def output_kind(source: Path, output: Path) -> str:
-    kind = media_kind(output)  # refuses what C2PA cannot sign
-    source_kind = "image" if source.suffix.lower() in IMAGE_SUFFIXES else "video"  # any video FFmpeg reads
-    if kind != source_kind:
-        raise OptionError(f"a swapped {source_kind} cannot be written as {output.suffix}", path=output,
-                          fix="write a video as .mp4 or .mov, an image as .png or .jpg")
-    return kind
 
 
 def _preview_frames(frames: int, count: int) -> set[int]:
@@ -230,15 +229,15 @@ def _preview_frames(frames: int, count: int) -> set[int]:
     return {int(i) for i in np.linspace(0, frames - 1, min(count, frames)).round()}
 
 
-def _write_preview(job: SwapJob, pairs: list[tuple[Frame, Frame]], output: Path, source: Path,
+def _write_preview(job: SwapJob, pairs: list[tuple[Frame, Frame]], output: Path, input: Path,
                    consent: ConsentRecord) -> Path:
     """input | output rows as one PNG, itself labelled, watermarked and signed: it shows swapped faces."""
     rows = [np.concatenate([a, b], axis=1) for a, b in pairs]
     strip = np.concatenate(rows, axis=0)
     path = output.with_name(f"{output.stem}.preview.png")
-    plan = job.plan(source, consent)
+    plan = job.plan(input, consent)
     mark_image(strip, path, plan, job.signer)
-    job.record(MarkResult(path, "image", 1, sha256_file(path), plan.payload_hex, plan.label.preset), plan)
+    job.record(MarkResult.of(path, plan), plan)
     return path
 
 
@@ -248,5 +247,5 @@ def _fit_width(image: Frame) -> Frame:
 
 
 def image_files(folder: Path) -> Iterator[Path]:
-    return (p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return (p for p in sorted(folder.iterdir()) if p.is_file() and media_kind(p) == MediaKind.IMAGE)
 

@@ -10,16 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, to_dict
-from facewright.errors import ConsentError, FacewrightError, InputNotFoundError, OptionError
+from facewright.errors import FacewrightError, InputNotFoundError, OptionError
 from facewright.files import check_output, require_file
-from facewright.media.image import IMAGE_SUFFIXES
+from facewright.media.kind import MediaKind, media_kind
 from facewright.progress import ProgressFactory, no_progress
-from facewright.provenance.consent import get_consent
-from facewright.provenance.enforce import require_consent
-from facewright.provenance.keys import load_identity
+from facewright.provenance.consent import Role
+from facewright.provenance.enforce import refuse_revoked, require_consent
+from facewright.provenance.keys import SigningIdentity
+from facewright.provenance.mark import check_output_kind
 from facewright.swap.model import SwapModel, load_swap_model
-from facewright.swap.pipeline import SwapJob, SwapResult, image_files, output_kind, swap_image, swap_video
-from facewright.workspace import Workspace
+from facewright.swap.pipeline import SwapJob, SwapResult, image_files, swap_image, swap_video
+from facewright.workspace import Run, RunStatus, Workspace
 
 OUTPUTS = "outputs"
 
@@ -30,71 +31,63 @@ class SwapFailure:
     error: FacewrightError
 
 
-def swap(ws: Workspace, source: str | Path, output: str | Path | None, model: str | Path, options: SwapOptions,
-         marking: MarkOptions, video: VideoOptions, *, resume: bool = False, progress: ProgressFactory = no_progress,
+def swap(ws: Workspace, input: str | Path, output: str | Path | None, model: str | Path, options: SwapOptions,
+         marking: MarkOptions, video: VideoOptions, *, signer: SigningIdentity, resume: bool = False,
+         progress: ProgressFactory = no_progress,
          payloads: Iterator[int] | None = None) -> list[SwapResult | SwapFailure]:
-    """Swap the faces of a video, an image, or every image of a folder (see pipeline.py).
+    """Swap the faces of a video, an image, or every image of a folder (see pipeline.py); `signer` signs
+    every output.
 
     `payloads`: the outputs' watermark ids in turn (default random; see SwapJob.payloads).
     """
-    source = Path(source)
-    if not source.exists():
-        raise InputNotFoundError("no such file or folder", path=source, fix="check the path and its spelling")
-    job = _job(ws, model, options, marking, video, progress, source, output)
-    job.payloads = payloads
-    try:
-        if source.is_dir():
-            results = _folder(job, source, Path(output) if output else ws.root / OUTPUTS / source.name, resume)
+    input = Path(input)
+    if not input.exists():
+        raise InputNotFoundError("no such file or folder", path=input, fix="check the path and its spelling")
+    loaded = load_swap_model(ws, model, options.device)
+    target, extra = _target(loaded, options)
+    refuse_revoked(ws, loaded.consent_ids, f"model {loaded.name}", loaded.checkpoint)
+    source_consent = require_consent(ws, loaded.source, Role.SOURCE)
+    require_consent(ws, target, Role.TARGET)  # early: before any frame is read; faces are checked per input
+    config = {"input": str(input), "output": str(output), "model": loaded.name, "checkpoint": str(loaded.checkpoint),
+              **to_dict(options), **to_dict(marking), **to_dict(video)}
+    with ws.run("swap", config) as run:
+        job = SwapJob(ws, loaded, options, marking, video, signer, run, source_consent, target, extra, progress,
+                      payloads)
+        if input.is_dir():
+            results = _folder(job, input, Path(output) if output else ws.root / OUTPUTS / input.name, resume)
         else:
-            results = [_one(job, require_file(source), _output_path(ws, source, output))]
-    except BaseException as exc:
-        ws.finish_run(job.run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
-        raise
-    failed = [r for r in results if isinstance(r, SwapFailure)]
-    ws.finish_run(job.run_id, "failed" if failed and len(failed) == len(results) else "done",
-                  "; ".join(f"{f.input.name}: {f.error}" for f in failed) or None)
+            results = [_one(job, require_file(input), _output_path(ws, input, output))]
+        _end(run, results)
     return results
 
 
-def _job(ws: Workspace, model: str | Path, options: SwapOptions, marking: MarkOptions, video: VideoOptions,
-         progress: ProgressFactory, source: Path, output: str | Path | None) -> SwapJob:
-    loaded = load_swap_model(ws, model, options.device)
-    target = options.target or loaded.target
-    extra: tuple[tuple[str, str], ...] = ()
-    if target != loaded.target:
-        if not options.force:
-            raise OptionError(f"model {loaded.name} learned {loaded.target}'s faces as person B, not {target}'s",
-                              path=loaded.checkpoint,
-                              fix=f"train a model on {target}'s faceset, or pass --force (it is recorded in the "
-                                  "output's manifest)")
-        extra = (("forced", f"model trained on faceset {loaded.target}, used on {target}"),)
-    _check_training_consents(ws, loaded)
-    source_consent = require_consent(ws, loaded.source, "source")
-    require_consent(ws, target, "target")  # early: before any frame is read; faces are checked per input
-    run_id = ws.start_run("swap", {"input": str(source), "output": str(output), "model": loaded.name,
-                                   "checkpoint": str(loaded.checkpoint), **to_dict(options), **to_dict(marking),
-                                   **to_dict(video)})
-    return SwapJob(ws, loaded, options, marking, video, load_identity(), run_id, source_consent, target, extra,
-                   progress)
+def _target(model: SwapModel, options: SwapOptions) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The identity whose faces are replaced, and the manifest's note when it is not the model's person B."""
+    target = options.target or model.target
+    if target == model.target:
+        return target, ()
+    if not options.force:
+        raise OptionError(f"model {model.name} learned {model.target}'s faces as person B, not {target}'s",
+                          path=model.checkpoint,
+                          fix=f"train a model on {target}'s faceset, or pass --force (it is recorded in the "
+                              "output's manifest)")
+    return target, (("forced", f"model trained on faceset {model.target}, used on {target}"),)
 
 
-def _check_training_consents(ws: Workspace, model: SwapModel) -> None:
-    """A model learned under a consent later revoked is not used, whatever newer consent exists."""
-    for consent_id in model.consent_ids:
-        record = get_consent(ws, consent_id)
-        if record.status() == "revoked":
-            raise ConsentError(f"model {model.name} was trained under consent {record.id[:12]} of "
-                               f"{record.identity}, which has been revoked", path=model.checkpoint,
-                               fix="do not use this model; train a new one under an active consent")
+def _end(run: Run, results: list[SwapResult | SwapFailure]) -> None:
+    """A batch where every file failed is a failed run; the failures are its error text either way."""
+    failed = [r for r in results if isinstance(r, SwapFailure)]
+    errors = "; ".join(f"{f.input.name}: {f.error}" for f in failed) or None
+    run.end(RunStatus.FAILED if failed and len(failed) == len(results) else RunStatus.DONE, errors)
 
 
-def _one(job: SwapJob, source: Path, output: Path, inputs: list[Path] | None = None) -> SwapResult:
-    output = check_output(output, inputs or [source])
-    kind = output_kind(source, output)
-    if kind == "image" and (job.options.preview or job.options.patch):
-        raise OptionError("--preview and --patch are for video inputs", path=source,
+def _one(job: SwapJob, input: Path, output: Path, inputs: list[Path] | None = None) -> SwapResult:
+    output = check_output(output, inputs or [input])
+    kind = check_output_kind(input, output)
+    if kind == MediaKind.IMAGE and (job.options.preview or job.options.patch):
+        raise OptionError("--preview and --patch are for video inputs", path=input,
                           fix="drop them for images: the output itself shows the swap")
-    return (swap_video if kind == "video" else swap_image)(job, source, output)
+    return (swap_video if kind == MediaKind.VIDEO else swap_image)(job, input, output)
 
 
 def _folder(job: SwapJob, folder: Path, out: Path, resume: bool) -> list[SwapResult | SwapFailure]:
@@ -115,12 +108,12 @@ def _folder(job: SwapJob, folder: Path, out: Path, resume: bool) -> list[SwapRes
     return results
 
 
-def _output_path(ws: Workspace, source: Path, output: str | Path | None) -> Path:
+def _output_path(ws: Workspace, input: Path, output: str | Path | None) -> Path:
     if output is not None:
         return Path(output)
-    suffix = source.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
+    suffix = input.suffix.lower()
+    if media_kind(input) == MediaKind.IMAGE:
         suffix = suffix if suffix in (".png", ".jpg", ".jpeg") else ".png"
     else:
         suffix = suffix if suffix in (".mp4", ".mov") else ".mp4"
-    return ws.root / OUTPUTS / f"{source.stem}-swapped{suffix}"
+    return ws.root / OUTPUTS / f"{input.stem}-swapped{suffix}"

@@ -7,19 +7,27 @@ Each is written to its own file (`step_0001500.pt`): to a temporary file, flushe
 and only then renamed into place. Pruning to the newest `keep` only ever deletes checkpoints of earlier
 steps than the one just written, so a crash, a full disk or a corrupt write can never cost the last good
 checkpoint, and the file just written is never the one deleted.
+
+`run_state` builds that dict from a run's pieces and `restore_run` puts a run back where it was, so that
+`--resume` continues exactly: the keys are a file format, which checkpoints of earlier versions still have.
 """
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from facewright import __version__
+from facewright.config import TrainOptions, to_dict
 from facewright.errors import CheckpointError
 from facewright.files import atomic_path
+
+if TYPE_CHECKING:
+    from facewright.train.batches import BatchSource
+    from facewright.train.optimize import PairOptimizer
 
 FORMAT = "facewright.checkpoint/1"
 REJECTED = "rejected"  # checkpoints/rejected/: later checkpoints set aside when a run resumes from an earlier one
@@ -62,6 +70,38 @@ def save_checkpoint(state: dict[str, Any], folder: Path, step: int, keep: int = 
     for old in earlier[:max(0, len(earlier) - (keep - 1))]:
         old.unlink(missing_ok=True)
     return path
+
+
+def run_state(optimizer: PairOptimizer, batches: BatchSource, options: TrainOptions, step: int,
+              seconds: float) -> dict[str, Any]:
+    """Everything a checkpoint of `step` holds but the versions; `seconds`: the run's training time so far."""
+    model, pair = optimizer.model, batches.pair
+    return {
+        "model": {"name": model.name, "resolution": model.resolution, "options": model.options},
+        "weights": model.state_dict(), "ema": optimizer.ema.state_dict(),
+        "disc": optimizer.disc.state_dict() if optimizer.disc is not None else None,
+        "opt": optimizer.opt.state_dict(), "sched": optimizer.sched.state_dict(),
+        "opt_d": optimizer.opt_d.state_dict() if optimizer.opt_d is not None else None,
+        "step": step, "seconds": seconds, "rng": batches.stream_state(), "config": to_dict(options),
+        "facesets": {side: {"name": f.name, "sha256": f.sha256, "faces": len(f), "face_type": f.face_type}
+                     for side, f in (("a", pair.a), ("b", pair.b))},
+        "consent": {"a": pair.consent_a, "b": pair.consent_b},
+    }
+
+
+def restore_run(state: dict[str, Any], optimizer: PairOptimizer, batches: BatchSource, lr: float) -> tuple[int, float]:
+    """Put a run's pieces back at checkpoint `state`, with peak learning rate `lr`; returns (step, seconds)."""
+    optimizer.model.load_state_dict(state["weights"])
+    optimizer.ema.load_state_dict(state["ema"])
+    optimizer.opt.load_state_dict(state["opt"])
+    optimizer.sched.load_state_dict(state["sched"])
+    if optimizer.disc is not None and state.get("disc") is not None:  # the GAN may be turned on in a resumed run
+        optimizer.disc.load_state_dict(state["disc"])
+        optimizer.opt_d.load_state_dict(state["opt_d"])
+    step = int(state["step"])
+    optimizer.set_lr(lr)
+    batches.restore_streams(state["rng"], step)
+    return step, float(state.get("seconds", 0.0))
 
 
 def set_aside_later(folder: Path, step: int) -> list[Path]:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from facewright.collect.catalog import get_faceset
 from facewright.errors import InputError, OptionError
 from facewright.faces.align import transform_points
 from facewright.faces.landmarks import MESH_TO_68
@@ -46,21 +47,18 @@ class FacesetTensors:
 def load_faceset(ws: Workspace, name: str, resolution: int, *, device: torch.device | str = "cpu",
                  min_faces: int = MIN_FACES) -> FacesetTensors:
     """Load faceset `name`'s kept faces at `resolution` px (resampled if stored at another size)."""
-    row = ws.conn.execute("SELECT id, face_type, size FROM facesets WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        raise InputError(f"no faceset named {name!r}", path=ws.root,
-                         fix=f"extract it first: facewright extract SRC... --identity {name}")
+    faceset = get_faceset(ws, name)
     faces = ws.conn.execute("SELECT crop_path, mask_path, landmarks, matrix, embedding FROM faces "
-                            "WHERE faceset_id = ? AND status = 'kept' ORDER BY id", (row["id"],)).fetchall()
+                            "WHERE faceset_id = ? AND status = 'kept' ORDER BY id", (faceset.id,)).fetchall()
     if len(faces) < min_faces:
         raise InputError(f"faceset {name!r} has {len(faces)} faces; training needs at least {min_faces}",
-                         path=ws.root / "facesets" / name,
+                         path=faceset.folder,
                          fix="extract more footage of this person (more clips, --every 1, a lower --dedupe)")
-    folder = ws.root / "facesets" / name
-    arrays = [_load_face(folder, face, row["size"], resolution) for face in faces]
+    folder = faceset.folder
+    arrays = [_load_face(folder, face, faceset.size, resolution) for face in faces]
     images, masks, priority = (torch.from_numpy(np.stack(parts)).to(device) for parts in zip(*arrays, strict=True))
     embeddings = np.stack([np.frombuffer(f["embedding"], np.float32) for f in faces if f["embedding"] is not None])
-    return FacesetTensors(name, images, masks, priority, embeddings, row["face_type"], _digest(folder, faces))
+    return FacesetTensors(name, images, masks, priority, embeddings, faceset.face_type, _digest(folder, faces))
 
 
 def _load_face(folder: Path, face, stored: int, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,17 +1,62 @@
-"""What a training run shows its user: a preview grid of the model's faces and a loss curve."""
+"""What a training run shows its user: a preview grid of the model's faces and a loss curve.
+
+The A->B and B->A rows are swapped faces, so a preview is labelled, watermarked and signed like every other
+output. The signing identity is the caller's (facewright.api loads it once): a run without one cannot write
+previews, and `PreviewWriter` refuses it before training starts rather than after hours of it.
+"""
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 from torch import Tensor
 
-from facewright.media.image import Frame
+from facewright.errors import ProvenanceError
+from facewright.media.image import Frame, write_image
+from facewright.provenance.keys import SigningIdentity
+from facewright.provenance.label import Label
+from facewright.provenance.mark import MarkPlan, mark_image
+from facewright.train.augment import to_float
+from facewright.train.batches import Pair
 
 ROWS = ("A", "A->A", "A->B", "B", "B->B", "B->A")
 TILE = 128  # preview faces are shown at most this big, so a 512 px model's preview stays a sane size
+PREVIEW_FACES = 6
+
+
+class PreviewWriter:
+    """Writes a run's previews into `folder`: preview.png (and previews/step_N.png with `timelapse`) and loss.png."""
+
+    def __init__(self, folder: Path, pair: Pair, resolution: int, device: torch.device, *, timelapse: bool,
+                 signer: SigningIdentity | None):
+        if signer is None:
+            raise ProvenanceError("training previews show swapped faces and must be signed, but no signing "
+                                  "identity was given", path=folder,
+                                  fix="pass signer=facewright.provenance.keys.load_identity() (facewright.api.train "
+                                      "does), or turn previews off with --preview-every 0")
+        self.folder, self.pair, self.resolution, self.device = folder, pair, resolution, device
+        self.timelapse, self.signer = timelapse, signer
+
+    def write(self, model: torch.nn.Module, step: int) -> Path:
+        """Render `model`'s (the EMA's) grid at `step`, mark it, and redraw the loss curve; returns preview.png."""
+        grid = preview_grid(model, self._faces(self.pair.a.images), self._faces(self.pair.b.images))
+        plan = MarkPlan(Label("ai-generated"), (self.pair.consent_a, self.pair.consent_b), model=self.folder.name)
+        path = mark_image(grid, self.folder / "preview.png", plan, self.signer)
+        if self.timelapse:
+            mark_image(grid, self.folder / "previews" / f"step_{step:07d}.png", plan, self.signer)
+        write_image(loss_plot(*read_losses(self.folder / "metrics.jsonl")), self.folder / "loss.png")
+        return path
+
+    def _faces(self, images: Tensor) -> Tensor:
+        faces = to_float(images[:PREVIEW_FACES].to(self.device))
+        if faces.shape[-1] == self.resolution:
+            return faces
+        size = (self.resolution, self.resolution)
+        return torch.nn.functional.interpolate(faces, size=size, mode="bilinear", antialias=True)
 
 
 @torch.no_grad()
@@ -58,3 +103,11 @@ def loss_plot(steps: list[int], losses: list[float], width: int = 640, height: i
     cv2.putText(image, f"loss, steps {steps[0]}-{steps[-1]}", (margin, margin - 12), cv2.FONT_HERSHEY_SIMPLEX,
                 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return image
+
+
+def read_losses(path: Path) -> tuple[list[int], list[float]]:
+    """(steps, total losses) logged in a metrics.jsonl."""
+    if not path.is_file():
+        return [], []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r["step"] for r in records], [r["loss"] for r in records]

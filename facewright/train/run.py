@@ -13,6 +13,7 @@ checkpoints/rejected/, so that the run's newest checkpoint is again the one it c
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,17 @@ import torch
 
 from facewright.config import TrainOptions
 from facewright.errors import CheckpointError, OptionError
+from facewright.files import atomic_path
 from facewright.progress import ProgressFactory, no_progress
+from facewright.provenance.consent import Role
 from facewright.provenance.enforce import require_consent
+from facewright.provenance.keys import SigningIdentity
+from facewright.train.batches import Pair
 from facewright.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, set_aside_later
 from facewright.train.data import check_pair, load_faceset
 from facewright.train.distributed import from_env, pick_device
 from facewright.train.models import create_model
-from facewright.train.trainer import Pair, Trainer, TrainResult, write_json
+from facewright.train.trainer import Trainer, TrainResult
 from facewright.workspace import Workspace
 
 MODELS = "models"  # workspace folder: models/<name>/{checkpoints/, preview.png, metrics.jsonl, loss.png}
@@ -104,11 +109,12 @@ def check_resumed_pair(found: Resume, src: str, dst: str) -> None:
 
 
 def train_pair(ws: Workspace, src: str, dst: str, options: TrainOptions, *, resume: bool | str | Path = False,
-               name: str | None = None, explicit: Collection[str] = (),
-               progress: ProgressFactory = no_progress) -> TrainResult:
+               name: str | None = None, explicit: Collection[str] = (), progress: ProgressFactory = no_progress,
+               signer: SigningIdentity | None) -> TrainResult:
     """Load both facesets, check consent, and train (or continue) the pair model.
 
     `explicit`: the option names the user set (flags or preset), which a resumed checkpoint may not contradict.
+    `signer`: signs the previews (rank 0 with previews on must have one; the caller loads it).
     """
     if src == dst:
         raise OptionError(f"--src and --dst are both {src!r}", fix="train a pair of two different people")
@@ -124,11 +130,17 @@ def train_pair(ws: Workspace, src: str, dst: str, options: TrainOptions, *, resu
     a = load_faceset(ws, src, options.resolution, device=device)
     b = load_faceset(ws, dst, options.resolution, device=device)
     check_pair(a, b)
-    consent_a = require_consent(ws, src, "source", a.embeddings)
-    consent_b = require_consent(ws, dst, "target", b.embeddings)
-    pair = Pair(a, b, consent_a.id, consent_b.id)
-    if place.main:
+    consent_a = require_consent(ws, src, Role.SOURCE, a.embeddings)
+    consent_b = require_consent(ws, dst, Role.TARGET, b.embeddings)
+    trainer = Trainer(options, Pair(a, b, consent_a.id, consent_b.id), folder,
+                      resume=found.state if found else None, progress=progress, place=place, signer=signer)
+    if place.main:  # only once the trainer accepted its options: a refused run leaves the folder as it was
         if found is not None:
             set_aside_later(folder / "checkpoints", int(found.state["step"]))
         write_json(folder / "train_config.json", {"src": src, "dst": dst, **dataclasses.asdict(options)})
-    return Trainer(options, pair, folder, resume=found.state if found else None, progress=progress).run()
+    return trainer.run()
+
+
+def write_json(path: Path, value: object) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")

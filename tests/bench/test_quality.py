@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from facewright import api
+from facewright.bench import suite
 from facewright.bench.quality import QualityRow, append_row, budget_text, quality_preset, read_rows
 from facewright.cli import main
 from facewright.errors import InputError, OptionError
@@ -85,11 +85,11 @@ def test_bench_all_prints_every_benchmark_and_the_quality_row(monkeypatch, capsy
             return result
         return run
 
-    monkeypatch.setattr(api, "bench_io", fake("io", [Row("io row")]))
-    monkeypatch.setattr(api, "bench_extract", fake("extract", Row("extract row")))
-    monkeypatch.setattr(api, "bench_train", fake("train", Row("train row")))
-    monkeypatch.setattr(api, "bench_swap", fake("swap", [Row("swap row")]))
-    monkeypatch.setattr(api, "bench_quality", fake("quality", Row("quality row")))
+    monkeypatch.setattr(suite, "bench_io", fake("io", [Row("io row")]))
+    monkeypatch.setattr(suite, "bench_extract", fake("extract", Row("extract row")))
+    monkeypatch.setattr(suite, "bench_train", fake("train", Row("train row")))
+    monkeypatch.setattr(suite, "bench_swap", fake("swap", [Row("swap row")]))
+    monkeypatch.setattr(suite, "bench_quality", fake("quality", Row("quality row")))
     assert main(["bench", "all", "--preset", "gpu", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     for name in ("io", "extract", "train", "swap", "quality"):

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from facewright.collect.extract import extract
-from facewright.collect.geometry import load_track
 from facewright.collect.report import pose_plot, prune, sheet_of_faces, summarize
+from facewright.collect.tracks import load_track
 from facewright.config import ExtractOptions
 from facewright.errors import NoFaceError
 from facewright.faces.detect import create_detector
@@ -27,7 +27,7 @@ def wolfgang(sample, tmp_path_factory):
 
 def test_video_one_identity_faces_in_most_frames(wolfgang):
     ws, report = wolfgang
-    [source] = report.sources
+    [source] = report.inputs
     assert source.frames == 472 and source.frames_with_face >= 440
     assert report.other_identities == [] and "other identity" not in report.counts
     assert source.rejected["duplicate"] > 100 and source.kept > 40  # duplicates removed, variety kept
@@ -44,7 +44,7 @@ def test_video_one_identity_faces_in_most_frames(wolfgang):
 def test_rerun_adds_nothing_new(wolfgang, sample):
     ws, first = wolfgang
     again = extract([sample("WolfgangLanger_Pexels.mp4")], "wolfgang", ws)
-    assert again.sources[0].skipped and again.counts == first.counts
+    assert again.inputs[0].skipped and again.counts == first.counts
 
 
 def test_faceset_reports_and_prune(wolfgang):
@@ -127,7 +127,7 @@ def test_huge_photo_and_a_bad_file_in_the_batch(sample, tmp_path):
     (tmp_path / "broken.mp4").write_text("not a video")
     with Workspace.init(tmp_path / "ws") as ws:
         report = extract([tmp_path / "huge.jpg", tmp_path / "broken.mp4"], "big", ws)
-    by_name = {s.path.name: s for s in report.sources}
+    by_name = {s.path.name: s for s in report.inputs}
     assert by_name["huge.jpg"].kept == 1
     assert "broken.mp4" in by_name["broken.mp4"].error
 
@@ -138,7 +138,7 @@ def test_for_swap_stores_per_frame_geometry(sample, tmp_path):
     with Workspace.init(tmp_path / "ws") as ws:
         extract([video], "man", ws, ExtractOptions(for_swap=True, every=8))
         [row] = ws.conn.execute("SELECT first_frame, last_frame, frames, arrays_path FROM tracks").fetchall()
-        arrays = load_track(ws, row["arrays_path"])
+        arrays = load_track(ws.root / row["arrays_path"])
     assert (row["first_frame"], row["last_frame"], row["frames"]) == (0, 71, 72)  # every frame, not every 8th
     assert arrays["landmarks"].shape == (72, 478, 3) and arrays["pose"].shape == (72, 4, 4)
     assert arrays["embeddings"].shape[1] == 128 and list(arrays["frames"]) == list(range(72))
@@ -157,6 +157,6 @@ def test_corrupt_frames_mid_video_are_skipped_and_counted(sample, tmp_path):
     (tmp_path / "corrupt.mp4").write_bytes(bytes(data))
     with Workspace.init(tmp_path / "ws") as ws:
         report = extract([tmp_path / "corrupt.mp4"], "man", ws)
-    [source_report] = report.sources
+    [source_report] = report.inputs
     assert source_report.corrupt_frames == 3 and source_report.error is None
     assert source_report.frames == 69 and source_report.frames_with_face >= 60 and source_report.kept >= 1

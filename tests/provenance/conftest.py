@@ -15,6 +15,7 @@ from facewright.faces.identity import IdentityEncoder
 from facewright.media.image import write_image
 from facewright.media.video import VideoReader
 from facewright.provenance.consent import DETECTOR, add_consent, utc_today
+from facewright.provenance.keys import load_identity
 from facewright.workspace import Workspace
 
 PURPOSE = "short film for a student festival"
@@ -62,4 +63,4 @@ def add(ws, models, photo, **overrides):
     encoder, detector = models
     fields = dict(identity="alice", display_name="Alice A.", role="source", purpose=PURPOSE,
                   channels=["film festival", "youtube"], expires=utc_today() + timedelta(days=365), photo=photo)
-    return add_consent(ws, **fields | overrides, encoder=encoder, detector=detector)
+    return add_consent(ws, **fields | overrides, encoder=encoder, detector=detector, signer=load_identity())

@@ -26,6 +26,7 @@ from facewright.provenance.consent import (
     verify_record_file,
 )
 from facewright.provenance.enforce import require_consent
+from facewright.provenance.keys import load_identity
 from tests.provenance.conftest import PURPOSE, add
 
 
@@ -164,7 +165,7 @@ def test_unknown_role_refused(ws, models, man):
 
 def test_revocation_recorded_and_listed(ws, models, man):
     record = add(ws, models, man[0])
-    revoked = revoke(ws, record.id[:8], "withdrawn in writing", by="Casting Desk")
+    revoked = revoke(ws, record.id[:8], "withdrawn in writing", by="Casting Desk", signer=load_identity())
     assert revoked.status() == "revoked" and revoked.revoked_by == "Casting Desk"
     assert list_consents(ws) == [revoked] and list_consents(ws, include_revoked=False) == []
     folder = ws.root / "consents" / record.id
@@ -172,13 +173,13 @@ def test_revocation_recorded_and_listed(ws, models, man):
     doc = json.loads((folder / "revocation.json").read_text())
     assert doc["revocation"]["record_sha256"] == record.record_sha256
     with pytest.raises(OptionError, match="already revoked"):
-        revoke(ws, record.id, "again", by="Casting Desk")
+        revoke(ws, record.id, "again", by="Casting Desk", signer=load_identity())
     assert get_consent(ws, record.id) == revoked
 
 
 def test_tampered_revocation_fails(ws, models, man):
     record = add(ws, models, man[0])
-    revoke(ws, record.id, "withdrawn in writing")
+    revoke(ws, record.id, "withdrawn in writing", signer=load_identity())
     path = ws.root / "consents" / record.id / "revocation.json"
     doc = json.loads(path.read_text())
     doc["revocation"]["reason"] = "never mind"

@@ -11,7 +11,9 @@ import pytest
 from facewright.errors import ConsentError, OptionError
 from facewright.media.image import read_image
 from facewright.provenance.consent import list_consents, revoke, utc_today
-from facewright.provenance.enforce import consent_id_matches, consent_ids_hash, match_faces, require_consent
+from facewright.provenance.enforce import match_faces, require_consent
+from facewright.provenance.keys import load_identity
+from facewright.provenance.mark import consent_id_matches, consent_ids_hash
 from tests.provenance.conftest import add
 
 
@@ -37,7 +39,7 @@ def test_expired_consent(ws, models, man):
 
 def test_revoked_consent(ws, models, man):
     record = add(ws, models, man[0])
-    revoke(ws, record.id, "she withdrew consent by email", by="Casting Desk")
+    revoke(ws, record.id, "she withdrew consent by email", by="Casting Desk", signer=load_identity())
     message = _refusal(ws, "alice", "source")
     assert "revoked" in message and "she withdrew consent by email" in message
 

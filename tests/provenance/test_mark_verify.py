@@ -16,10 +16,9 @@ from facewright.media import probe, read_image, read_video
 from facewright.provenance import watermark
 from facewright.provenance.c2pa import read_file
 from facewright.provenance.consent import utc_today
-from facewright.provenance.enforce import consent_ids_hash
 from facewright.provenance.keys import load_identity
 from facewright.provenance.label import Label
-from facewright.provenance.mark import FrameMarker, MarkPlan, seal
+from facewright.provenance.mark import FrameMarker, MarkPlan, consent_ids_hash, seal
 from facewright.provenance.verify import OUTCOMES
 from tests.conftest import file_digest
 

@@ -130,7 +130,7 @@ def test_bad_inputs_are_refused_and_a_folder_goes_on_past_a_bad_file(model_ws, s
     results = api.swap(folder, tmp_path / "out", model=MODEL, workspace=model_ws)
     assert [type(r).__name__ for r in results] == ["SwapResult", "SwapResult", "SwapFailure"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "a.webp.png"]
-    with pytest.raises(OptionError, match="unknown swap option"):
+    with pytest.raises(OptionError, match="unknown option 'lable'"):
         api.swap(folder, model=MODEL, workspace=model_ws, lable="none")
     with pytest.raises(OptionError, match="for video inputs"):
         api.swap(folder / "a.png", tmp_path / "p.png", model=MODEL, workspace=model_ws, preview=2)
@@ -238,7 +238,7 @@ def test_a_fixed_watermark_id_gives_the_same_pixels_and_random_ids_do_not(model_
     with Workspace.open(model_ws) as ws:
         for name, payloads in (("a", iter([7, 8])), ("b", iter([7])), ("c", None)):
             [result] = run_swap(ws, sample("single_face.mp4"), tmp_path / f"{name}.mp4", MODEL, SwapOptions(),
-                                MarkOptions(), VideoOptions(), payloads=payloads)
+                                MarkOptions(), VideoOptions(), signer=api.keys_show(), payloads=payloads)
             frames[name] = [f.image for f in islice(read_video(result.output), 0, 72, 12)]
             assert result.payload_hex == (f"{7:016x}" if payloads else result.payload_hex)
             ws.conn.execute("DELETE FROM marks WHERE payload = ?", (f"{7:016x}",))  # an id is unique per catalog

@@ -2,6 +2,7 @@
 what it cannot train on."""
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -10,15 +11,31 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+import facewright.train
 from facewright import api
-from facewright.errors import CheckpointError, ConsentError, DeviceMemoryError, InputError, OptionError
+from facewright.config import TrainOptions
+from facewright.errors import (
+    CheckpointError,
+    ConsentError,
+    DeviceMemoryError,
+    InputError,
+    OptionError,
+    ProvenanceError,
+)
 from facewright.media import read_image
 from facewright.provenance.consent import utc_today
+from facewright.provenance.keys import load_identity
+from facewright.train.batches import Pair
 from facewright.train.checkpoint import list_checkpoints, load_checkpoint
+from facewright.train.data import FacesetTensors
+from facewright.train.distributed import Dist
+from facewright.train.run import train_pair
 from facewright.train.trainer import Trainer
+from facewright.workspace import Workspace
 
 FAST = {"model": "test-ae", "resolution": 64, "batch": 4, "preview_every": 0, "warmup": 10, "lr": 1e-3}
 
@@ -201,3 +218,34 @@ def test_a_device_or_model_that_cannot_be_used_is_refused_before_loading_faces(p
     with pytest.raises(OptionError, match="unknown model 'liae-xl'"):
         api.train("anna", "ben", name="no-model", workspace=pair_ws, steps=1, **{**FAST, "model": "liae-xl"})
     assert not (pair_ws / "models" / "no-gpu").exists() and not (pair_ws / "models" / "no-model").exists()
+
+
+def _blank_pair() -> Pair:
+    faces = FacesetTensors("blank", torch.zeros(2, 3, 64, 64, dtype=torch.uint8),
+                           torch.zeros(2, 1, 64, 64, dtype=torch.uint8), torch.zeros(2, 1, 64, 64, dtype=torch.uint8),
+                           np.zeros((0, 128), np.float32), "whole_face", "0" * 64)
+    return Pair(faces, faces, "consent-a", "consent-b")
+
+
+def test_previews_need_a_signer_on_the_main_rank_only(tmp_path):
+    options = TrainOptions(**{**FAST, "preview_every": 2, "device": "cpu"})
+    with pytest.raises(ProvenanceError, match="no signing identity"):
+        Trainer(options, _blank_pair(), tmp_path / "run", signer=None)
+    Trainer(options, _blank_pair(), tmp_path / "run", signer=None, place=Dist(rank=1, world=2))  # writes none
+    Trainer(TrainOptions(**{**FAST, "device": "cpu"}), _blank_pair(), tmp_path / "run", signer=None)
+    assert Trainer(options, _blank_pair(), tmp_path / "run", signer=load_identity()).previews is not None
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_pair_without_a_signer_is_refused_before_it_touches_the_model_folder(pair_ws):
+    options = TrainOptions(**{**FAST, "preview_every": 2, "steps": 1})
+    with Workspace.open(pair_ws) as ws, pytest.raises(ProvenanceError):
+        train_pair(ws, "anna", "ben", options, name="unsigned", signer=None)
+    assert not (pair_ws / "models" / "unsigned").exists()
+
+
+def test_the_training_code_is_given_its_signing_identity_and_never_loads_one():
+    sources = sorted(Path(facewright.train.__file__).parent.rglob("*.py"))
+    names = {p.name: {getattr(node, key, None) for node in ast.walk(ast.parse(p.read_text()))
+                      for key in ("id", "attr", "name")} for p in sources}  # names, imports, attributes
+    assert names and not [name for name, used in names.items() if "load_identity" in used]

@@ -1,26 +1,26 @@
 import numpy as np
 import pytest
 
+from facewright.collect.inputs import expand_inputs, frame_step
 from facewright.collect.quality import Deduper, Quality, crop_hash, hamming, reject_reason, sharpness
 from facewright.collect.records import signed64, unsigned64
-from facewright.collect.sources import expand_sources, frame_step
 from facewright.config import FACE_TYPES, ExtractOptions
 from facewright.errors import InputNotFoundError, OptionError
 from facewright.faces import align
 
 
-def test_expand_sources_folders_globs_and_files(tmp_path):
+def test_expand_inputs_folders_globs_and_files(tmp_path):
     (tmp_path / "a" / "deep").mkdir(parents=True)
     for name in ("a/one.jpg", "a/deep/two.PNG", "a/clip.mp4", "a/notes.txt", "a/.hidden.jpg", "b.webp"):
         (tmp_path / name).write_bytes(b"x")
-    found = expand_sources([tmp_path / "a", str(tmp_path / "*.webp"), tmp_path / "a" / "one.jpg"])
+    found = expand_inputs([tmp_path / "a", str(tmp_path / "*.webp"), tmp_path / "a" / "one.jpg"])
     assert [(s.path.name, s.kind) for s in found] == [
         ("clip.mp4", "video"), ("two.PNG", "image"), ("one.jpg", "image"), ("b.webp", "image")]
     with pytest.raises(InputNotFoundError, match="matches no file"):
-        expand_sources([str(tmp_path / "*.mov")])
+        expand_inputs([str(tmp_path / "*.mov")])
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputNotFoundError, match="no images or videos"):
-        expand_sources([tmp_path / "empty"])
+        expand_inputs([tmp_path / "empty"])
 
 
 def test_frame_step():

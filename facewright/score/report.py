@@ -9,11 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facewright.bench import metrics
-from facewright.bench.score import FrameScore
 from facewright.files import atomic_path
 from facewright.media.image import Frame
 from facewright.media.sheet import contact_sheet
+from facewright.score import metrics
+from facewright.score.scorer import FrameScore
 
 # The measures worst frames are picked by: (field, higher is better, caption format).
 WORST_BY = (("to_source", False, "identity {:.2f} from A"), ("expression", True, "expression r {:.2f}"),

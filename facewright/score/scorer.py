@@ -1,6 +1,6 @@
 """`facewright score`: how good a swap is, frame by frame, measured against the footage it was made from.
 
-Each output frame is paired with the input frame it was made from. The face scored is the input's face
+Each output frame is paired with the input frame it was made from (frames.py). The face scored is the input's face
 whose region the output changed most; when no face changed beyond what marking does, the largest face is
 scored as it is (an unswapped frame then counts against identity, as it should). Per frame:
 - identity: the output face's dlib embedding against A's mean embedding and against the input's face
@@ -13,24 +13,24 @@ scored as it is (an unswapped frame then counts against identity, as it should).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from facewright.bench import metrics
-from facewright.errors import InputError, NoFaceError, NoVideoStreamError
-from facewright.faces.identity import Embedding, IdentityEncoder, centroid, cluster, largest_cluster
+from facewright.errors import NoFaceError
+from facewright.faces.identity import IdentityEncoder
 from facewright.faces.landmarks import FaceLandmarks, Landmarker
 from facewright.faces.mask import face_size, hull_mask
 from facewright.faces.types import Mask, Points
-from facewright.files import require_file
-from facewright.media.image import IMAGE_SUFFIXES, Frame, read_image
-from facewright.media.video import StreamInfo, VideoReader, probe, read_video
+from facewright.media.image import Frame
+from facewright.media.kind import MediaKind
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance.label import label_boxes
+from facewright.score import metrics
+from facewright.score.frames import paired_frames
+from facewright.score.source import Source, face_area
 
 SWAPPED_LEVEL = 8.0  # mean change inside the face hull that marks a swapped face; label + watermark move ~4
 REGION_LEVEL = 10.0  # blurred change that puts a pixel into the region the swap replaced
@@ -38,7 +38,6 @@ CONTEXT = 1.5  # side of the crop for seam work, in face boxes
 SEAM_WIDTH = 0.04  # rings either side of the seam, in face sizes
 HEAD_MARGIN = 0.2  # the background starts this far (in face sizes) outside the head hull
 LABEL_SHARE = 0.4  # share of a label box's pixels the label visibly changes (see _label_seen)
-SOURCE_FRAMES = 16  # frames of a source video embedded for A's identity
 SAMPLES = 240  # frames whose identity is measured, spread over the clip (dlib: ~0.27 s a frame, 2 CPU cores)
 
 
@@ -72,108 +71,6 @@ class FrameScore:
     def to_dict(self) -> dict:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
-
-@dataclass(frozen=True)
-class Source:
-    """Person A as the score knows them: a mean embedding and where it came from."""
-
-    embedding: Embedding
-    description: str
-
-
-def source_from_embeddings(embeddings: np.ndarray, description: str) -> Source:
-    if len(embeddings) == 0:
-        raise NoFaceError(f"{description}: no face embeddings to describe person A",
-                          fix="give a faceset with kept faces, or a photo or video of A")
-    return Source(centroid(embeddings), f"{description} ({len(embeddings)} faces)")
-
-
-def source_from_file(path: Path, encoder: IdentityEncoder) -> Source:
-    """A's mean embedding from a photo (its one face) or a video (the person seen most often in SOURCE_FRAMES
-    frames: every face there is embedded and clustered, so a second person in the clip does not blur A)."""
-    path = require_file(path)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        pictures = [read_image(path)]
-    else:
-        total = _video_stream(path).frames or SOURCE_FRAMES
-        wanted = set(np.linspace(0, max(0, total - 1), SOURCE_FRAMES).round().astype(int).tolist())
-        pictures = [frame.image for frame in read_video(path) if frame.index in wanted]
-    embeddings = []
-    with Landmarker() as landmarker:
-        for picture in pictures:
-            faces = _main_faces(landmarker.detect(picture))
-            if len(faces) > 1 and len(pictures) == 1:
-                raise InputError(f"the photo of person A shows {len(faces)} faces: which one is A is not known",
-                                 path=path, fix="crop the photo to A's face, or give the name of A's faceset")
-            embeddings.extend(encoder.embed(picture, face.box) for face in faces)
-    if not embeddings:
-        raise NoFaceError("no face found to describe person A", path=path, fix="give a photo or video where A's "
-                          "face is visible, or the name of A's faceset")
-    embeddings = np.stack(embeddings)
-    mine = largest_cluster(cluster(embeddings))
-    return Source(centroid(embeddings[mine]), f"{path.name} ({int(mine.sum())} of {len(embeddings)} faces)")
-
-
-def _main_faces(faces: list[FaceLandmarks]) -> list[FaceLandmarks]:
-    """The faces of a picture at least a quarter the area of its largest: a face far behind is no one's subject."""
-    largest = max(map(_area, faces), default=0.0)
-    return [f for f in faces if _area(f) >= 0.25 * largest]
-
-
-def paired_frames(output: Path, target: Path) -> tuple[Iterator[tuple[int, float, Frame, Frame]], int, bool]:
-    """(frame index, seconds, output picture, input picture) pairs, their count, and whether they are video.
-
-    The output may be the input padded by one pixel to even sides (yuv420p); it is cropped back.
-    """
-    output, target = require_file(output), require_file(target)
-    images = [p.suffix.lower() in IMAGE_SUFFIXES for p in (output, target)]
-    if images[0] != images[1]:
-        raise InputError("the output and the input must both be images or both be videos", path=output,
-                         fix="pass the file the swap was made from as the target")
-    if images[0]:
-        out, ref = read_image(output), read_image(target)
-        _check_sizes(out, ref, output, target)
-        return iter([(0, 0.0, out[:ref.shape[0], :ref.shape[1]], ref)]), 1, False
-    streams = [_video_stream(p) for p in (output, target)]
-    counts = [s.frames for s in streams]
-    if None not in counts and abs(counts[0] - counts[1]) > max(1, counts[1] // 100):
-        raise InputError(f"{output.name} has {counts[0]} frames and {target.name} has {counts[1]}: the score "
-                         "compares them frame by frame", path=output,
-                         fix="pass the video the swap was made from as the target")
-    # Frames pair by index; their times must agree too (within half a frame), or the output was re-timed.
-    tolerance = 0.5 / (streams[1].fps or 25.0)
-    count = min(c for c in counts if c is not None) if any(counts) else 0
-    return _video_pairs(output, target, tolerance), count, True
-
-
-def _video_stream(path: Path) -> StreamInfo:
-    stream = probe(path).video
-    if stream is None:
-        raise NoVideoStreamError("no video stream (audio only?): there are no pictures to score", path=path,
-                                 fix="give the swapped video, the video it was made from, or a photo")
-    return stream
-
-
-def _video_pairs(output: Path, target: Path, tolerance: float) -> Iterator[tuple[int, float, Frame, Frame]]:
-    with VideoReader(output) as outs, VideoReader(target) as refs:
-        for out, ref in zip(outs, refs, strict=False):
-            if out.index == 0:
-                _check_sizes(out.image, ref.image, output, target)
-                starts = out.time, ref.time
-            if abs((out.time - starts[0]) - (ref.time - starts[1])) > tolerance:
-                raise InputError(f"frame {ref.index} is at {out.time - starts[0]:.3f} s in {output.name} and at "
-                                 f"{ref.time - starts[1]:.3f} s in {target.name}: the frames do not line up in "
-                                 "time (was the output re-timed, or frames dropped?)", path=output,
-                                 fix="score against the footage the swap was made from, at its frame rate")
-            yield ref.index, ref.time, out.image[:ref.image.shape[0], :ref.image.shape[1]], ref.image
-
-
-def _check_sizes(out: Frame, ref: Frame, output: Path, target: Path) -> None:
-    extra = (out.shape[0] - ref.shape[0], out.shape[1] - ref.shape[1])
-    if extra not in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        raise InputError(f"{output.name} is {out.shape[1]}x{out.shape[0]} and {target.name} is "
-                         f"{ref.shape[1]}x{ref.shape[0]}: the score compares them pixel by pixel", path=output,
-                         fix="pass the file the swap was made from as the target")
 
 
 class FrameScorer:
@@ -286,7 +183,7 @@ class FrameScorer:
 def _label_area(shape: tuple[int, ...]) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
     """Every box a visible label (video or image text, any preset and corner) can take, and their union."""
     height, width = shape[:2]
-    boxes = sorted(set(label_boxes(width, height, "video") + label_boxes(width, height, "image")))
+    boxes = sorted({box for kind in MediaKind for box in label_boxes(width, height, kind)})
     area = np.zeros((height, width), np.uint8)
     for top, left, bottom, right in boxes:
         area[top:bottom, left:right] = 1
@@ -346,11 +243,7 @@ def _crops(box: tuple[int, int, int, int], *images: np.ndarray) -> list[np.ndarr
 
 
 def _largest_index(faces: list[FaceLandmarks]) -> int:
-    return int(np.argmax([_area(f) for f in faces]))
-
-
-def _area(face: FaceLandmarks) -> float:
-    return float((face.box[2] - face.box[0]) * (face.box[3] - face.box[1]))
+    return int(np.argmax([face_area(f) for f in faces]))
 
 
 def score_frames(output: Path, target: Path, source: Source, *, samples: int = SAMPLES,

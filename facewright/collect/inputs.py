@@ -1,4 +1,4 @@
-"""Turning command-line sources (files, folders, globs) into a list of media files, and frame sampling."""
+"""Turning command-line inputs (files, folders, globs) into a list of media files, and frame sampling."""
 from __future__ import annotations
 
 import glob
@@ -7,37 +7,33 @@ from pathlib import Path
 
 from facewright.errors import InputNotFoundError
 from facewright.media.image import IMAGE_SUFFIXES
+from facewright.media.kind import MediaKind, is_media, media_kind
 from facewright.media.video import VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)
-class Source:
+class MediaFile:
     path: Path
-    kind: str  # "image" or "video"
+    kind: MediaKind
 
 
-def kind_of(path: Path) -> str | None:
-    suffix = path.suffix.lower()
-    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
-
-
-def expand_sources(items: list[str | Path]) -> list[Source]:
+def expand_inputs(items: list[str | Path]) -> list[MediaFile]:
     """Files as given; folders searched recursively (media suffixes only); globs expanded. Sorted, unique.
 
     A named file with an unknown suffix is kept as a video (the decoder decides); a pattern or folder that
     matches nothing is an error naming it.
     """
-    found: dict[Path, Source] = {}
+    found: dict[Path, MediaFile] = {}
     for item in items:
         for path in _expand_one(str(item)):
-            found.setdefault(path.resolve(), Source(path, kind_of(path) or "video"))
+            found.setdefault(path.resolve(), MediaFile(path, media_kind(path)))
     return sorted(found.values(), key=lambda s: str(s.path))
 
 
 def _expand_one(item: str) -> list[Path]:
     path = Path(item).expanduser()
     if path.is_dir():
-        media = [p for p in sorted(path.rglob("*")) if p.is_file() and kind_of(p) and not p.name.startswith(".")]
+        media = [p for p in sorted(path.rglob("*")) if p.is_file() and is_media(p) and not p.name.startswith(".")]
         if not media:
             raise InputNotFoundError("the folder holds no images or videos", path=path,
                                      fix=f"media suffixes: {', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)}")

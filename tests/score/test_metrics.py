@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from skimage.color import rgb2lab
 
-from facewright.bench import metrics
-from facewright.bench.score import FrameScore, spread
-from facewright.bench.score_report import summarize_frames, worst_frames
+from facewright.score import metrics
+from facewright.score.report import summarize_frames, worst_frames
+from facewright.score.scorer import FrameScore, spread
 
 RNG = np.random.default_rng(7)
 

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 
 from facewright import api
-from facewright.bench.score import score_frames, source_from_file
-from facewright.bench.score_run import _sheet_plan
 from facewright.cli import main
 from facewright.errors import InputError, InputNotFoundError, NoFaceError, NoVideoStreamError, OptionError
 from facewright.faces.identity import IdentityEncoder
@@ -21,6 +19,9 @@ from facewright.faces.mask import hull_mask
 from facewright.media import read_image, read_video, write_image
 from facewright.media.writer import VideoWriter
 from facewright.provenance.label import Label, apply_label
+from facewright.score.run import _sheet_plan
+from facewright.score.scorer import score_frames
+from facewright.score.source import source_from_file
 from facewright.workspace import Workspace
 from tests.conftest import SWAP_MODEL
 from tests.test_bad_input import make_case
@@ -133,22 +134,23 @@ def test_no_sheet_of_faces_without_the_outputs_own_record_and_active_consents(mo
     shutil.copytree(model_ws, ws_root)  # revoking below must not touch the shared workspace
     target = sample("single_face.mp4")
     [swapped] = api.swap(target, tmp_path / "out.mp4", model=SWAP_MODEL, workspace=ws_root)
+    signer = api.keys_show()
     with Workspace.open(ws_root) as ws:
-        plan, _ = _sheet_plan(ws, swapped.output, target)
+        plan, _ = _sheet_plan(ws, signer, swapped.output, target)
         assert plan is not None and len(plan.consent_ids) == 2
-        assert _sheet_plan(None, swapped.output, target)[0] is None
-        plan, why = _sheet_plan(ws, target, target)
+        assert _sheet_plan(None, signer, swapped.output, target)[0] is None
+        plan, why = _sheet_plan(ws, signer, target, target)
         assert plan is None and "not an output of this workspace" in why
-        plan, why = _sheet_plan(ws, swapped.output, sample("WolfgangLanger_Pexels.mp4"))
+        plan, why = _sheet_plan(ws, signer, swapped.output, sample("WolfgangLanger_Pexels.mp4"))
         assert plan is None and "not the footage" in why
         reencoded = tmp_path / "reencoded.mp4"
         _write(reencoded, [f.image for f in read_video(swapped.output)])  # the manifest is gone, the mark stays
-        plan, why = _sheet_plan(ws, reencoded, target)
+        plan, why = _sheet_plan(ws, signer, reencoded, target)
         assert plan is None and "does not verify (watermark-only)" in why
     [anna] = api.consent_list(identity="anna", workspace=ws_root)
     api.consent_revoke(anna.id, reason="changed her mind", by="anna", workspace=ws_root)
     with Workspace.open(ws_root) as ws:
-        plan, why = _sheet_plan(ws, swapped.output, target)
+        plan, why = _sheet_plan(ws, signer, swapped.output, target)
     assert plan is None and "no longer active (anna: revoked)" in why
 
 

@@ -7,23 +7,26 @@ and recorded like any output; for a file without such a record it is not written
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
-from facewright.bench.score import Source, paired_frames, score_frames, source_from_embeddings, source_from_file
-from facewright.bench.score_report import ScoreReport, build_report, worst_sheet, write_json, write_plots
-from facewright.collect.store import faceset_embeddings
+from facewright.collect.catalog import faceset_embeddings
 from facewright.config import ScoreOptions
 from facewright.errors import FacewrightError, InputError
 from facewright.faces.identity import IdentityEncoder
 from facewright.files import require_file, sha256_file
 from facewright.progress import ProgressFactory, no_progress
-from facewright.provenance import keys
-from facewright.provenance.consent import get_consent, utc_today
+from facewright.provenance.consent import ConsentStatus, get_consent, utc_today
 from facewright.provenance.enforce import check_signed
+from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.label import Label
-from facewright.provenance.mark import MarkPlan, MarkResult, mark_image
+from facewright.provenance.mark import MarkPlan, MarkResult, mark_image, record_mark
 from facewright.provenance.verify import CatalogLookup, verify_file
-from facewright.workspace import Workspace
+from facewright.score.frames import paired_frames
+from facewright.score.report import ScoreReport, build_report, worst_sheet, write_json, write_plots
+from facewright.score.scorer import score_frames
+from facewright.score.source import Source, source_from_embeddings, source_from_file
+from facewright.workspace import Run, Workspace
 
 REPORT_FILES = ("score.json", "score.png", "worst.png")
 
@@ -41,8 +44,12 @@ def resolve_source(ws: Workspace | None, source: str | Path, encoder: IdentityEn
 
 
 def run_score(ws: Workspace | None, output: str | Path, target: str | Path, source: str | Path,
-              options: ScoreOptions, report_dir: str | Path | None = None,
+              options: ScoreOptions, *, signer: SigningIdentity | None, report_dir: str | Path | None = None,
               progress: ProgressFactory = no_progress) -> ScoreReport:
+    """Score `output` (a swap) against `target` (the footage it was made from) with A = `source`.
+
+    `signer` signs the worst frames' sheet; without a workspace (or a signer) no sheet is written.
+    """
     output, target = require_file(output), require_file(target)
     folder = Path(report_dir) if report_dir else output.with_name(f"{output.stem}.score")
     inputs = {output.resolve(), target.resolve(), Path(source).resolve()}
@@ -52,51 +59,45 @@ def run_score(ws: Workspace | None, output: str | Path, target: str | Path, sour
                          fix="give --report a folder of its own")
     encoder = IdentityEncoder()
     person_a = resolve_source(ws, source, encoder)
-    run_id = ws.start_run("score", {"output": str(output), "target": str(target), "source": str(source),
-                                    "samples": options.samples, "worst": options.worst}) if ws else None
-    try:
+    config = {"output": str(output), "target": str(target), "source": str(source), "samples": options.samples,
+              "worst": options.worst}
+    with ws.run("score", config) if ws else contextlib.nullcontext() as run:
         frames, label_seen = score_frames(output, target, person_a, samples=options.samples, encoder=encoder,
                                           progress=progress)
         report = build_report(output, target, person_a.description, frames, label_seen, options.worst)
         report.files["plots"] = str(write_plots(report, folder / "score.png"))
         if report.worst:
-            _write_sheet(ws, run_id, report, folder / "worst.png")
+            _write_sheet(ws, run, signer, report, folder / "worst.png")
         report.files["json"] = str(folder / "score.json")
         write_json(report, folder / "score.json")
-    except BaseException as exc:
-        if run_id is not None:
-            ws.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
-        raise
-    if run_id is not None:
-        ws.finish_run(run_id)
     return report
 
 
-def _write_sheet(ws: Workspace | None, run_id: int | None, report: ScoreReport, path: Path) -> None:
+def _write_sheet(ws: Workspace | None, run: Run | None, signer: SigningIdentity | None, report: ScoreReport,
+                 path: Path) -> None:
     """The worst frames' contact sheet, marked like any output, if the scored file has active consents."""
-    plan, why_not = _sheet_plan(ws, report.output, report.target)
+    plan, why_not = _sheet_plan(ws, signer, report.output, report.target)
     if plan is None:
         report.notes.append(f"no contact sheet of the worst frames: {why_not}")
         return
     pairs, _, _ = paired_frames(report.output, report.target)
     sheet = worst_sheet(report.worst, ((index, out, ref) for index, _, out, ref in pairs))
-    signer = keys.load_identity()
     mark_image(sheet, path, plan, signer)
-    ws.record_mark(run_id, MarkResult(path, "image", 1, sha256_file(path), plan.payload_hex, plan.label.preset), plan,
-                   signer.fingerprint)
+    record_mark(ws, run.id, MarkResult.of(path, plan), plan, signer.fingerprint)
     report.files["worst"] = str(path)
 
 
-def _sheet_plan(ws: Workspace | None, output: Path, target: Path) -> tuple[MarkPlan | None, str]:
+def _sheet_plan(ws: Workspace | None, signer: SigningIdentity | None, output: Path,
+                target: Path) -> tuple[MarkPlan | None, str]:
     """The mark plan of a sheet of `output`'s faces, or None and why not.
 
     The sheet shows faces of `output` and `target`, so it needs what the output itself had: `output` verified
     as this workspace's own file, byte for byte as recorded, made from `target`, under consents that are
     still active in their signed records.
     """
-    if ws is None:
+    if ws is None or signer is None:
         return None, "there is no workspace to hold the consent records of the people shown"
-    facts = verify_file(output, anchors_pem=keys.load_identity().anchor_pem, lookup=CatalogLookup(ws))
+    facts = verify_file(output, anchors_pem=signer.anchor_pem, lookup=CatalogLookup(ws))
     record = facts.record
     if record is None or not facts.consents:
         return None, f"{output.name} is not an output of this workspace with consent records ({facts.outcome})"
@@ -106,7 +107,7 @@ def _sheet_plan(ws: Workspace | None, output: Path, target: Path) -> tuple[MarkP
         return None, f"{output.name} differs from the file this workspace recorded under its watermark"
     if record.get("parent_sha256") and sha256_file(target) != record["parent_sha256"]:
         return None, f"{target.name} is not the footage {output.name} was made from"
-    inactive = [f"{c.identity}: {c.status}" for c in facts.consents if c.status != "active"]
+    inactive = [f"{c.identity}: {c.status}" for c in facts.consents if c.status != ConsentStatus.ACTIVE]
     if inactive:
         return None, f"the consents behind {output.name} are no longer active ({', '.join(inactive)})"
     for status in facts.consents:

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from facewright.collect.catalog import record_track, track_files
 from facewright.faces.identity import IdentityEncoder
 from facewright.faces.landmarks import FaceLandmarks
 from facewright.files import atomic_path
+from facewright.media.kind import MediaKind
 from facewright.media.video import MediaInfo, VideoFrame
-from facewright.workspace import Workspace, now
+from facewright.workspace import Workspace
 
 EMBED_EVERY = 30  # frames between identity samples of a track: identity does not change within a track
 
@@ -43,25 +45,31 @@ class TrackRecorder:
         folder = ws.root / "tracks" / sha256[:16]
         folder.mkdir(parents=True, exist_ok=True)
         video = info.video
-        media_id = ws.add_media(info.path, sha256, "video", width=video.width, height=video.height,
+        media_id = ws.add_media(info.path, sha256, MediaKind.VIDEO, width=video.width, height=video.height,
                                 frames=video.frames, fps=video.fps, duration=info.duration,
                                 has_audio=int(info.audio is not None))
         paths = []
         for track, arrays in sorted(self.tracks.items()):
             path = folder / f"track_{track:03d}.npz"
             _save_npz(path, {k: np.asarray(v) for k, v in arrays.items()})
-            frames = arrays["frames"]
-            ws.conn.execute("INSERT OR REPLACE INTO tracks (media_id, track, first_frame, last_frame, frames, "
-                            "arrays_path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (media_id, track, frames[0], frames[-1], len(frames), str(path.relative_to(ws.root)),
-                             now()))
+            record_track(ws, media_id, track, arrays["frames"], path)
             paths.append(path)
         return paths
 
 
-def load_track(ws: Workspace, arrays_path: str) -> dict[str, np.ndarray]:
-    with np.load(ws.root / arrays_path) as data:
+def load_track(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
         return {k: data[k] for k in data.files}
+
+
+def stored_faces(ws: Workspace, video_sha256: str) -> dict[int, list[FaceLandmarks]]:
+    """frame index -> faces, from the tracks an earlier `extract --for-swap` stored for this video ({}: none)."""
+    faces: dict[int, list[FaceLandmarks]] = {}
+    for path in track_files(ws, video_sha256):
+        arrays = load_track(path)
+        for index, points, pose in zip(arrays["frames"], arrays["landmarks"], arrays["pose"], strict=True):
+            faces.setdefault(int(index), []).append(FaceLandmarks(points, np.zeros(0, np.float32), (), pose))
+    return faces
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -1,0 +1,128 @@
+"""`facewright bench ...`: benchmarks that print figures (facewright.bench runs them)."""
+from __future__ import annotations
+
+import argparse
+
+from facewright.bench import SAMPLE_A
+from facewright.bench.extract import bench_extract
+from facewright.bench.io import bench_io, check_bench_options
+from facewright.bench.quality import QUALITY_PRESETS, bench_quality, history, results_file
+from facewright.bench.suite import bench_all
+from facewright.bench.swap import bench_swap
+from facewright.bench.train import bench_train
+from facewright.bench.watermark import bench_watermark
+from facewright.cli.common import Command, _print_help
+from facewright.errors import OptionError
+from facewright.progress import terminal_progress
+from facewright.train.presets import PRESETS
+
+
+def register(commands: argparse._SubParsersAction, command: Command) -> None:
+    bench = commands.add_parser("bench", help="benchmarks that print speed and quality figures",
+                                description="benchmarks that print speed and quality figures")
+    bench.set_defaults(handler=_print_help(bench))
+    group = bench.add_subparsers(title="benchmarks", metavar="BENCH")
+    sub = command("io", cmd_bench_io, "video decode and encode frames/s at 640x360 and 1280x720", group)
+    sub.add_argument("--frames", type=int, default=120, help="frames per test (default: 120)")
+    sub.add_argument("--sizes", default="640x360,1280x720", help="WxH list (default: 640x360,1280x720)")
+    sub = command("extract", cmd_bench_extract, "end-to-end extraction frames/s on a sample video, per stage", group)
+    sub.add_argument("--video", default=SAMPLE_A, help="a registered sample video")
+    command("watermark", cmd_bench_watermark, "watermark bit accuracy after JPEG, resize, crop, H.264 and "
+                                              "brightness; false positives; PSNR; speed", group)
+    _register_train(command, group)
+    sub = command("swap", cmd_bench_swap, "swap frames/s end to end and time per stage, with a freshly trained "
+                  "tiny model on the sample clips", group)
+    sub.add_argument("--device", default="auto")
+    _register_quality(command, group)
+
+
+def _register_train(command: Command, group: argparse._SubParsersAction) -> None:
+    sub = command("train", cmd_bench_train, "training samples/s, peak memory, augmentation vs model time", group)
+    sub.add_argument("--preset", choices=tuple(PRESETS), help="the model and options of a training preset "
+                     "(e.g. demo, the CPU preset of make demo); flags given win over it")
+    sub.add_argument("--model", help="architecture (default: liae-ud)")
+    sub.add_argument("--resolution", type=int, help="face size in pixels (default: 128)")
+    sub.add_argument("--batch", type=int, help="faces of each person per step (default: 8)")
+    sub.add_argument("--steps", type=int, default=20, help="timed steps (after 3 warm-up steps)")
+    sub.add_argument("--gan-power", type=float, help="weight of the adversarial loss (0: off; default: the "
+                     "preset's, else 0); e.g. 0.1 times the step with the GAN on")
+    sub.add_argument("--compile", action="store_true", default=None, help="torch.compile the step")
+    sub.add_argument("--device", default="auto")
+
+
+def _register_quality(command: Command, group: argparse._SubParsersAction) -> None:
+    for name, handler, text in (
+            ("quality", cmd_bench_quality, "quality figures of a fixed protocol: extract the sample pair, train a "
+                                           "preset for a fixed budget (seed 0), swap, score; appends to a JSONL"),
+            ("all", cmd_bench_all, "io, extract, train and swap speed, then the quality row, in one run")):
+        sub = command(name, handler, text, group)
+        sub.add_argument("--preset", default="cpu", choices=tuple(QUALITY_PRESETS),
+                         help="cpu: the demo model for 600 steps; gpu: gpu-256 for 10 minutes (default: cpu)")
+        sub.add_argument("--device", default="auto")
+        sub.add_argument("--results", help="JSONL the row is appended to (default: <workspace>/bench/quality.jsonl)")
+        if name == "quality":
+            sub.add_argument("--steps", type=int, help="training budget in steps instead of the preset's")
+            sub.add_argument("--minutes", type=float, help="training budget in minutes instead of the preset's")
+            sub.add_argument("--history", action="store_true", help="print the rows of earlier runs and stop")
+
+
+def cmd_bench_io(args: argparse.Namespace) -> int:
+    try:
+        sizes = tuple(tuple(int(v) for v in item.lower().split("x")) for item in args.sizes.split(","))
+    except ValueError as exc:
+        raise OptionError(f"--sizes {args.sizes!r} is not a list of WxH", fix="e.g. --sizes 640x360,1280x720") from exc
+    check_bench_options(args.frames, sizes)  # before the sample clip is fetched or decoded
+    results = bench_io(frames=args.frames, sizes=sizes, progress=terminal_progress)
+    print("bench io: libx264 crf 18 yuv420p; decode = H.264 to RGB arrays")
+    for result in results:
+        print("  " + result.row())
+    return 0
+
+
+def cmd_bench_extract(args: argparse.Namespace) -> int:
+    result = bench_extract(args.video, progress=terminal_progress)
+    print("bench extract: decode + landmarks + align + score + identity + write, every frame")
+    print("\n".join("  " + row for row in result.rows()))
+    return 0
+
+
+def cmd_bench_watermark(args: argparse.Namespace) -> int:
+    result = bench_watermark(progress=terminal_progress)
+    print("bench watermark: 64-bit payload; bit accuracy against the truth (1.000 = every bit right)")
+    print("\n".join("  " + row for row in result.rows()))
+    return 0
+
+
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    result = bench_train(preset=args.preset, model=args.model, resolution=args.resolution, batch=args.batch,
+                         steps=args.steps, gan_power=args.gan_power, compile=args.compile, device=args.device,
+                         progress=terminal_progress)
+    print("bench train: " + result.row())
+    return 0
+
+
+def cmd_bench_swap(args: argparse.Namespace) -> int:
+    for row in bench_swap(device=args.device, progress=terminal_progress):
+        print("bench swap: " + row.row())
+    return 0
+
+
+def cmd_bench_quality(args: argparse.Namespace) -> int:
+    workspace = getattr(args, "workspace", None)
+    if args.history:
+        rows = history(results=args.results, workspace=workspace)
+        print("\n".join(f"{row.when}  {row.version}  {row.row()}" for row in rows) or "no bench quality runs yet")
+        return 0
+    row = bench_quality(preset=args.preset, steps=args.steps, minutes=args.minutes, device=args.device,
+                        results=args.results, workspace=workspace, progress=terminal_progress)
+    print("bench quality: " + row.row())
+    print(f"  appended to {results_file(args.results, workspace)}; score report kept in {row.report}")
+    return 0
+
+
+def cmd_bench_all(args: argparse.Namespace) -> int:
+    for name, lines in bench_all(preset=args.preset, device=args.device, results=args.results,
+                                 workspace=getattr(args, "workspace", None), progress=terminal_progress):
+        print(f"bench {name}:", flush=True)
+        print("\n".join("  " + line for line in lines), flush=True)
+    return 0
