@@ -9,6 +9,7 @@ call, and handed to the stage that signs. None of them prints: progress goes thr
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +29,18 @@ from facewright.config import (
     build_all,
     to_dict,
 )
-from facewright.errors import FacewrightError
+from facewright.errors import FacewrightError, OptionError
 from facewright.files import require_file
 from facewright.media import MediaInfo, write_image
 from facewright.media import probe as _probe
+from facewright.names import check_name
 from facewright.progress import ProgressFactory, no_progress
+from facewright.provenance import adopt as _adopt
+from facewright.provenance import ca as _ca
 from facewright.provenance import consent as _consent
 from facewright.provenance import enforce as _enforce
 from facewright.provenance import keys as _keys
+from facewright.provenance import trust as _trust
 from facewright.provenance.label import Label
 from facewright.provenance.mark import MarkPlan, MarkResult, mark_file, record_mark
 from facewright.provenance.verify import CatalogLookup, VerifyReport, verify_file
@@ -53,10 +58,10 @@ from facewright.workspace import CATALOG, Workspace, resolve_root
 
 __all__ = [
     "ExtractReport", "FacesetReport", "MarkResult", "MediaInfo", "ModelInfo", "ScoreReport", "SwapFailure",
-    "SwapResult", "TrainResult", "VerifyReport", "asset", "consent_add", "consent_list", "consent_revoke",
-    "consent_show", "extract", "fetch_assets", "init", "keys_export_anchor", "keys_import", "keys_show",
-    "list_assets", "list_facesets", "list_models", "mark", "probe", "prune_faceset", "score", "show_faceset",
-    "swap", "train", "verify",
+    "SwapResult", "TrainResult", "VerifyReport", "asset", "consent_add", "consent_adopt_ledger", "consent_list",
+    "consent_revoke", "consent_show", "consent_trust", "extract", "fetch_assets", "init", "keys_export_anchor",
+    "keys_import", "keys_show", "keys_trust", "list_assets", "list_facesets", "list_models", "mark", "probe",
+    "prune_faceset", "score", "show_faceset", "swap", "train", "verify",
 ]
 
 
@@ -99,10 +104,11 @@ def extract(inputs: Iterable[str | Path], identity: str, *, workspace: str | Pat
 
     `options` are ExtractOptions fields (every, fps, face_type, size, dedupe, reference, for_swap, ...).
     """
+    check_name(identity, "--identity")  # the faceset's folder name: checked before anything is made
     inputs = list(inputs)
     resolved = build(ExtractOptions, flags=options)
     with Workspace.init(workspace) as ws:
-        consent = _enforce.consent_for_any_role(ws, identity)
+        consent = _enforce.consent_for_any_role(ws, identity, trust=_keys.load_trust())
         config = {"inputs": [str(i) for i in inputs], "identity": identity, "consent": consent.id,
                   **to_dict(resolved)}
         with ws.run("extract", config):
@@ -123,15 +129,18 @@ def list_facesets(*, workspace: str | Path | None = None) -> list[_faceset.Faces
 
 def show_faceset(name: str, *, workspace: str | Path | None = None, count: int = 48) -> FacesetReport:
     """Counts by reason, and a contact sheet and a pose-coverage plot written beside the faceset."""
+    check_name(name, "faceset name")
     with Workspace.open(workspace) as ws:
         summary = _faceset.summarize(ws, name)
-        sheet = write_image(_faceset.sheet_of_faces(ws, name, count), summary.folder / "contact_sheet.png")
-        poses = write_image(_faceset.pose_plot(ws, name), summary.folder / "pose_coverage.png")
+        sheet = write_image(_faceset.sheet_of_faces(ws, name, count), summary.folder / "contact_sheet.png",
+                            private=True)  # faces, like the crops it shows
+        poses = write_image(_faceset.pose_plot(ws, name), summary.folder / "pose_coverage.png", private=True)
         return FacesetReport(summary, sheet, poses)
 
 
 def prune_faceset(name: str, *, workspace: str | Path | None = None) -> _faceset.PruneResult:
     """Sync the catalog with the folder: crops deleted by hand are rejected, orphan files removed."""
+    check_name(name, "faceset name")
     with Workspace.open(workspace) as ws:
         return _faceset.prune(ws, name)
 
@@ -139,9 +148,35 @@ def prune_faceset(name: str, *, workspace: str | Path | None = None) -> _faceset
 # --- provenance: signing identity, consent, marking, verification --------------------------------------------
 
 
-def keys_show(*, alg: str = "es256") -> _keys.SigningIdentity:
-    """The local signing identity (root CA + leaf certificate), made on first use."""
-    return _keys.load_identity(alg=alg)
+SIGNER_NAME_ENV = "FACEWRIGHT_SIGNER_NAME"  # the signer's display name, used when the keys are first made
+
+
+def keys_show(*, alg: str = "es256", name: str | None = None) -> _keys.SigningIdentity:
+    """The local signing identity (root CA + leaf certificate), made on first use.
+
+    `name`: the signer's display name in every manifest, for keys made now (default $FACEWRIGHT_SIGNER_NAME,
+    else "facewright local signer", which names no user or host). Existing keys keep theirs: asking for
+    another name for them is an OptionError.
+    """
+    existed = _keys.has_identity()
+    identity = _signer(alg=alg, name=name)
+    if existed and name is not None and _ca.common_name(identity.chain_pem) != _ca.check_display_name(name):
+        raise OptionError(f"the signing identity already exists and signs as "
+                          f"{_ca.common_name(identity.chain_pem)!r}; a display name is chosen when keys are made",
+                          path=identity.folder,
+                          fix=f"keep it, or move {identity.folder} aside and run `facewright keys show --name "
+                              f"{name!r}` to make new keys (then give others the new root: facewright keys "
+                              "export-anchor)")
+    return identity
+
+
+def _signer(*, alg: str = "es256", name: str | None = None) -> _keys.SigningIdentity:
+    """The signing identity, made on first use with the display name given or set in $FACEWRIGHT_SIGNER_NAME.
+
+    Read here, once per call: the stages below are handed the identity and never read the environment.
+    """
+    name = name if name is not None else os.environ.get(SIGNER_NAME_ENV) or None
+    return _keys.load_identity(alg=alg, display_name=_ca.check_display_name(name) if name is not None else None)
 
 
 def keys_export_anchor(destination: str | Path) -> Path:
@@ -150,32 +185,51 @@ def keys_export_anchor(destination: str | Path) -> Path:
 
 
 def keys_import(chain: str | Path, key: str | Path, anchor: str | Path | None = None) -> _keys.SigningIdentity:
-    """Sign with your own certificate chain and key (e.g. your organisation's CA) instead of the local one."""
+    """Sign with your own certificate chain and key (e.g. your organisation's CA) instead of the local one.
+
+    The root it replaces stays trusted for consent records (keys/trusted.pem): the consents it signed stay valid.
+    """
     return _keys.import_identity(Path(chain), Path(key), Path(anchor) if anchor else None)
+
+
+def consent_trust() -> _trust.Trust:
+    """What consent records are checked against: the signing root, the roots kept or trusted beside it, and the
+    consent ledgers' heads. For callers of a stage itself (bench quality); the API's functions load it."""
+    return _keys.load_trust()
+
+
+def keys_trust(root: str | Path) -> str:
+    """Trust consent records signed under another root CA (your own on another machine, your organisation's);
+    return the root's subject."""
+    return _keys.trust_anchor(Path(root)).subject.rfc4514_string()
 
 
 def consent_add(identity: str, *, photo: str | Path, role: str, purpose: str, channels: list[str], expires: str,
                 display_name: str | None = None, release: str | Path | None = None, recorded_by: str | None = None,
                 scope: str = "", workspace: str | Path | None = None) -> _consent.ConsentRecord:
     """Record one person's consent, bound to the face in `photo`; stored in the catalog and signed as JSON."""
+    check_name(identity, "--identity")  # it names the person's faceset later
     with Workspace.init(workspace) as ws:
+        signer = _signer()
         return _consent.add_consent(ws, identity=identity, display_name=display_name or identity, role=role,
                                     purpose=purpose, channels=channels, expires=expires, photo=photo,
-                                    signer=_keys.load_identity(), release=release, recorded_by=recorded_by,
-                                    scope=scope)
+                                    signer=signer, trust=_keys.load_trust(), release=release,
+                                    recorded_by=recorded_by, scope=scope)
 
 
 def consent_list(*, identity: str | None = None, workspace: str | Path | None = None) -> list[_consent.ConsentRecord]:
     """Every recorded consent (revoked ones included, marked as such)."""
+    if identity is not None:
+        check_name(identity, "--identity")
     with Workspace.open(workspace) as ws:
         return _consent.list_consents(ws, identity)
 
 
 def consent_show(consent_id: str, *, workspace: str | Path | None = None) -> _consent.ConsentRecord:
-    """One consent by id or unique id prefix, re-checked against its signed record file."""
+    """One consent by id or unique id prefix, re-checked against its signed files and the consent ledger."""
     with Workspace.open(workspace) as ws:
         record = _consent.get_consent(ws, consent_id)
-        _consent.verify_record_file(ws.root / _consent.CONSENTS / record.id / "record.json")
+        _enforce.check_recorded(ws, record, _keys.load_trust())
         return record
 
 
@@ -183,7 +237,17 @@ def consent_revoke(consent_id: str, *, reason: str, by: str | None = None,
                    workspace: str | Path | None = None) -> _consent.ConsentRecord:
     """Revoke a consent: recorded (and signed), never deleted; later uses are refused."""
     with Workspace.open(workspace) as ws:
-        return _consent.revoke(ws, consent_id, reason, by, signer=_keys.load_identity())
+        signer = _signer()
+        return _consent.revoke(ws, consent_id, reason, by, signer=signer, trust=_keys.load_trust())
+
+
+def consent_adopt_ledger(*, workspace: str | Path | None = None) -> _adopt.Adopted:
+    """Take this workspace's consent ledger as this machine's reference: after checking its chain, its trusted
+    signatures and every consent's files against it (or building it from the signed records of a workspace
+    older than the ledger), record its head with the keys. For a workspace copied or moved from elsewhere."""
+    with Workspace.open(workspace) as ws:
+        signer = _signer()
+        return _adopt.adopt_ledger(ws, signer=signer, trust=_keys.load_trust())
 
 
 def mark(input: str | Path, output: str | Path, *, consent: Iterable[str] = (), model: str | None = None,
@@ -197,9 +261,11 @@ def mark(input: str | Path, output: str | Path, *, consent: Iterable[str] = (), 
     marking, video = build_all((MarkOptions, VideoOptions), flags=options)
     input = require_file(input)
     with Workspace.init(workspace) as ws:
-        consent_ids = tuple(_enforce.active_consent(ws, c).id for c in consent)
-        plan = MarkPlan(Label(marking.label, marking.label_position), consent_ids, model=model, parent=input)
-        signer = _keys.load_identity()
+        trust = _keys.load_trust()
+        consent_ids = tuple(_enforce.active_consent(ws, c, trust=trust).id for c in consent)
+        plan = MarkPlan(Label(marking.label, marking.label_position), consent_ids, model=model, parent=input,
+                        names=marking.name_in_manifest)
+        signer = _signer()
         config = {"input": str(input), "output": str(output), "consent": list(consent_ids), "model": model,
                   **to_dict(marking), **to_dict(video)}
         with ws.run("mark", config) as run:
@@ -259,16 +325,18 @@ def train(src: str, dst: str, *, name: str | None = None, resume: bool | str = F
     newest checkpoint of the model folder, or a path. Under torchrun every rank calls this; only rank 0
     records the run and signs previews.
     """
+    for value, what in ((src, "--src"), (dst, "--dst"), *(((name, "--name"),) if name is not None else ())):
+        check_name(value, what)
     preset_values = preset_options(preset)
     resolved = build(TrainOptions, flags=options, config=preset_values)
     explicit = {key for key, value in options.items() if value is not None} | set(preset_values)
     main = _distributed.from_env().main
-    signer = _keys.load_identity() if main else None
+    signer = _signer() if main else None
     with Workspace.open(workspace) as ws:
         config = {"src": src, "dst": dst, "name": name, "resume": str(resume), **to_dict(resolved)}
         with ws.run("train", config) if main else contextlib.nullcontext():
             return _train_pair(ws, src, dst, resolved, resume=resume, name=name, explicit=explicit,
-                               progress=progress, signer=signer)
+                               progress=progress, signer=signer, trust=_keys.load_trust())
 
 
 def swap(input: str | Path, output: str | Path | None = None, *, model: str | Path, resume: bool = False,
@@ -281,8 +349,11 @@ def swap(input: str | Path, output: str | Path | None = None, *, model: str | Pa
     file is returned as a SwapFailure and the others go on.
     """
     swapping, marking, video = build_all((SwapOptions, MarkOptions, VideoOptions), flags=options)
+    if swapping.target:
+        check_name(swapping.target, "--target")  # `model` is a path or a name: swap.model checks the name
     with Workspace.open(workspace) as ws:
-        return _swap(ws, input, output, model, swapping, marking, video, signer=_keys.load_identity(),
+        signer = _signer()
+        return _swap(ws, input, output, model, swapping, marking, video, signer=signer, trust=_keys.load_trust(),
                      resume=resume, progress=progress)
 
 
@@ -296,7 +367,10 @@ def score(output: str | Path, *, source: str | Path, target_video: str | Path, r
     `source`: A's faceset name in the workspace, or a photo or video of A. `options`: ScoreOptions fields.
     """
     scoring = build(ScoreOptions, flags=options)
+    if not Path(source).is_file():  # not a photo or video of A: the name of A's faceset
+        check_name(str(source), "--source", fix="give the name of A's faceset (facewright faceset list) or the path "
+                                                "of an existing photo or video of A")
     with _catalog_if_any(workspace) as ws:  # scoring files needs no workspace
-        signer = _keys.load_identity() if ws else None
-        return run_score(ws, output, target_video, source, scoring, signer=signer, report_dir=report,
-                         progress=progress)
+        signer = _signer() if ws else None
+        return run_score(ws, output, target_video, source, scoring, signer=signer,
+                         trust=_keys.load_trust() if ws else None, report_dir=report, progress=progress)

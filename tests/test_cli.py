@@ -18,8 +18,9 @@ COMMANDS = [[], ["init"], ["probe"], ["assets"], ["assets", "list"], ["assets", 
             ["bench", "extract"], ["extract"], ["faceset"], ["faceset", "list"], ["faceset", "show"],
             ["faceset", "prune"], ["bench", "watermark"], ["bench", "train"], ["bench", "swap"], ["swap"], ["keys"],
             ["keys", "show"],
-            ["keys", "export-anchor"], ["keys", "import"], ["consent"], ["consent", "add"], ["consent", "list"],
-            ["consent", "show"], ["consent", "revoke"], ["mark"], ["verify"], ["models"], ["models", "list"],
+            ["keys", "export-anchor"], ["keys", "import"], ["keys", "trust"], ["consent"], ["consent", "add"],
+            ["consent", "list"], ["consent", "show"], ["consent", "revoke"], ["consent", "adopt-ledger"], ["mark"],
+            ["verify"], ["models"], ["models", "list"],
             ["train"], ["demo"], ["score"], ["bench", "quality"], ["bench", "all"]]
 
 

@@ -1,4 +1,6 @@
 import json
+import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -168,3 +170,26 @@ def test_several_pending_migrations_apply_together_or_not_at_all(tmp_path):
         assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
     assert (tmp_path / "catalog.sqlite.bak-v1").is_file()
 
+
+
+def test_a_run_whose_process_died_is_closed_as_interrupted_when_the_workspace_is_next_opened(tmp_path):
+    """A SIGKILL or a power cut runs no cleanup: the next opening sees the run's process gone."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # ended and reaped: its pid names no process
+    with Workspace.init(tmp_path) as ws:
+        with ws.run("swap", {}) as live:
+            owner = ws.conn.execute("SELECT pid, host, pid_started FROM runs WHERE id = ?", (live.id,)).fetchone()
+            assert tuple(owner)[:2] == (os.getpid(), socket.gethostname())
+            dead = ws.conn.execute("INSERT INTO runs (command, config_json, facewright_version, status, started_at, "
+                                   "pid, host) VALUES ('swap', '{}', '0', 'running', 'then', ?, ?)",
+                                   (child.pid, socket.gethostname())).lastrowid
+            elsewhere = ws.conn.execute("INSERT INTO runs (command, config_json, facewright_version, status, "
+                                        "started_at, pid, host) VALUES ('swap', '{}', '0', 'running', 'then', ?, "
+                                        "'another-host')", (child.pid,)).lastrowid
+            with Workspace.open(tmp_path) as again:
+                assert again.close_dead_runs() == []  # the first opening closed it already
+            row = _run_row(ws, dead)
+            assert row["status"] == "interrupted" and row["finished_at"]
+            assert f"process {child.pid} ended without closing the run" in row["error"]
+            assert _run_row(ws, live.id)["status"] == "running"  # this process is alive
+            assert _run_row(ws, elsewhere)["status"] == "running"  # another machine's: cannot be checked here

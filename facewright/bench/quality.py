@@ -202,7 +202,7 @@ def _fixed_swap(root: Path, video: Path, output: Path, device: str, progress: Pr
     """
     with Workspace.open(root) as ws:
         [result] = run_swap(ws, video, output, MODEL, build(SwapOptions, flags={"device": device}), MarkOptions(),
-                            VideoOptions(), signer=api.keys_show(), progress=progress,
+                            VideoOptions(), signer=api.keys_show(), trust=api.consent_trust(), progress=progress,
                             payloads=itertools.count(PAYLOAD))
     return result
 

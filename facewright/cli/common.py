@@ -5,6 +5,8 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
 
 from facewright.errors import FacewrightError
 
@@ -17,6 +19,28 @@ def report(exc: FacewrightError, debug: bool) -> int:
         traceback.print_exception(exc)
     print(f"facewright: error: {exc}", file=sys.stderr)
     return exc.exit_code
+
+
+class Decoded(Protocol):
+    """A video result (swap, mark) that says how much of its input could be decoded."""
+
+    frames: int
+    input_frames: int | None
+    corrupt_packets: int
+    frames_lost: int
+
+
+def warn_undecoded(input: Path, result: Decoded) -> None:
+    """One warning line for an input whose damaged frames could not be decoded: the output lacks them.
+
+    A warning, not a failure (exit 0): the output holds every frame that could be read, marked and signed.
+    """
+    if not (result.frames_lost or result.corrupt_packets):
+        return
+    print(f"facewright: warning: {input}: {result.frames_lost} frame(s) could not be decoded "
+          f"({result.corrupt_packets} damaged packet(s) skipped); the output has {result.frames} of the input's "
+          f"{result.input_frames} frames\n  fix: for every frame, re-export or re-copy the input and run again",
+          file=sys.stderr)
 
 
 def _print_help(parser: argparse.ArgumentParser):

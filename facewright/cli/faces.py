@@ -43,15 +43,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def format_extract(report: ExtractReport) -> str:
     lines = [f"faceset {report.faceset}: {report.folder.resolve()}"]
     for s in report.inputs:
-        if s.error:
-            lines.append(f"  {s.path.name}: skipped, {s.error}")
+        if s.error:  # the error's own fix line goes under its file
+            lines.append(f"  {s.path.name}: skipped, " + s.error.replace("\n", "\n  "))
         elif s.skipped:
             lines.append(f"  {s.path.name}: already extracted with these options")
         else:
             reasons = ", ".join(f"{n} {r}" for r, n in s.rejected.most_common()) or "none"
             corrupt = f", {s.corrupt_frames} corrupt frames skipped" if s.corrupt_frames else ""
+            earlier = f", {s.kept_earlier} kept by an earlier run left kept" if s.kept_earlier else ""
             lines.append(f"  {s.path.name}: {s.frames_with_face}/{s.frames} frames with a face, kept {s.kept}, "
-                         f"rejected: {reasons}{corrupt}")
+                         f"rejected: {reasons}{corrupt}{earlier}")
     if report.other_identities:
         lines.append(f"  other people found and rejected: {len(report.other_identities)} identities "
                      f"({', '.join(map(str, report.other_identities))} faces); use --reference to choose")

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from pathlib import Path
 
 from facewright import api
-from facewright.cli.common import Command, _print_help, report
+from facewright.cli.common import Command, _print_help, report, warn_undecoded
 from facewright.config import MarkOptions, VideoOptions, add_options
 from facewright.progress import terminal_progress
 from facewright.provenance.consent import ROLES, ConsentRecord
@@ -23,7 +25,9 @@ def _register_keys(commands: argparse._SubParsersAction, command: Command) -> No
                                description="the local certificate authority and signing key used for C2PA")
     keys.set_defaults(handler=_print_help(keys))
     key_commands = keys.add_subparsers(title="keys commands", metavar="ACTION")
-    command("show", cmd_keys_show, "show the signing certificate (made on first use)", key_commands)
+    sub = command("show", cmd_keys_show, "show the signing certificate (made on first use)", key_commands)
+    sub.add_argument("--name", help="when the keys are made now: the signer's name every manifest shows (default: "
+                     "$FACEWRIGHT_SIGNER_NAME, else 'facewright local signer'; never your user or host name)")
     sub = command("export-anchor", cmd_keys_export_anchor, "write the root certificate, for others' trust lists",
                   key_commands)
     sub.add_argument("output", metavar="OUT.pem")
@@ -31,6 +35,9 @@ def _register_keys(commands: argparse._SubParsersAction, command: Command) -> No
     sub.add_argument("--chain", required=True, help="PEM: the signing certificate, then its issuers")
     sub.add_argument("--key", required=True, help="PEM: the signing certificate's private key")
     sub.add_argument("--anchor", help="PEM: the root to trust (default: the chain's last certificate)")
+    sub = command("trust", cmd_keys_trust, "trust consent records signed under another root (yours elsewhere, your "
+                  "organisation's)", key_commands)
+    sub.add_argument("root", metavar="ROOT.pem", help="the root CA certificate (facewright keys export-anchor)")
 
 
 def _register_consent(commands: argparse._SubParsersAction, command: Command) -> None:
@@ -60,6 +67,8 @@ def _register_consent(commands: argparse._SubParsersAction, command: Command) ->
     sub.add_argument("consent_id", metavar="ID")
     sub.add_argument("--reason", required=True, help="why, in plain words")
     sub.add_argument("--by", help="who revokes it (default: your user name)")
+    command("adopt-ledger", cmd_consent_adopt_ledger, "check this workspace's consent ledger and record its head "
+            "with your keys (a workspace copied or moved here, or made before the ledger)", consent_commands)
 
 
 def _register_marking(command: Command) -> None:
@@ -68,7 +77,8 @@ def _register_marking(command: Command) -> None:
     sub.add_argument("output", metavar="OUT", help=".mp4/.mov for videos, .png/.jpg for images")
     sub.add_argument("--consent", action="append", default=[], metavar="ID",
                      help="an active consent covering a person shown (repeat for each)")
-    sub.add_argument("--model", help="name of the model that made the content, for the manifest")
+    sub.add_argument("--model", help="name of the model that made the content, for the catalog (and the manifest "
+                     "with --name-in-manifest)")
     add_options(sub, MarkOptions)
     add_options(sub, VideoOptions)
 
@@ -81,7 +91,7 @@ def _register_marking(command: Command) -> None:
 
 
 def cmd_keys_show(args: argparse.Namespace) -> int:
-    identity = api.keys_show()
+    identity = api.keys_show(name=args.name)
     print(f"signer:      {identity.subject}\nalgorithm:   {identity.alg}\nfingerprint: {identity.fingerprint}\n"
           f"expires:     {identity.not_after:%Y-%m-%d}\nfolder:      {identity.folder}\n"
           "others can trust your signatures with: facewright keys export-anchor root.pem")
@@ -97,6 +107,25 @@ def cmd_keys_export_anchor(args: argparse.Namespace) -> int:
 def cmd_keys_import(args: argparse.Namespace) -> int:
     identity = api.keys_import(args.chain, args.key, args.anchor)
     print(f"now signing as {identity.subject} (fingerprint {identity.fingerprint[:16]}...)")
+    return 0
+
+
+def cmd_keys_trust(args: argparse.Namespace) -> int:
+    subject = api.keys_trust(args.root)
+    print(f"consent records signed under {subject} are now trusted on this machine")
+    return 0
+
+
+def cmd_consent_adopt_ledger(args: argparse.Namespace) -> int:
+    adopted = api.consent_adopt_ledger(workspace=getattr(args, "workspace", None))
+    if adopted.head is None:
+        print("no consents recorded in this workspace: there is no ledger to adopt")
+    elif adopted.built:
+        print(f"consent ledger built from the {adopted.events} signed consent event(s) of this workspace; "
+              f"head recorded in {adopted.head}")
+    else:
+        more = f", {adopted.appended} revocation(s) added" if adopted.appended else ""
+        print(f"consent ledger adopted: {adopted.events} event(s) checked{more}; head recorded in {adopted.head}")
     return 0
 
 
@@ -148,11 +177,13 @@ def cmd_consent_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_mark(args: argparse.Namespace) -> int:
-    options = {name: getattr(args, name) for name in ("label", "label_position", "codec", "crf", "preset")}
+    options = {f.name: getattr(args, f.name) for schema in (MarkOptions, VideoOptions)
+               for f in dataclasses.fields(schema)}
     result = api.mark(args.input, args.output, consent=args.consent, model=args.model,
                       workspace=getattr(args, "workspace", None), progress=terminal_progress, **options)
     print(f"marked {result.kind}: {result.output.resolve()}\n  label {result.label}, watermark payload "
           f"{result.payload_hex}, C2PA signed, {result.frames} frame(s), sha256 {result.sha256[:16]}...")
+    warn_undecoded(Path(args.input), result)
     return 0
 
 

@@ -5,7 +5,7 @@ import argparse
 import dataclasses
 
 from facewright import api
-from facewright.cli.common import Command
+from facewright.cli.common import Command, warn_undecoded
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, add_options
 from facewright.progress import terminal_progress
 
@@ -42,4 +42,7 @@ def cmd_swap(args: argparse.Namespace) -> int:
               f"{result.tracks_seen} face track(s); {result.fps:.1f} frames/s; watermark id {result.payload_hex}")
         if result.preview is not None:
             print(f"  preview: {result.preview.resolve()}")
+        for note in result.notes:  # frames whose face failed its identity check: left as they were
+            print(f"  note: {note}")
+        warn_undecoded(result.input, result)
     return 2 if failed else 0

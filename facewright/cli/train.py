@@ -24,7 +24,8 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub = command("train", cmd_train, "train a pair model: A's face (--src) to be put into B's footage (--dst)")
     sub.add_argument("--src", required=True, help="faceset of person A (needs a source-role consent)")
     sub.add_argument("--dst", required=True, help="faceset of person B (needs a target-role consent)")
-    sub.add_argument("--name", help="model folder name (default: SRC-to-DST-MODEL-RESOLUTION)")
+    sub.add_argument("--name", help="model folder name: letters, digits, '-', '_', '.' (default: "
+                     "pair-HASH-MODEL-RESOLUTION, HASH from the two names, so the folder names neither person)")
     sub.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                      help="continue from the newest checkpoint of --name (or from the file given)")
     sub.add_argument("--preset", choices=tuple(PRESETS), help="a named option set; flags given win over it")

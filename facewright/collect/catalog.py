@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from facewright.errors import InputError
 from facewright.faces.identity import EMBEDDING_SIZE
+from facewright.names import check_name
 from facewright.workspace import Workspace, now
 
 FACESETS = "facesets"  # workspace folder: facesets/<name>/{faces/, masks/}
@@ -27,11 +28,17 @@ class Faceset:
     folder: Path
 
 
+def faceset_folder(ws: Workspace, name: str) -> Path:
+    """facesets/<name>/ of the workspace; the name is checked here too, so no name (not even one an older
+    catalog holds) makes a path outside the facesets folder."""
+    return ws.root / FACESETS / check_name(name, "faceset name")
+
+
 def find_faceset(ws: Workspace, name: str) -> Faceset | None:
     row = ws.conn.execute("SELECT id, face_type, size FROM facesets WHERE name = ?", (name,)).fetchone()
     if row is None:
         return None
-    return Faceset(row["id"], name, row["face_type"], row["size"], ws.root / FACESETS / name)
+    return Faceset(row["id"], name, row["face_type"], row["size"], faceset_folder(ws, name))
 
 
 def get_faceset(ws: Workspace, name: str) -> Faceset:

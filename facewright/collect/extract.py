@@ -50,6 +50,7 @@ class InputReport:
     kept: int = 0
     rejected: Counter = field(default_factory=Counter)
     corrupt_frames: int = 0
+    kept_earlier: int = 0  # faces an earlier run (other sampling) kept and this one would reject: left kept
     skipped: bool = False  # finished in an earlier run
     error: str | None = None
     sha256: str | None = None
@@ -85,12 +86,12 @@ class FaceProcessor:
             record = FaceRecord(frame, pts, at, index, face.box, face.points, aligned.matrix, quality,
                                 face.blendshapes, crop_hash(aligned.image), reject_reason(quality, self.options),
                                 track=track)
-            if record.reason is None and self.deduper.is_duplicate(record.crop_hash):
+            if record.reason is None and self.deduper.is_duplicate(record.crop_hash, crop_name(stem, record)):
                 record.reason = "duplicate"
         if record.reason is None:
             self._identify(image, record, stem)
         if record.reason is None:
-            self.deduper.add(record.crop_hash)
+            self.deduper.add(record.crop_hash, crop_name(stem, record))
             self._write(aligned, points68, record, stem)
         return record
 
@@ -115,17 +116,23 @@ class FaceProcessor:
     def _write(self, aligned: AlignedFace, points68: np.ndarray, record: FaceRecord, stem: str) -> None:
         with self.timer("write"):
             self.store.ensure()
-            name = f"{stem}_{record.frame_index:06d}_{record.face_index}"
+            name = crop_name(stem, record)
             suffix = "jpg" if self.options.image_format == "jpg" else "png"
             crop = write_image(aligned.image, self.store.folder / "faces" / f"{name}.{suffix}",
-                               quality=self.options.jpeg_quality)
+                               quality=self.options.jpeg_quality, private=True)  # biometric: owner only
             size = self.options.size
             crop_points = transform_points(points68, aligned.matrix)
             mask = hull_mask((size, size), crop_points, face_type=self.options.face_type)
             mask_rgb = np.repeat((np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
-            mask_path = write_image(mask_rgb, self.store.folder / "masks" / f"{name}.png")
+            mask_path = write_image(mask_rgb, self.store.folder / "masks" / f"{name}.png", private=True)
             record.crop_path = relative(crop, self.store.folder)
             record.mask_path = relative(mask_path, self.store.folder)
+            record.crop_sha256 = sha256_file(crop)  # training refuses a crop that changed after this
+
+
+def crop_name(stem: str, record: FaceRecord) -> str:
+    """The file name (without suffix) of a face's crop and mask: one per (source file, frame, face)."""
+    return f"{stem}_{record.frame_index:06d}_{record.face_index}"
 
 
 def _quality(face: FaceLandmarks, crop: Frame) -> Quality:
@@ -165,18 +172,31 @@ def extract(inputs: list[str | Path], identity: str, ws: Workspace, options: Ext
 
 def _check_found(report: ExtractReport, options: ExtractOptions) -> None:
     looked = [s for s in report.inputs if not s.skipped and s.error is None]
-    if not looked or any(s.kept for s in looked):
+    if not looked or any(s.kept or s.kept_earlier for s in looked):
+        return
+    rejected = sum((s.rejected for s in looked), Counter())
+    if set(rejected) == {"duplicate"}:  # a re-run: every face it met is in the faceset already
         return
     names = ", ".join(s.path.name for s in looked[:3]) + (" ..." if len(looked) > 3 else "")
     path = looked[0].path if len(looked) == 1 else None
-    rejected = sum((s.rejected for s in looked), Counter())
+    unreadable = _unreadable(report)
     if not rejected:
-        raise NoFaceError(f"no face found in {names}", path=path,
+        raise NoFaceError(f"no face found in {names}{unreadable}", path=path,
                           fix="give photos or videos where a face is visible; nothing was written")
     reasons = ", ".join(f"{n} {r}" for r, n in rejected.most_common())
-    raise NoFaceError(f"no usable face in {names}: {reasons}", path=path,
+    raise NoFaceError(f"no usable face in {names}: {reasons}{unreadable}", path=path,
                       fix=f"use closer or sharper footage, or relax --min-face ({options.min_face}) / "
                           f"--min-sharpness ({options.min_sharpness}) / --reference")
+
+
+def _unreadable(report: ExtractReport) -> str:
+    """The files of the batch that could not be read, one line each: an error about the others must not hide
+    them."""
+    failed = [s for s in report.inputs if s.error]
+    if not failed:
+        return ""
+    lines = "".join(f"\n  {s.error.splitlines()[0]}" for s in failed)
+    return f"; {len(failed)} other file(s) could not be read:{lines}"
 
 
 class InputRunner:
@@ -199,7 +219,7 @@ class InputRunner:
                 records, frames, corrupt = self._photo(media, sha)
             else:
                 records, frames, corrupt = self._video(media, sha, info)
-            _tally(report, records, frames, corrupt)
+            _tally(report, records, frames, corrupt, self.store.kept_earlier(sha))
             if records:
                 self.store.save_input(info or _photo_info(media.path), sha, media.kind,
                                        sampling_key(self.options), records, frames, corrupt)
@@ -254,11 +274,15 @@ class InputRunner:
                 for i, (face, track) in enumerate(zip(faces, tracks, strict=True))]
 
 
-def _tally(report: InputReport, records: list[FaceRecord], frames: int, corrupt: int) -> None:
+def _tally(report: InputReport, records: list[FaceRecord], frames: int, corrupt: int,
+           kept_earlier: set[tuple[int, int]]) -> None:
+    """Count this run's faces; one an earlier run kept is not counted as rejected now (save_input keeps it)."""
     report.frames, report.corrupt_frames = frames, corrupt
     report.frames_with_face = len({r.frame_index for r in records})
     report.kept = sum(1 for r in records if r.reason is None)
-    report.rejected = Counter(r.reason for r in records if r.reason)
+    rejected = [r for r in records if r.reason]
+    report.kept_earlier = sum(1 for r in rejected if (r.frame_index, r.face_index) in kept_earlier)
+    report.rejected = Counter(r.reason for r in rejected if (r.frame_index, r.face_index) not in kept_earlier)
 
 
 def _recount(report: InputReport, store: FacesetStore) -> None:

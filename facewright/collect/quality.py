@@ -55,16 +55,33 @@ def reject_reason(quality: Quality, options: ExtractOptions) -> str | None:
 
 
 class Deduper:
-    """Remembers the hashes of kept faces; a face within `limit` bits of one of them is a duplicate."""
+    """Remembers the hashes of kept faces; a face within `limit` bits of another one is a duplicate.
 
-    def __init__(self, limit: int, hashes: list[int] | None = None):
+    `hashes` maps each kept face's key (its crop's name) to its hash. A face is never its own duplicate: a
+    re-run with other sampling meets the faces it kept before, and must keep them, not reject them.
+    """
+
+    def __init__(self, limit: int, hashes: dict[str, int] | list[int] | None = None):
         self.limit = limit
-        self._hashes = np.array(hashes or [], np.uint64)
+        hashes = hashes or {}
+        keyed = hashes if isinstance(hashes, dict) else {}
+        self._hashes = np.array(list(keyed.values()) if keyed else list(hashes), np.uint64)
+        self._index = {key: i for i, key in enumerate(keyed)}
 
-    def is_duplicate(self, value: int) -> bool:
+    def is_duplicate(self, value: int, key: str | None = None) -> bool:
         if self.limit <= 0 or not self._hashes.size:
             return False
-        return bool(np.bitwise_count(self._hashes ^ np.uint64(value)).min() <= self.limit)
+        bits = np.bitwise_count(self._hashes ^ np.uint64(value))
+        own = self._index.get(key)
+        if own is not None:
+            bits[own] = 64  # the face's own earlier hash
+        return bool(bits.min() <= self.limit)
 
-    def add(self, value: int) -> None:
+    def add(self, value: int, key: str | None = None) -> None:
+        own = self._index.get(key)
+        if own is not None:  # the same face again: its new crop replaces the old
+            self._hashes[own] = np.uint64(value)
+            return
+        if key is not None:
+            self._index[key] = len(self._hashes)
         self._hashes = np.append(self._hashes, np.uint64(value))

@@ -29,6 +29,7 @@ class FaceRecord:
     crop_path: str | None = None
     mask_path: str | None = None
     track: int | None = None
+    crop_sha256: str | None = None  # of the crop file as written
 
 
 def signed64(value: int) -> int:
@@ -56,10 +57,11 @@ def insert_faces(conn: sqlite3.Connection, faceset_id: int, media_id: int, recor
              blob(r.box.astype(np.float32)), blob(r.landmarks.astype(np.float32)), blob(r.matrix.astype(np.float64)),
              r.quality.yaw, r.quality.pitch, r.quality.roll, r.quality.face_width, r.quality.sharpness,
              r.quality.eyes_closed, r.quality.mouth_open, blob(r.blendshapes.astype(np.float32)),
-             blob(None if r.embedding is None else r.embedding.astype(np.float32)), signed64(r.crop_hash), created_at)
+             blob(None if r.embedding is None else r.embedding.astype(np.float32)), signed64(r.crop_hash), created_at,
+             r.crop_sha256)
             for r in records]
     conn.executemany(
         "INSERT OR REPLACE INTO faces (faceset_id, media_id, frame_index, pts, time, face_index, track, status, "
         "reason, crop_path, mask_path, box, landmarks, matrix, yaw, pitch, roll, face_width, sharpness, "
-        "eyes_closed, mouth_open, blendshapes, embedding, crop_hash, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        "eyes_closed, mouth_open, blendshapes, embedding, crop_hash, created_at, crop_sha256) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

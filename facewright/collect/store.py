@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from facewright.collect.catalog import FACESETS, find_faceset
+from facewright.collect.catalog import faceset_folder, find_faceset
 from facewright.collect.records import FaceRecord, insert_faces, unsigned64
 from facewright.config import ExtractOptions
 from facewright.errors import OptionError
 from facewright.faces.identity import cluster
+from facewright.files import private_dir
 from facewright.media.kind import MediaKind
 from facewright.media.video import MediaInfo
 from facewright.workspace import Workspace, now
@@ -23,7 +24,7 @@ class FacesetStore:
 
     def __init__(self, ws: Workspace, name: str, options: ExtractOptions):
         self.ws, self.name, self.options = ws, name, options
-        self.folder = ws.root / FACESETS / name
+        self.folder = faceset_folder(ws, name)
         found = find_faceset(ws, name)
         if found and (found.face_type, found.size) != (options.face_type, options.size):
             raise OptionError(f"faceset {name} holds {found.face_type} crops of {found.size} px",
@@ -39,8 +40,8 @@ class FacesetStore:
                 "INSERT INTO facesets (name, identity_id, face_type, size, created_at) VALUES (?, ?, ?, ?, ?)",
                 (self.name, identity, self.options.face_type, self.options.size, now())).lastrowid
         if not self._folders_made:  # called before every crop written: make the folders once
-            for sub in ("faces", "masks"):
-                (self.folder / sub).mkdir(parents=True, exist_ok=True)
+            for sub in ("faces", "masks"):  # face crops are biometric data: readable by their owner only
+                private_dir(self.folder / sub, self.ws.root)
             self._folders_made = True
         return self.id
 
@@ -52,22 +53,45 @@ class FacesetStore:
             "AND m.sha256 = ? AND s.sampling = ? AND s.done_at IS NOT NULL",
             (self.id, media_sha256, sampling)).fetchone())
 
-    def kept_hashes(self) -> list[int]:
+    def kept_hashes(self) -> dict[str, int]:
+        """The crop hash of every kept face, by its crop's name (what the de-duplicator compares with)."""
         if self.id is None:
-            return []
-        rows = self.ws.conn.execute("SELECT crop_hash FROM faces WHERE faceset_id = ? AND status = 'kept'",
+            return {}
+        rows = self.ws.conn.execute("SELECT crop_path, crop_hash FROM faces WHERE faceset_id = ? AND status = 'kept'",
                                     (self.id,))
-        return [unsigned64(r[0]) for r in rows]
+        return {Path(r[0]).stem: unsigned64(r[1]) for r in rows}
+
+    def kept_earlier(self, media_sha256: str) -> set[tuple[int, int]]:
+        """(frame, face) of the faces of one source file that earlier runs kept."""
+        if self.id is None:
+            return set()
+        rows = self.ws.conn.execute(
+            "SELECT f.frame_index, f.face_index FROM faces f JOIN media m ON m.id = f.media_id "
+            "WHERE f.faceset_id = ? AND m.sha256 = ? AND f.status = 'kept'", (self.id, media_sha256))
+        return {(r[0], r[1]) for r in rows}
 
     def save_input(self, info: MediaInfo, sha256: str, kind: MediaKind, sampling: str, records: list[FaceRecord],
                    frames_read: int, corrupt: int) -> None:
-        """Record one finished input file and its faces in one transaction (all or nothing)."""
+        """Record one finished input file and its faces in one transaction (all or nothing).
+
+        A face an earlier run kept is replaced only by a kept face (a re-run adds or replaces, never loses);
+        a crop or mask file that a replacement no longer names is deleted once the rows are committed.
+        """
         faceset_id = self.ensure()
         with self.ws.transaction() as conn:
             media_id = self.ws.add_media(info.path, sha256, kind, **_media_facts(info))
+            earlier = {(r[0], r[1]): (r[2], r[3]) for r in conn.execute(
+                "SELECT frame_index, face_index, crop_path, mask_path FROM faces WHERE faceset_id = ? "
+                "AND media_id = ? AND status = 'kept'", (faceset_id, media_id))}
+            records = [r for r in records if r.reason is None or (r.frame_index, r.face_index) not in earlier]
             insert_faces(conn, faceset_id, media_id, records, now())
             conn.execute("INSERT OR REPLACE INTO faceset_sources VALUES (?, ?, ?, ?, ?, ?)",
                          (faceset_id, media_id, sampling, frames_read, corrupt, now()))
+        for record in records:
+            for old, new in zip(earlier.get((record.frame_index, record.face_index), ()),
+                                (record.crop_path, record.mask_path), strict=False):
+                if old and old != new:
+                    (self.folder / old).unlink(missing_ok=True)
 
     def keep_largest_identity(self, threshold: float) -> list[int]:
         """Cluster the kept faces by identity; reject all but the largest cluster ('other identity').

@@ -13,7 +13,7 @@ import numpy as np
 from facewright.collect.catalog import record_track, track_files
 from facewright.faces.identity import IdentityEncoder
 from facewright.faces.landmarks import FaceLandmarks
-from facewright.files import atomic_path
+from facewright.files import atomic_path, private_dir
 from facewright.media.kind import MediaKind
 from facewright.media.video import MediaInfo, VideoFrame
 from facewright.workspace import Workspace
@@ -42,8 +42,7 @@ class TrackRecorder:
             arrays["pose"].append(face.pose)
 
     def save(self, ws: Workspace, info: MediaInfo, sha256: str) -> list[Path]:
-        folder = ws.root / "tracks" / sha256[:16]
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(ws.root / "tracks" / sha256[:16], ws.root)  # landmarks and embeddings: biometric
         video = info.video
         media_id = ws.add_media(info.path, sha256, MediaKind.VIDEO, width=video.width, height=video.height,
                                 frames=video.frames, fps=video.fps, duration=info.duration,
@@ -73,5 +72,5 @@ def stored_faces(ws: Workspace, video_sha256: str) -> dict[int, list[FaceLandmar
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with atomic_path(path) as tmp:  # its name ends in .npz, so numpy does not append another
+    with atomic_path(path, private=True) as tmp:  # its name ends in .npz, so numpy does not append another
         np.savez_compressed(tmp, **arrays)

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 from typing import TypeAlias
@@ -50,6 +51,22 @@ def read_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Frame:
                                     fix="re-export or re-copy the image") from exc
 
 
+def image_problems(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[tuple[int, int] | None, list[str]]:
+    """What `read_image` would refuse in an image file, for `probe`: (width, height) from its header (None where
+    it has none that can be read) and the problems found: a size over the limit (from the header, before any
+    pixel), an unsupported format, truncated or corrupt data (decoded once, so within the limit)."""
+    size = None
+    with warnings.catch_warnings(), contextlib.suppress(OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            size = image.size
+    try:
+        read_image(path, max_pixels=max_pixels)
+    except (ImageTooLargeError, InvalidMediaError, UnsupportedFormatError) as exc:
+        return size, [exc.message]
+    return size, []
+
+
 def _check_header(image: Image.Image, path: Path, max_pixels: int) -> None:
     if image.format not in READ_FORMATS:
         raise UnsupportedFormatError(f"{image.format} images are not supported", path=path,
@@ -79,10 +96,12 @@ def to_rgb8(image: Image.Image) -> Frame:
     return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
 
-def write_image(image: Frame, path: str | Path, *, quality: int = 95, inputs: tuple[Path, ...] = ()) -> Path:
+def write_image(image: Frame, path: str | Path, *, quality: int = 95, inputs: tuple[Path, ...] = (),
+                private: bool = False) -> Path:
     """Write an RGB uint8 image as PNG, JPEG or WebP (chosen by suffix), atomically.
 
-    `quality` applies to JPEG and WebP. `inputs` are paths the output must not overwrite.
+    `quality` applies to JPEG and WebP. `inputs` are paths the output must not overwrite. `private`: readable by
+    its owner only (files.PRIVATE_FILE), for pictures of faces kept as data (crops, masks, contact sheets).
     """
     path = check_output(path, inputs)
     fmt = WRITE_FORMATS.get(path.suffix.lower())
@@ -92,6 +111,6 @@ def write_image(image: Frame, path: str | Path, *, quality: int = 95, inputs: tu
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected H x W x 3 uint8 RGB, got {image.dtype} {image.shape}")
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {"compress_level": 6}
-    with atomic_path(path) as tmp:
+    with atomic_path(path, private=private) as tmp:
         Image.fromarray(image, "RGB").save(tmp, format=fmt, **options)
     return path

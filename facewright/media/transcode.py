@@ -17,14 +17,20 @@ from facewright.progress import ProgressFactory, no_progress
 @dataclass(frozen=True)
 class TranscodeResult:
     output: Path
-    frames: int
+    frames: int  # frames written: the frames of the input that could be decoded
     seconds: float
     corrupt_packets: int
     audio_copied: bool
+    input_frames: int | None = None  # the frames the input holds (probe's count of its video packets)
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
+
+    @property
+    def frames_lost(self) -> int:
+        """Input frames that could not be decoded (a damaged stream), so are missing from the output."""
+        return max(0, (self.input_frames or 0) - self.frames)
 
 
 def transcode(source: str | Path, output: str | Path, *, options: VideoOptions = VideoOptions(),
@@ -54,7 +60,7 @@ def transcode(source: str | Path, output: str | Path, *, options: VideoOptions =
                 bar.update(len(frames))
             audio = writer.audio is not None
     return TranscodeResult(Path(output), reader.decoded, time.perf_counter() - start,
-                           reader.corrupt_packets, audio)
+                           reader.corrupt_packets, audio, first.frames if first else None)
 
 
 def _chunks(frames: Iterable[VideoFrame], size: int) -> Iterator[list[VideoFrame]]:

@@ -5,6 +5,7 @@ rounded floats, so variable-frame-rate footage and A/V sync survive a decode -> 
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -16,7 +17,7 @@ import numpy as np
 
 from facewright.errors import InvalidMediaError, NoVideoStreamError, TruncatedMediaError
 from facewright.files import require_file
-from facewright.media.image import Frame
+from facewright.media.image import IMAGE_SUFFIXES, Frame, image_problems
 from facewright.media.isobmff import missing_index
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg", ".wmv")
@@ -151,9 +152,27 @@ def probe(path: str | Path) -> MediaInfo:
                 streams.append(_probe_other(stream))
         if not container.streams.video:
             problems.append("no video stream")
+        if _is_image(container, path):
+            streams = _with_image_header(path, streams, problems)
         duration = container.duration / av.time_base if container.duration else None
         return MediaInfo(path=path, container=container.format.name, size_bytes=path.stat().st_size,
                          duration=duration, streams=tuple(streams), problems=tuple(problems))
+
+
+def _is_image(container: av.container.InputContainer, path: Path) -> bool:
+    name = container.format.name
+    return path.suffix.lower() in IMAGE_SUFFIXES or name == "image2" or name.endswith("_pipe")
+
+
+def _with_image_header(path: Path, streams: list[StreamInfo], problems: list[str]) -> list[StreamInfo]:
+    """An image's problems as read_image finds them (FFmpeg reads a cut-off JPEG without a word, and gives a
+    too-large PNG as 0x0), and its size from the header where FFmpeg gave none."""
+    size, found = image_problems(path)
+    problems += found
+    if size is None:
+        return streams
+    return [dataclasses.replace(s, width=size[0], height=size[1]) if s.kind == "video" and not s.width else s
+            for s in streams]
 
 
 def _probe_other(stream: av.stream.Stream) -> StreamInfo:

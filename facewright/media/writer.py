@@ -10,7 +10,7 @@ import numpy as np
 
 from facewright.config import VideoOptions
 from facewright.errors import UnsupportedFormatError
-from facewright.files import atomic_path, check_output
+from facewright.files import atomic_path, check_output, disk_full, disk_full_error
 from facewright.media.audio import AudioPassthrough
 from facewright.media.image import Frame
 
@@ -74,11 +74,22 @@ class VideoWriter:
     def __enter__(self) -> VideoWriter:
         return self
 
-    def __exit__(self, exc_type: type | None, *rest: object) -> None:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, *rest: object) -> None:
         if exc_type is None:
-            self.close()
+            try:
+                self.close()
+            except Exception as error:  # flushing the encoder writes too: a full disk shows up here as well
+                self.abort()
+                self._raise_disk_full(error)
+                raise
         else:
             self.abort()
+            self._raise_disk_full(exc)
+
+    def _raise_disk_full(self, exc: BaseException | None) -> None:
+        """DiskFullError naming the file in place of FFmpeg's bare "No space left on device" (the partial is gone)."""
+        if exc is not None and disk_full(exc):
+            raise disk_full_error(self.path) from exc
 
     def write(self, image: Frame, pts: int | None = None) -> None:
         """Encode one H x W x 3 RGB uint8 frame at `pts` (in time_base units; default: the next frame slot)."""

@@ -2,6 +2,8 @@
 
 What a facewright manifest holds:
   - claim_generator_info: facewright and its version;
+  - a title naming no file ("facewright output (video)") unless the caller gives one (provenance.mark does only
+    when names were chosen);
   - `c2pa.actions.v2`: `c2pa.created` (no parent), or `c2pa.opened` + `c2pa.edited` (with a parent: c2pa-rs
     refuses a first action other than created/opened, so the EDIT intent adds `c2pa.opened` linked to the
     parent ingredient). Our action carries the composite-with-trained-algorithmic-media source type and a
@@ -70,7 +72,7 @@ class ManifestFacts:
     parent: Path | None = None  # the input medium (parentOf ingredient, hash only); None -> c2pa.created
     model: str | None = None
     model_sha256: str | None = None
-    title: str | None = None  # defaults to the output file name
+    title: str | None = None  # None: generic_title(destination); a file name can name a person
 
 
 @dataclass(frozen=True)
@@ -101,13 +103,18 @@ def sign_file(source: Path, destination: Path, facts: ManifestFacts, identity: S
     check_output(destination, [source] if facts.parent is None else [source, facts.parent])
     _check_same_family(source, mime, destination)
     parent = _parent_ingredient(facts.parent) if facts.parent is not None else None
-    manifest = _build_manifest(facts, facts.title or destination.name, parent)
+    manifest = _build_manifest(facts, facts.title or generic_title(mime), parent)
     with _c2pa_errors(destination, "signing failed"), _context() as context, \
             c2pa.Builder(manifest, context=context) as builder, _signer(identity) as signer:
         if parent is not None:
             builder.set_intent(c2pa.C2paBuilderIntent.EDIT)  # adds c2pa.opened linked to the parent ingredient
         with atomic_path(destination) as tmp, open(source, "rb") as src, open(tmp, "w+b") as out:
             builder.sign(signer, mime, src, out)
+
+
+def generic_title(mime: str) -> str:
+    """The manifest title that names no file: "facewright output (video)" or "(image)"."""
+    return f"facewright output ({mime.split('/')[0]})"
 
 
 def _destination_mime(destination: Path) -> str:

@@ -6,9 +6,7 @@ provenance.keys uses to load, sign and verify. Nothing here touches files; prove
 """
 from __future__ import annotations
 
-import getpass
-import os
-import socket
+import unicodedata
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -16,11 +14,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from facewright.errors import OptionError
+
 ALGORITHMS = ("es256", "ed25519")  # what we generate; an imported P-384/P-521 key also loads (es384/es512)
 ROOT_DAYS = 3652  # 10 years: the anchor others pin should outlive many leaves
 LEAF_DAYS = 730  # 2 years: a leaked leaf stops being usable on its own
 CLOCK_SKEW = timedelta(minutes=5)  # backdate notBefore so a verifier whose clock lags still accepts a new cert
 ORGANISATION = "facewright (local, self-issued)"
+# What verifiers show as the signer (the leaf's common name) unless a display name is chosen when keys are made.
+# Generic on purpose: the user and host names it once held ("alice@alices-laptop") travel in every manifest.
+DEFAULT_SIGNER = "facewright local signer"
+ROOT_NAME = "facewright local root CA"
+MAX_CN = 64  # X.520 caps a common name at 64 characters
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 # EC curve -> (C2PA algorithm name, digest the signature uses)
@@ -43,7 +48,7 @@ def new_key(alg: str) -> PrivateKey:
 
 def root_certificate(key: PrivateKey, now: datetime) -> x509.Certificate:
     """A self-signed CA certificate for `key`, valid ROOT_DAYS from `now` (UTC), backdated by CLOCK_SKEW."""
-    name = _name("local root CA")
+    name = _name(ROOT_NAME)
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                .serial_number(x509.random_serial_number())
                .not_valid_before(now - CLOCK_SKEW).not_valid_after(now + timedelta(days=ROOT_DAYS))
@@ -53,11 +58,16 @@ def root_certificate(key: PrivateKey, now: datetime) -> x509.Certificate:
     return _sign_cert(builder, key)
 
 
-def leaf_certificate(key: PrivateKey, root: x509.Certificate, root_key: PrivateKey, now: datetime) -> x509.Certificate:
-    """A signing (non-CA) certificate for `key`, issued by `root`, valid LEAF_DAYS from `now` (UTC)."""
+def leaf_certificate(key: PrivateKey, root: x509.Certificate, root_key: PrivateKey, now: datetime,
+                     display_name: str | None = None) -> x509.Certificate:
+    """A signing (non-CA) certificate for `key`, issued by `root`, valid LEAF_DAYS from `now` (UTC).
+
+    `display_name`: the signer's name as verifiers show it (check_display_name); default DEFAULT_SIGNER.
+    """
     root_ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     # C2PA's certificate profile wants an EKU; emailProtection is one it accepts for claim signers
-    builder = (x509.CertificateBuilder().subject_name(_name("local signer")).issuer_name(root.subject)
+    subject = _name(check_display_name(display_name) if display_name is not None else DEFAULT_SIGNER)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(root.subject)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - CLOCK_SKEW).not_valid_after(now + timedelta(days=LEAF_DAYS))
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -79,12 +89,23 @@ def pkcs8(key: PrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def _name(role: str) -> x509.Name:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # a container uid with no passwd entry
-        user = f"uid{os.getuid()}"
-    common = f"facewright {role} ({user}@{socket.gethostname()})"[:64]  # X.520 caps a CN at 64 characters
+def check_display_name(name: str) -> str:
+    """A signer display name, stripped: 1 to MAX_CN printable characters; else OptionError."""
+    text = name.strip()
+    if not 0 < len(text) <= MAX_CN or any(unicodedata.category(c)[0] == "C" for c in text):
+        raise OptionError(f"signer display name {name[:MAX_CN]!r} must be 1 to {MAX_CN} printable characters",
+                          fix='e.g. --name "Studio X"')
+    return text
+
+
+def common_name(cert_pem: bytes) -> str:
+    """The common name of the first certificate in `cert_pem` ("" if it has none)."""
+    names = x509.load_pem_x509_certificate(cert_pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
+def _name(common: str) -> x509.Name:
+    """A subject of `common` and our organisation, and nothing else: no user, no host."""
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common),
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION)])
 

@@ -5,7 +5,8 @@ A record is kept twice: a row in the catalog's `consents` table and `consents/<i
 local signing identity (provenance.keys) over the canonical JSON of its fields. The consent photo is copied beside
 it and its face's 128-d dlib embedding recorded, so `enforce.require_consent` can check that the faces about to be
 used belong to that person. Revocation is recorded (revoked_* columns and a signed `revocation.json`), never a
-delete. Dates are UTC calendar dates; `expires` is the last day a consent is valid.
+delete. Both files count only when signed by a trusted chain (provenance.trust), and each is an event of the
+workspace's consent ledger (provenance.ledger). Dates are UTC calendar dates; `expires` is the last valid day.
 """
 from __future__ import annotations
 
@@ -25,13 +26,18 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from numpy.typing import ArrayLike
 
-from facewright.errors import ConsentError, FacewrightError, InputError, NoFaceError, OptionError
+from facewright.errors import ConsentError, InputError, NoFaceError, OptionError
 from facewright.faces.detect import Detector, create_detector
 from facewright.faces.identity import EMBEDDING_SIZE, Embedding, IdentityEncoder
-from facewright.files import atomic_path, require_file, sha256_file
+from facewright.files import PRIVATE_DIR, atomic_path, private_dir, require_file, sha256_file
 from facewright.media.image import Frame, read_image
 from facewright.media.kind import MediaKind, media_kind
-from facewright.provenance.keys import SigningIdentity, verify_signature
+from facewright.names import check_name
+from facewright.provenance.guard import sexual_term
+from facewright.provenance.keys import SigningIdentity
+from facewright.provenance.ledger import EventKind, append
+from facewright.provenance.signed import check_seal, seal
+from facewright.provenance.trust import Trust, canonical_json
 from facewright.workspace import Workspace, now
 
 
@@ -59,13 +65,6 @@ RECORD_SCHEMA = "facewright.consent/1"
 REVOCATION_SCHEMA = "facewright.consent-revocation/1"
 DETECTOR = "blazeface-full"  # full range also finds small bystanders, who would make the photo ambiguous
 LIST_FIX = "see the recorded consents and their ids: facewright consent list"
-
-# A guard, not a classifier: a purpose or channel naming sexual content is refused outright. "explicit",
-# "intimate" and "adult" count only before a content noun, so "with her explicit permission" stays allowed.
-_SEXUAL = re.compile(
-    r"\b(?:sex(?:es|ual\w*|y|ting)?|porn\w*|nude|nudes|nudity|naked|erotic\w*|xxx|nsfw|onlyfans|hentai|fetish\w*"
-    r"|(?:explicit|intimate|adult)\s+(?:content|material|scenes?|videos?|images?|imagery|photos?|pictures?"
-    r"|films?|movies?|footage|acts?))\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -118,25 +117,21 @@ def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
-def canonical_json(value: object) -> bytes:
-    """The bytes a signature covers: sorted keys, no spaces, UTF-8 as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 # --- recording -------------------------------------------------------------------------------------------------
 
 
 def add_consent(ws: Workspace, *, identity: str, display_name: str, role: str, purpose: str,
                 channels: Sequence[str], expires: date | str, photo: str | Path, signer: SigningIdentity,
-                release: str | Path | None = None, recorded_by: str | None = None, scope: str = "",
+                trust: Trust, release: str | Path | None = None, recorded_by: str | None = None, scope: str = "",
                 encoder: IdentityEncoder | None = None, detector: Detector | None = None) -> ConsentRecord:
     """Record a consent: check the fields, embed the photo's one face, copy the photo, write catalog + signed JSON.
 
-    `signer` signs record.json. `encoder` and `detector` default to fresh ones; callers that hold them loaded
-    pass them in. Nothing is written unless every check passes.
+    `signer` signs record.json and its ledger event; `trust` checks the ledger before it grows. `encoder` and
+    `detector` default to fresh ones; callers that hold them loaded pass them in. Nothing is written unless every
+    check passes.
     """
     purpose, channels = check_use(purpose, channels)
-    record = dict(identity=_required(identity, "identity"), display_name=_required(display_name, "display name"),
+    record = dict(identity=check_name(identity, "--identity"), display_name=_required(display_name, "display name"),
                   role=check_role(role, ROLES), purpose=purpose, channels=channels,
                   expires=parse_expiry(expires, utc_today()), scope=scope.strip())
     photo = require_file(photo)
@@ -148,7 +143,7 @@ def add_consent(ws: Workspace, *, identity: str, display_name: str, role: str, p
         id=consent_id, **record, photo=f"{CONSENTS}/{consent_id}/photo{suffix}", photo_sha256=photo_sha256,
         embedding=embedding, release_sha256=sha256_file(require_file(release)) if release is not None else None,
         recorded_by=(recorded_by or "").strip() or _os_user(), recorded_at=now())
-    _store(ws, consent, photo, signer)
+    _store(ws, consent, photo, signer, trust)
     return consent
 
 
@@ -164,10 +159,10 @@ def check_use(purpose: str, channels: Sequence[str] | str) -> tuple[str, tuple[s
     if not channels:
         raise OptionError("no channel given: say where the result may be shown",
                           fix='e.g. --channels "film festival" --channels youtube')
-    for text in (purpose, *channels):
-        if match := _SEXUAL.search(text):
-            raise ConsentError(f"{text!r} names sexual content ({match.group(0)!r}); facewright does not make "
-                               "sexual content, with or without consent", fix="record a consent for another purpose")
+    for text in (purpose, *channels):  # the scope and display name are names, not uses: not checked
+        if term := sexual_term(text):
+            raise ConsentError(f"{text!r} names sexual content ({term!r}); facewright does not make sexual content, "
+                               "with or without consent", fix="record a consent for another purpose")
     return purpose, channels
 
 
@@ -232,15 +227,19 @@ def photo_embedding(image: Frame, path: Path, encoder: IdentityEncoder | None, d
     return (encoder or IdentityEncoder()).embed(image, found[0])
 
 
-def _store(ws: Workspace, consent: ConsentRecord, photo: Path, signer: SigningIdentity) -> None:
-    """Insert the row and write photo + record.json in one transaction; on failure neither stays."""
+def _store(ws: Workspace, consent: ConsentRecord, photo: Path, signer: SigningIdentity, trust: Trust) -> None:
+    """Insert the row, write photo + record.json and append the ledger event in one transaction; on failure
+    neither row nor files stay."""
     folder = (ws.root / consent.photo).parent
-    folder.mkdir(parents=True)  # a fresh uuid4: an existing folder would be a bug, never overwritten
+    private_dir(folder.parent, ws.root)  # the photo, its face embedding and the purpose: owner only
+    folder.mkdir(mode=PRIVATE_DIR)  # a fresh uuid4: an existing folder would be a bug, never overwritten
     try:
         with ws.transaction():
             _insert(ws, consent)
             _copy_photo(photo, ws.root / consent.photo, consent.photo_sha256)
             _write_signed(folder / "record.json", "record", consent.signed_fields(), signer)
+            append(ws, EventKind.ADD, consent.id, folder / "record.json", consent.recorded_at, signer=signer,
+                   trust=trust, may_start=not _others(ws, consent.id))
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -256,8 +255,13 @@ def _insert(ws: Workspace, c: ConsentRecord) -> None:
          c.recorded_by, c.recorded_at, c.scope, c.record_sha256))
 
 
+def _others(ws: Workspace, consent_id: str) -> bool:
+    """Whether the catalog holds a consent other than `consent_id`."""
+    return ws.conn.execute("SELECT 1 FROM consents WHERE id != ? LIMIT 1", (consent_id,)).fetchone() is not None
+
+
 def _copy_photo(photo: Path, target: Path, sha256: str) -> None:
-    with atomic_path(target) as tmp:
+    with atomic_path(target, private=True) as tmp:
         shutil.copyfile(photo, tmp)
         if sha256_file(tmp) != sha256:  # the embedding and hash must describe the very bytes kept
             raise InputError("the photo changed while it was being recorded", path=photo,
@@ -266,9 +270,8 @@ def _copy_photo(photo: Path, target: Path, sha256: str) -> None:
 
 def _write_signed(path: Path, key: str, payload: dict, signer: SigningIdentity) -> None:
     """{key: payload, "signature": base64, "signer_chain": PEM, "alg": ...}, signed over canonical_json(payload)."""
-    doc = {key: payload, "signature": base64.b64encode(signer.sign(canonical_json(payload))).decode("ascii"),
-           "signer_chain": signer.chain_pem.decode("ascii"), "alg": signer.alg}
-    with atomic_path(path) as tmp:
+    doc = {key: payload, **seal(payload, signer)}
+    with atomic_path(path, private=True) as tmp:
         tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -283,21 +286,21 @@ def _embedding_from(data: bytes) -> Embedding:
 # --- verifying and revoking ------------------------------------------------------------------------------------
 
 
-def verify_record_file(path: str | Path) -> ConsentRecord:
+def verify_record_file(path: str | Path, trust: Trust) -> ConsentRecord:
     """The consent in a record.json, after checking its signature, its photo's sha256 and any revocation.json.
 
-    The signature is checked against the chain inside the file: it proves the file is unchanged since it was
-    signed, not who signed it. Raises ConsentError if anything does not verify.
+    Both signatures must verify, by a chain that leads to one of `trust`'s anchors (anyone can make a key and
+    re-sign a file). Raises ConsentError if anything does not verify.
     """
     path = require_file(path)
-    consent = _record_from(_verified(path, "record"), path)
+    consent = _record_from(_verified(path, "record", trust), path)
     photo = path.parent / PurePosixPath(consent.photo).name
     if not photo.is_file() or sha256_file(photo) != consent.photo_sha256:
         raise ConsentError("the consent photo is missing or differs from the signed record", path=photo,
                            fix="restore the photo from a backup; a consent whose evidence changed is not used")
     revocation = path.parent / "revocation.json"
     if revocation.exists():
-        rev = _verified(revocation, "revocation")
+        rev = _verified(revocation, "revocation", trust)
         if rev.get("consent_id") != consent.id or rev.get("record_sha256") != consent.record_sha256:
             raise ConsentError("the revocation is for another record", path=revocation, fix=LIST_FIX)
         consent = replace(consent, revoked_at=rev["revoked_at"], revoked_by=rev["revoked_by"],
@@ -305,18 +308,16 @@ def verify_record_file(path: str | Path) -> ConsentRecord:
     return consent
 
 
-def _verified(path: Path, key: str) -> dict:
-    """The signed payload under `key` of a JSON file, or ConsentError if it is unreadable or does not verify."""
+def _verified(path: Path, key: str, trust: Trust) -> dict:
+    """The signed payload under `key` of a JSON file, or ConsentError if it is unreadable, does not verify or is
+    signed by a chain outside `trust`."""
     fix = "restore the consent folder from a backup; a tampered record is never used"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         payload = doc[key]
-        valid = verify_signature(doc["signer_chain"].encode("ascii"), canonical_json(payload),
-                                 base64.b64decode(doc["signature"], validate=True))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, FacewrightError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConsentError(f"unreadable signed {key} ({exc})", path=path, fix=fix) from exc
-    if not valid:
-        raise ConsentError(f"the {key}'s signature does not verify: it was changed after signing", path=path, fix=fix)
+    check_seal(doc, payload, trust, what=key, path=path, fix=fix)
     return payload
 
 
@@ -333,8 +334,10 @@ def _record_from(fields: dict, path: Path) -> ConsentRecord:
 
 
 def revoke(ws: Workspace, consent_id: str, reason: str, by: str | None = None, *,
-           signer: SigningIdentity) -> ConsentRecord:
-    """Mark a consent revoked (catalog + signed consents/<id>/revocation.json); it stays listed, as revoked."""
+           signer: SigningIdentity, trust: Trust) -> ConsentRecord:
+    """Mark a consent revoked (catalog + signed consents/<id>/revocation.json + a ledger event); it stays listed,
+    as revoked. A ledger that cannot take the event (missing, broken) does not undo the revocation: it is recorded,
+    then the ledger's error raised (`consent adopt-ledger` adds the event once the ledger is sound)."""
     consent = get_consent(ws, consent_id)
     revoked = replace(consent, revoked_at=now(), revoked_by=(by or "").strip() or _os_user(),
                       revoked_reason=_required(reason, "reason"))
@@ -346,7 +349,19 @@ def revoke(ws: Workspace, consent_id: str, reason: str, by: str | None = None, *
             "NULL", (revoked.revoked_at, revoked.revoked_by, revoked.revoked_reason, consent.id)).rowcount
         if not changed:  # checked under the write lock: two revokes at once cannot both pass
             raise OptionError(f"consent {consent.id} is already revoked", fix=LIST_FIX)
-        _write_signed(ws.root / CONSENTS / consent.id / "revocation.json", "revocation", payload, signer)
+        path = ws.root / CONSENTS / consent.id / "revocation.json"
+        _write_signed(path, "revocation", payload, signer)
+        try:
+            append(ws, EventKind.REVOKE, consent.id, path, revoked.revoked_at, signer=signer, trust=trust,
+                   may_start=False)
+        except ConsentError as exc:  # a person's withdrawal is never refused: it stands, and the ledger is fixed
+            unledgered = exc
+        else:
+            unledgered = None
+    if unledgered is not None:
+        raise ConsentError(f"consent {consent.id} is revoked (catalog and signed revocation.json), but the consent "
+                           f"ledger could not record it: {unledgered.message}", path=unledgered.path,
+                           fix=unledgered.fix) from unledgered
     return revoked
 
 

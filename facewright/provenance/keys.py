@@ -5,6 +5,8 @@ chain, and verifying signatures. provenance.ca makes the local CA's root and lea
     root.key    root private key (absent for an imported identity)
     signer.pem  leaf certificate followed by the issuing chain: what C2PA signs with
     signer.key  leaf private key, PKCS8 PEM, unencrypted, mode 0600
+    trusted.pem more roots trusted for consent records: earlier roots that `import` replaced, `keys trust` roots
+    ledgers/    <workspace id>.json: the head of each workspace's consent ledger (provenance.ledger)
 
 Keys are an identity, not a cache: they live under ~/.config, not ~/.cache, so cleaning caches keeps them.
 """
@@ -39,6 +41,7 @@ from facewright.provenance.ca import (
     pkcs8,
     root_certificate,
 )
+from facewright.provenance.trust import TRUSTED, Trust, check_anchor, keep_anchor, read_anchors
 
 KEYS_ENV = "FACEWRIGHT_KEYS"
 ROOT_CERT, ROOT_KEY, SIGNER_CERT, SIGNER_KEY, LOCK = "root.pem", "root.key", "signer.pem", "signer.key", ".lock"
@@ -91,10 +94,12 @@ class SigningIdentity:
         return self._leaf().not_valid_after_utc
 
 
-def load_identity(folder: Path | None = None, *, create: bool = True, alg: str = "es256") -> SigningIdentity:
+def load_identity(folder: Path | None = None, *, create: bool = True, alg: str = "es256",
+                  display_name: str | None = None) -> SigningIdentity:
     """Load the identity in `folder` (default `keys_dir()`), making a new local CA there first if none exists.
 
-    `alg` applies only when a new identity is made; an existing one keeps the algorithm of its key.
+    `alg` and `display_name` (the signer's name in every manifest; default ca.DEFAULT_SIGNER) apply only when a
+    new identity is made; an existing one keeps its key's algorithm and its certificate's name.
     """
     folder = Path(folder) if folder is not None else keys_dir()
     if alg not in ALGORITHMS:
@@ -106,7 +111,7 @@ def load_identity(folder: Path | None = None, *, create: bool = True, alg: str =
         _make_folder(folder)
         with _folder_lock(folder):
             if not has_identity(folder):  # another process may have made it while we waited for the lock
-                _write_local_ca(folder, alg)
+                _write_local_ca(folder, alg, display_name)
     return _read_identity(folder)
 
 
@@ -125,6 +130,7 @@ def import_identity(chain: Path, key: Path, anchor: Path | None = None, folder: 
     folder = Path(folder) if folder is not None else keys_dir()
     _make_folder(folder)
     with _folder_lock(folder):
+        _keep_replaced_root(folder, anchor_cert)
         (folder / SIGNER_CERT).unlink(missing_ok=True)  # until the new one is written, readers see no identity
         _write_private(folder / SIGNER_KEY, pkcs8(private))
         with atomic_path(folder / ROOT_CERT) as tmp:
@@ -133,6 +139,25 @@ def import_identity(chain: Path, key: Path, anchor: Path | None = None, folder: 
         with atomic_path(folder / SIGNER_CERT) as tmp:  # written last: its presence marks a complete identity
             tmp.write_bytes(b"".join(pem(cert) for cert in certs))
     return _read_identity(folder)
+
+
+def load_trust(folder: Path | None = None) -> Trust:
+    """The anchors consent records are checked against (root.pem, then trusted.pem) in `folder` (default
+    `keys_dir()`); none when no identity was ever made there."""
+    folder = Path(folder) if folder is not None else keys_dir()
+    root_path = folder / ROOT_CERT
+    root = tuple(_parse_chain(root_path.read_bytes(), root_path)[:1]) if root_path.is_file() else ()
+    return Trust(tuple(dict.fromkeys(root + read_anchors(folder / TRUSTED))), folder)
+
+
+def trust_anchor(root: Path, folder: Path | None = None) -> x509.Certificate:
+    """Trust the CA certificate in `root` for consent records (another machine's or an organisation's root)."""
+    cert = check_anchor(_parse_chain(require_file(root).read_bytes(), Path(root))[0], Path(root))
+    folder = Path(folder) if folder is not None else keys_dir()
+    _make_folder(folder)
+    with _folder_lock(folder):
+        keep_anchor(folder, cert)
+    return cert
 
 
 def verify_signature(chain_pem: bytes, data: bytes, signature: bytes) -> bool:
@@ -294,6 +319,13 @@ def _check_digital_signature(leaf: x509.Certificate, path: Path) -> None:
                               path=path, fix="ask your CA for a certificate with keyUsage digitalSignature")
 
 
+def _keep_replaced_root(folder: Path, anchor: x509.Certificate) -> None:
+    """Keep the root an import replaces in trusted.pem: consent records it signed stay valid."""
+    root_path = folder / ROOT_CERT
+    if root_path.is_file() and (old := _parse_chain(root_path.read_bytes(), root_path)[0]) != anchor:
+        keep_anchor(folder, old)
+
+
 def _drop_stale_root_key(folder: Path, anchor: x509.Certificate) -> None:
     """Remove a root.key that does not belong to the anchor now in root.pem (it would be a dangling secret)."""
     root_key = folder / ROOT_KEY
@@ -311,12 +343,12 @@ def _drop_stale_root_key(folder: Path, anchor: x509.Certificate) -> None:
 # --- files --------------------------------------------------------------------------------------------------
 
 
-def _write_local_ca(folder: Path, alg: str) -> None:
+def _write_local_ca(folder: Path, alg: str, display_name: str | None = None) -> None:
     """Make a root CA and a leaf it signs; write the four files, signer.pem last (it marks completion)."""
     now = datetime.now(UTC)
     root_key, leaf_key = new_key(alg), new_key(alg)
     root = root_certificate(root_key, now)
-    leaf = leaf_certificate(leaf_key, root, root_key, now)
+    leaf = leaf_certificate(leaf_key, root, root_key, now, display_name)
     _write_private(folder / ROOT_KEY, pkcs8(root_key))
     with atomic_path(folder / ROOT_CERT) as tmp:
         tmp.write_bytes(pem(root))

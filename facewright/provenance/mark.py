@@ -6,11 +6,11 @@ watermark also covers it, and the manifest is signed last, over the final encode
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
 import secrets
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from pathlib import Path
 from facewright import __version__
 from facewright.config import VideoOptions
 from facewright.errors import OptionError, UnsupportedFormatError
-from facewright.files import check_output, require_file, sha256_file
+from facewright.files import check_output, require_file, sha256_file, staging
 from facewright.media.image import Frame, read_image, write_image
 from facewright.media.kind import MediaKind, media_kind
 from facewright.media.transcode import transcode
@@ -48,19 +48,32 @@ class MarkPlan:
     payload: int = field(default_factory=lambda: secrets.randbits(watermark.PAYLOAD_BITS))
     salt: bytes = field(default_factory=lambda: secrets.token_bytes(SALT_BYTES))
     extra: tuple[tuple[str, str], ...] = ()  # more facts for the manifest (e.g. ("forced", "other faceset"))
+    # Opt-in (MarkOptions.name_in_manifest): the output's file name and the model's name go into the manifest.
+    # Off, the manifest names no file, person or host: a generic title, the model by its sha256 (names of files
+    # and models are often people's names; the catalog keeps them either way).
+    names: bool = False
 
     @property
     def payload_hex(self) -> str:
         return f"{self.payload:016x}"
 
+    @property
+    def model_label(self) -> str | None:
+        """The model as the manifest names it: its name if names were chosen, else "sha256:" + 16 hex digits."""
+        if self.names:
+            return self.model
+        return f"sha256:{self.model_sha256[:16]}" if self.model_sha256 else None
+
     def assertion(self) -> dict:
-        """The org.facewright.provenance assertion: ids and hashes only, no personal data."""
+        """The org.facewright.provenance assertion: ids and hashes only, no personal data unless names were
+        chosen (and then the choice is in it)."""
         return {
             "version": __version__,
             "watermark": {"payload": self.payload_hex, "scheme": "facewright-watermark-v1"},
             "label": self.label.preset,
             "consent": {"salt": self.salt.hex(), "hashes": consent_ids_hash(self.consent_ids, self.salt)},
-            "model": {"name": self.model, "sha256": self.model_sha256},
+            "model": {"name": self.model_label, "sha256": self.model_sha256},
+            "name_in_manifest": self.names,
             **dict(self.extra),
         }
 
@@ -77,24 +90,20 @@ class FrameMarker:
 
 
 def seal(unsigned: Path, output: Path, plan: MarkPlan, identity: SigningIdentity) -> Path:
-    """Sign the encoded file `unsigned` into `output` with the plan's manifest (atomic)."""
-    facts = ManifestFacts(facewright=plan.assertion(), parent=plan.parent, model=plan.model,
-                          model_sha256=plan.model_sha256, title=output.name)
+    """Sign the encoded file `unsigned` into `output` with the plan's manifest (atomic). The title is the output's
+    file name only if the plan chose names; otherwise c2pa's generic one."""
+    facts = ManifestFacts(facewright=plan.assertion(), parent=plan.parent, model=plan.model_label,
+                          model_sha256=plan.model_sha256, title=output.name if plan.names else None)
     sign_file(unsigned, output, facts, identity)
     return output
 
 
 def mark_image(image: Frame, output: Path, plan: MarkPlan, identity: SigningIdentity) -> Path:
     """Write `image` (H x W x 3 RGB uint8) to `output` (PNG/JPEG) labelled, watermarked and signed (atomic)."""
-    with tempfile.TemporaryDirectory(prefix=".facewright-mark-", dir=_existing(output.parent)) as tmp:
-        unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
+    with staging(output, "mark") as tmp:
+        unsigned = tmp / f"unsigned{output.suffix.lower()}"
         write_image(FrameMarker(plan, MediaKind.IMAGE)(image), unsigned)
         return seal(unsigned, output, plan, identity)
-
-
-def _existing(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def signable_kind(path: Path) -> MediaKind:
@@ -124,6 +133,12 @@ class MarkResult:
     sha256: str
     payload_hex: str
     label: str
+    input_frames: int | None = None  # video: the frames the input holds; `frames` is those that could be decoded
+    corrupt_packets: int = 0  # video: damaged packets of the input, skipped
+
+    @property
+    def frames_lost(self) -> int:
+        return max(0, (self.input_frames or 0) - self.frames)
 
     @classmethod
     def of(cls, output: Path, plan: MarkPlan, kind: MediaKind = MediaKind.IMAGE, frames: int = 1) -> MarkResult:
@@ -138,16 +153,16 @@ def mark_file(input: str | Path, output: str | Path, plan: MarkPlan, identity: S
     output = check_output(output, [input])
     kind = check_output_kind(input, output)
     marker = FrameMarker(plan, kind)
-    with tempfile.TemporaryDirectory(prefix=".facewright-mark-", dir=output.parent) as tmp:
-        unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
-        if kind == MediaKind.IMAGE:
-            mark_image(read_image(input), output, plan, identity)
-            frames = 1
-        else:
-            frames = transcode(input, unsigned, options=options, progress=progress,
-                               frame_fn=lambda frame: marker(_image(frame))).frames
-            seal(unsigned, output, plan, identity)
-    return MarkResult.of(output, plan, kind, frames)
+    if kind == MediaKind.IMAGE:
+        mark_image(read_image(input), output, plan, identity)
+        return MarkResult.of(output, plan)
+    with staging(output, "mark") as tmp:
+        unsigned = tmp / f"unsigned{output.suffix.lower()}"
+        encoded = transcode(input, unsigned, options=options, progress=progress,
+                            frame_fn=lambda frame: marker(_image(frame)))
+        seal(unsigned, output, plan, identity)
+    return dataclasses.replace(MarkResult.of(output, plan, kind, encoded.frames), input_frames=encoded.input_frames,
+                               corrupt_packets=encoded.corrupt_packets)
 
 
 def _image(frame: VideoFrame) -> Frame:

@@ -21,6 +21,7 @@ from facewright.provenance.enforce import check_signed
 from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.label import Label
 from facewright.provenance.mark import MarkPlan, MarkResult, mark_image, record_mark
+from facewright.provenance.trust import Trust
 from facewright.provenance.verify import CatalogLookup, verify_file
 from facewright.score.frames import paired_frames
 from facewright.score.report import ScoreReport, build_report, worst_sheet, write_json, write_plots
@@ -44,11 +45,12 @@ def resolve_source(ws: Workspace | None, source: str | Path, encoder: IdentityEn
 
 
 def run_score(ws: Workspace | None, output: str | Path, target: str | Path, source: str | Path,
-              options: ScoreOptions, *, signer: SigningIdentity | None, report_dir: str | Path | None = None,
-              progress: ProgressFactory = no_progress) -> ScoreReport:
+              options: ScoreOptions, *, signer: SigningIdentity | None, trust: Trust | None = None,
+              report_dir: str | Path | None = None, progress: ProgressFactory = no_progress) -> ScoreReport:
     """Score `output` (a swap) against `target` (the footage it was made from) with A = `source`.
 
-    `signer` signs the worst frames' sheet; without a workspace (or a signer) no sheet is written.
+    `signer` signs the worst frames' sheet, whose consents are checked against `trust`; without a workspace (or a
+    signer and a trust) no sheet is written.
     """
     output, target = require_file(output), require_file(target)
     folder = Path(report_dir) if report_dir else output.with_name(f"{output.stem}.score")
@@ -67,16 +69,16 @@ def run_score(ws: Workspace | None, output: str | Path, target: str | Path, sour
         report = build_report(output, target, person_a.description, frames, label_seen, options.worst)
         report.files["plots"] = str(write_plots(report, folder / "score.png"))
         if report.worst:
-            _write_sheet(ws, run, signer, report, folder / "worst.png")
+            _write_sheet(ws, run, signer, trust, report, folder / "worst.png")
         report.files["json"] = str(folder / "score.json")
         write_json(report, folder / "score.json")
     return report
 
 
-def _write_sheet(ws: Workspace | None, run: Run | None, signer: SigningIdentity | None, report: ScoreReport,
-                 path: Path) -> None:
+def _write_sheet(ws: Workspace | None, run: Run | None, signer: SigningIdentity | None, trust: Trust | None,
+                 report: ScoreReport, path: Path) -> None:
     """The worst frames' contact sheet, marked like any output, if the scored file has active consents."""
-    plan, why_not = _sheet_plan(ws, signer, report.output, report.target)
+    plan, why_not = _sheet_plan(ws, signer, trust, report.output, report.target)
     if plan is None:
         report.notes.append(f"no contact sheet of the worst frames: {why_not}")
         return
@@ -87,7 +89,7 @@ def _write_sheet(ws: Workspace | None, run: Run | None, signer: SigningIdentity 
     report.files["worst"] = str(path)
 
 
-def _sheet_plan(ws: Workspace | None, signer: SigningIdentity | None, output: Path,
+def _sheet_plan(ws: Workspace | None, signer: SigningIdentity | None, trust: Trust | None, output: Path,
                 target: Path) -> tuple[MarkPlan | None, str]:
     """The mark plan of a sheet of `output`'s faces, or None and why not.
 
@@ -95,7 +97,7 @@ def _sheet_plan(ws: Workspace | None, signer: SigningIdentity | None, output: Pa
     as this workspace's own file, byte for byte as recorded, made from `target`, under consents that are
     still active in their signed records.
     """
-    if ws is None or signer is None:
+    if ws is None or signer is None or trust is None:
         return None, "there is no workspace to hold the consent records of the people shown"
     facts = verify_file(output, anchors_pem=signer.anchor_pem, lookup=CatalogLookup(ws))
     record = facts.record
@@ -112,7 +114,7 @@ def _sheet_plan(ws: Workspace | None, signer: SigningIdentity | None, output: Pa
         return None, f"the consents behind {output.name} are no longer active ({', '.join(inactive)})"
     for status in facts.consents:
         try:
-            check_signed(ws, get_consent(ws, status.consent_id), utc_today())
+            check_signed(ws, get_consent(ws, status.consent_id), utc_today(), trust)
         except FacewrightError as exc:
             return None, f"the consent of {status.identity} behind {output.name} is not usable: {exc.message}"
     plan = MarkPlan(Label(facts.label if facts.label in ("ai-generated", "manipulated") else "ai-generated"),

@@ -5,9 +5,12 @@ nothing (identity, smoothing, color statistics) is ever carried across a cut. Ea
 68-point landmarks per frame, a few identity embeddings (one per `EMBED_EVERY` frames: identity does not
 change within a track) and a few aligned crops (for per-track color statistics, which do not flicker the
 way per-frame ones do). The swap then picks tracks by identity and smooths their landmarks over time.
+With an IdentityChecker, every track's faces are also checked against the consent photo as they are
+scanned (identity.py).
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import cv2
@@ -21,6 +24,8 @@ from facewright.faces.mask import face_size
 from facewright.faces.track import Tracker
 from facewright.faces.types import Detection, Points
 from facewright.media.image import Frame
+from facewright.provenance.likeness import Check
+from facewright.swap.identity import IdentityChecker
 from facewright.swap.smooth import is_cut, one_euro
 
 EMBED_EVERY = 30  # frames between identity samples of a track
@@ -40,6 +45,7 @@ class FaceTrack:
     embeddings: list[Embedding] = field(default_factory=list, repr=False)
     samples: list[NDArray[np.uint8]] = field(default_factory=list, repr=False)  # aligned crops, S x S x 3
     sample_every: int = SAMPLE_EVERY  # frames between samples; doubles whenever MAX_SAMPLES are held
+    checks: list[Check] = field(default_factory=list, repr=False)  # identity checks against the consent photo
 
     def distance(self, references: NDArray[np.float32]) -> float:
         """Median over this track's embeddings of the distance to the nearest reference (inf: none to compare)."""
@@ -69,9 +75,10 @@ class FootageScanner:
     """Feed it every frame in order (`add`); `footage()` gives the tracks. Crops for color statistics are
     aligned as the model's (`resolution`, `face_type`)."""
 
-    def __init__(self, encoder: IdentityEncoder, resolution: int, face_type: str, cut_threshold: float):
+    def __init__(self, encoder: IdentityEncoder, resolution: int, face_type: str, cut_threshold: float,
+                 checker: IdentityChecker | None = None):
         self.encoder, self.resolution, self.face_type = encoder, resolution, face_type
-        self.cut_threshold = cut_threshold
+        self.cut_threshold, self.checker = cut_threshold, checker
         self.tracks: list[FaceTrack] = []
         self.cuts: list[int] = []
         self.frames = 0
@@ -92,6 +99,8 @@ class FootageScanner:
                 track = self._shot[local] = FaceTrack(len(self.tracks))
                 self.tracks.append(track)
             self._sight(track, index, time, image, face)
+            if self.checker is not None:
+                self.checker.see(track.id, index, image, face)
 
     def _sight(self, track: FaceTrack, index: int, time: float, image: Frame, face: FaceLandmarks) -> None:
         points = face.points68()
@@ -106,6 +115,9 @@ class FootageScanner:
         track.points.append(points)
 
     def footage(self) -> Footage:
+        if self.checker is not None:
+            for track_id, checks in self.checker.finish().items():
+                self.tracks[track_id].checks = checks
         return Footage(self.tracks, self.cuts, self.frames)
 
 
@@ -128,10 +140,14 @@ def select_tracks(footage: Footage, references: NDArray[np.float32] | None, thre
     return [t for t in footage.tracks if t.distance(references) <= threshold]
 
 
-def faces_by_frame(tracks: list[FaceTrack], min_cutoff: float, beta: float) -> dict[int, list[tuple[int, Points]]]:
-    """frame index -> [(track id, smoothed 68 points)] of the faces to swap in that frame."""
+def faces_by_frame(tracks: list[FaceTrack], min_cutoff: float, beta: float,
+                   untouched: Mapping[int, Collection[int]] | None = None) -> dict[int, list[tuple[int, Points]]]:
+    """frame index -> [(track id, smoothed 68 points)] of the faces to swap in that frame, leaving out the
+    frames of `untouched` (track id -> frame indices)."""
     by_frame: dict[int, list[tuple[int, Points]]] = {}
     for track in tracks:
+        skip = (untouched or {}).get(track.id, ())
         for frame, points in zip(track.frames, track.smoothed(min_cutoff, beta), strict=True):
-            by_frame.setdefault(frame, []).append((track.id, np.asarray(points, np.float32)))
+            if frame not in skip:
+                by_frame.setdefault(frame, []).append((track.id, np.asarray(points, np.float32)))
     return by_frame

@@ -15,12 +15,14 @@ from numpy.typing import NDArray
 
 from facewright.errors import CheckpointError, InputError
 from facewright.files import sha256_file
+from facewright.names import NAME_RULE, check_name
 from facewright.train.checkpoint import latest_checkpoint, load_checkpoint
 from facewright.train.distributed import Dist, pick_device
 from facewright.train.models import PairModel, create_model
 from facewright.train.run import MODELS
 from facewright.workspace import Workspace
 
+MODEL_FIX = f"give a model folder or checkpoint file that exists, or a model's name ({NAME_RULE})"
 Crops = NDArray[np.uint8]  # N x S x S x 3 RGB, aligned faces at the model's resolution
 
 
@@ -57,11 +59,15 @@ class SwapModel:
 
 
 def resolve_checkpoint(ws: Workspace, model: str | Path) -> Path:
-    """`model`: a model folder name in the workspace, a model folder, or a checkpoint file."""
+    """`model`: a model folder name in the workspace, a model folder, or a checkpoint file.
+
+    A value that exists (or names a .pt file) is a path; anything else is a name, which must be one (names.py):
+    "../x" that does not exist is refused as a name, never looked up outside the models folder.
+    """
     path = Path(model)
     if path.suffix == ".pt":
         return path
-    folder = path if path.is_dir() else ws.root / MODELS / str(model)
+    folder = path if path.is_dir() else ws.root / MODELS / check_name(str(model), "--model", fix=MODEL_FIX)
     if not folder.is_dir():
         names = sorted(p.name for p in (ws.root / MODELS).glob("*") if p.is_dir())
         raise InputError(f"no model named {model!r}", path=ws.root / MODELS,

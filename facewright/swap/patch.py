@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from facewright.config import VideoOptions
-from facewright.files import atomic_path
+from facewright.files import atomic_path, temp_folder
 from facewright.media.kind import MediaKind
 from facewright.media.video import VideoFrame
 from facewright.media.writer import VideoWriter
@@ -39,7 +38,7 @@ class PatchWriter:
                  plan: Callable[[], MarkPlan], signer: SigningIdentity):
         self.folder, self.fps, self.time_base, self.video = folder, fps, time_base, video
         self.plan, self.signer = plan, signer
-        self._tmp = tempfile.TemporaryDirectory(prefix=".facewright-patch-", dir=_made(folder.parent))
+        self._tmp = temp_folder(folder.parent, "patch")
         self._tracks: dict[int, tuple[VideoWriter, VideoWriter, FrameMarker, list[dict]]] = {}
 
     def add(self, frame: VideoFrame, track: int, face: np.ndarray, mask: np.ndarray, matrix: np.ndarray) -> None:
@@ -82,8 +81,3 @@ class PatchWriter:
 
 def _u8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(image, np.float32) * 255), 0, 255).astype(np.uint8)
-
-
-def _made(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

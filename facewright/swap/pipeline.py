@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,23 +21,27 @@ import numpy as np
 
 from facewright.collect.tracks import stored_faces
 from facewright.config import MarkOptions, SwapOptions, VideoOptions
-from facewright.errors import NoFaceError, NoVideoStreamError
+from facewright.errors import ConsentError, NoFaceError, NoVideoStreamError
 from facewright.faces.identity import IdentityEncoder
 from facewright.faces.landmarks import Landmarker
+from facewright.faces.sface import SFaceEncoder
 from facewright.faces.types import Points
-from facewright.files import sha256_file
+from facewright.files import sha256_file, staging
 from facewright.media.image import Frame, read_image
 from facewright.media.kind import MediaKind, media_kind
-from facewright.media.transcode import transcode
+from facewright.media.transcode import TranscodeResult, transcode
 from facewright.media.video import VideoFrame, probe, read_video
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance.consent import ConsentRecord, Role, photo_embedding
-from facewright.provenance.enforce import require_consent
+from facewright.provenance.enforce import add_command, require_consent, verified_consents
 from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.label import Label
+from facewright.provenance.likeness import Reference, consent_reference
 from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, mark_image, record_mark, seal
+from facewright.provenance.trust import Trust
 from facewright.swap.compose import Compositor, fit_track_colors
 from facewright.swap.footage import FaceTrack, Footage, FootageScanner, faces_by_frame, select_tracks
+from facewright.swap.identity import IdentityChecker, verdict
 from facewright.swap.model import SwapModel
 from facewright.swap.patch import PatchWriter
 from facewright.workspace import Run, Workspace
@@ -60,10 +63,19 @@ class SwapResult:
     sha256: str
     preview: Path | None = None
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    input_frames: int | None = None  # video: the frames the input holds; `frames` is those that could be decoded
+    corrupt_packets: int = 0  # video: damaged packets of the input, skipped
+    untouched_frames: int = 0  # faces of chosen tracks not swapped: they did not pass their identity check
+    notes: tuple[str, ...] = ()  # why, per track
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
+
+    @property
+    def frames_lost(self) -> int:
+        """Input frames that could not be decoded, so are missing from the output (a damaged stream)."""
+        return max(0, (self.input_frames or 0) - self.frames)
 
 
 @dataclass
@@ -84,6 +96,7 @@ class SwapJob:
     # Watermark ids of the outputs in turn; None: random ones. Only `bench quality` sets them, in its own
     # throw-away workspace: the watermark moves pixels, and a fixed protocol must give the same pixels.
     payloads: Iterator[int] | None = None
+    trust: Trust = field(kw_only=True)  # what the consents are checked against (provenance.trust)
 
     @functools.cached_property
     def encoder(self) -> IdentityEncoder:
@@ -97,21 +110,47 @@ class SwapJob:
         if self.options.reference:
             path = Path(self.options.reference)
             return photo_embedding(read_image(path), path, self.encoder, None)[None]
-        return require_consent(self.ws, self.target, Role.TARGET).embedding[None]
+        return require_consent(self.ws, self.target, Role.TARGET, trust=self.trust).embedding[None]
+
+    @functools.cached_property
+    def identity_reference(self) -> Reference:
+        """The target as the per-frame identity checks know them: every active consent photo of theirs."""
+        return consent_reference(self.ws, verified_consents(self.ws, self.target, Role.TARGET, trust=self.trust),
+                                 self.sface)
+
+    @functools.cached_property
+    def sface(self) -> SFaceEncoder:
+        return SFaceEncoder()
+
+    def checker(self) -> IdentityChecker:
+        """Fresh check positions for each input: they cannot be learned from one output and used on the next."""
+        return IdentityChecker(self.identity_reference, self.sface, self.encoder)
 
     def plan(self, input: Path, target_consent: ConsentRecord) -> MarkPlan:
         return MarkPlan(Label(self.marking.label, self.marking.label_position),
                         (self.source_consent.id, target_consent.id), model=self.model.name,
                         model_sha256=self.model.sha256, parent=input, extra=self.extra,
+                        names=self.marking.name_in_manifest,
                         **({"payload": next(self.payloads)} if self.payloads is not None else {}))
 
     def record(self, result: MarkResult, plan: MarkPlan) -> None:
         record_mark(self.ws, self.run.id, result, plan, self.signer.fingerprint)
 
 
-def chosen_faces(job: SwapJob, footage: Footage,
-                 input: Path) -> tuple[list[FaceTrack], ConsentRecord, dict[int, list[tuple[int, Points]]]]:
-    """The tracks to swap, their consent (checked against their faces), and frame -> faces to render."""
+@dataclass(frozen=True)
+class Chosen:
+    """What the swap of one input replaces: the tracks, the consent covering them, frame -> faces to render,
+    and the frames left untouched because a face there did not pass its identity check."""
+
+    tracks: list[FaceTrack]
+    consent: ConsentRecord
+    faces: dict[int, list[tuple[int, Points]]]
+    untouched: int
+    notes: tuple[str, ...]
+
+
+def chosen_faces(job: SwapJob, footage: Footage, input: Path) -> Chosen:
+    """The tracks to swap, checked frame by frame against the target's consent photos (identity.py)."""
     options = job.options
     tracks = select_tracks(footage, job.references, options.threshold)
     if not tracks:
@@ -119,9 +158,22 @@ def chosen_faces(job: SwapJob, footage: Footage,
         raise NoFaceError(f"none of the {len(footage.tracks)} face track(s) is {who}"
                           if footage.tracks else "no face found", path=input,
                           fix="check --target / --reference, raise --threshold a little, or use --all-faces")
-    # Track by track: pooled, a bystander's few embeddings could hide among the many of a long target track.
-    consent = [require_consent(job.ws, job.target, Role.TARGET, np.stack(t.embeddings)) for t in tracks][0]
-    return tracks, consent, faces_by_frame(tracks, options.smooth, options.smooth_beta)
+    consent = require_consent(job.ws, job.target, Role.TARGET, trust=job.trust)
+    # Track by track: pooled, a bystander's frames could hide among the many of a long target track.
+    verdicts = {t.id: verdict(t.frames, t.checks) for t in tracks}
+    for track in tracks:
+        if verdicts[track.id].refused:
+            raise ConsentError(f"the face of track {track.id} (frames {track.frames[0]}-{track.frames[-1]}) is "
+                               f"not the person in the consent photo of {job.target!r}: "
+                               f"{verdicts[track.id].describe()}; consent for one person does not cover another "
+                               "person's images", path=input,
+                               fix=f"use footage of {job.target} only, or record that person's own consent: "
+                                   + add_command("IDENTITY", Role.TARGET))
+    untouched = {t.id: verdicts[t.id].untouched for t in tracks}
+    notes = tuple(f"track {t.id}: {len(verdicts[t.id].untouched)} frame(s) left untouched, the face there did not "
+                  f"match the consent photo ({verdicts[t.id].describe()})" for t in tracks if verdicts[t.id].untouched)
+    faces = faces_by_frame(tracks, options.smooth, options.smooth_beta, untouched)
+    return Chosen(tracks, consent, faces, sum(len(u) for u in untouched.values()), notes)
 
 
 def swap_video(job: SwapJob, input: Path, output: Path) -> SwapResult:
@@ -130,24 +182,27 @@ def swap_video(job: SwapJob, input: Path, output: Path) -> SwapResult:
     if info.video is None:
         raise NoVideoStreamError("the file has no video stream (audio only?)", path=input,
                                  fix="give a video or an image")
-    footage = _scan(job, input, info.video.frames)
+    checker = job.checker()
+    footage = _scan(job, input, info.video.frames, checker)
     scanned = time.perf_counter() - start
-    tracks, consent, faces = chosen_faces(job, footage, input)
-    compositor = Compositor(job.model, job.options, fit_track_colors(job.model, tracks, job.options))
-    plan = job.plan(input, consent)
+    chosen = chosen_faces(job, footage, input)
+    compositor = Compositor(job.model, job.options, fit_track_colors(job.model, chosen.tracks, job.options))
+    plan = job.plan(input, chosen.consent)
     patch = (PatchWriter(Path(job.options.patch), info.video.fps or 30, info.video.time_base, job.video,
-                         lambda: job.plan(input, consent), job.signer) if job.options.patch else None)
-    render = FrameRenderer(compositor, faces, FrameMarker(plan, MediaKind.VIDEO),
+                         lambda: job.plan(input, chosen.consent), job.signer) if job.options.patch else None)
+    render = FrameRenderer(compositor, chosen.faces, FrameMarker(plan, MediaKind.VIDEO),
                            _preview_frames(footage.frames, job.options.preview), patch)
-    frames = _encode(job, input, output, render, plan)
-    result = MarkResult.of(output, plan, MediaKind.VIDEO, frames)
+    encoded = _encode(job, input, output, render, plan)
+    result = MarkResult.of(output, plan, MediaKind.VIDEO, encoded.frames)
     job.record(result, plan)
-    preview = _write_preview(job, render.strip, output, input, consent) if render.strip else None
+    preview = _write_preview(job, render.strip, output, input, chosen.consent) if render.strip else None
     seconds = time.perf_counter() - start
-    stages = {"find faces": scanned, **compositor.timer.seconds}
+    stages = {"find faces": scanned - checker.seconds, "identity checks": checker.seconds,
+              **compositor.timer.seconds}
     stages["decode, mark, encode, sign"] = seconds - sum(stages.values())
-    return SwapResult(input, output, MediaKind.VIDEO, frames, len(faces), len(tracks), len(footage.tracks),
-                      seconds, plan.payload_hex, result.sha256, preview, stages)
+    return SwapResult(input, output, MediaKind.VIDEO, encoded.frames, len(chosen.faces), len(chosen.tracks),
+                      len(footage.tracks), seconds, plan.payload_hex, result.sha256, preview, stages,
+                      encoded.input_frames, encoded.corrupt_packets, chosen.untouched, chosen.notes)
 
 
 class FrameRenderer:
@@ -170,30 +225,31 @@ class FrameRenderer:
         return [self.marker(image) for image in swapped]
 
 
-def _encode(job: SwapJob, input: Path, output: Path, render: FrameRenderer, plan: MarkPlan) -> int:
-    """Decode, render and encode `input` with its timestamps and audio, then sign it into `output`; the frames.
+def _encode(job: SwapJob, input: Path, output: Path, render: FrameRenderer, plan: MarkPlan) -> TranscodeResult:
+    """Decode, render and encode `input` with its timestamps and audio, then sign it into `output`.
 
     The output appears only when everything else is done (the patch, if any, included); an interruption
     leaves neither a partial output nor a partial patch.
     """
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".facewright-swap-", dir=output.parent) as tmp, \
-            contextlib.ExitStack() as cleanup:
+    with staging(output, "swap") as tmp, contextlib.ExitStack() as cleanup:
         if render.patch is not None:
             cleanup.callback(render.patch.close)
-        unsigned = Path(tmp) / f"unsigned{output.suffix.lower()}"
+        unsigned = tmp / f"unsigned{output.suffix.lower()}"
         encoded = transcode(input, unsigned, options=job.video, batch_fn=render, batch=job.options.batch,
                             progress=job.progress)
         for mark in render.patch.finish() if render.patch is not None else ():
             job.record(*mark)
         seal(unsigned, output, plan, job.signer)
-    return encoded.frames
+    return encoded
 
 
-def _scan(job: SwapJob, input: Path, frames: int | None) -> Footage:
-    """The first pass: faces in every frame, tracked shot by shot. A video extracted `--for-swap` before
-    has its landmarks in the workspace already: they are used instead of running the landmark model again."""
-    scanner = FootageScanner(job.encoder, job.model.resolution, job.model.face_type, job.options.cut_threshold)
+def _scan(job: SwapJob, input: Path, frames: int | None, checker: IdentityChecker) -> Footage:
+    """The first pass: faces in every frame, tracked shot by shot and checked against the consent photo. A
+    video extracted `--for-swap` before has its landmarks in the workspace already: they are used instead of
+    running the landmark model again (the identity checks run either way, on the pixels of this file)."""
+    scanner = FootageScanner(job.encoder, job.model.resolution, job.model.face_type, job.options.cut_threshold,
+                             checker)
     stored = stored_faces(job.ws, sha256_file(input))
     with contextlib.ExitStack() as stack:
         landmarker = None if stored else stack.enter_context(Landmarker(video=True, max_faces=job.options.max_faces))
@@ -209,18 +265,22 @@ def _scan(job: SwapJob, input: Path, frames: int | None) -> Footage:
 def swap_image(job: SwapJob, input: Path, output: Path) -> SwapResult:
     start = time.perf_counter()
     image = read_image(input)
-    scanner = FootageScanner(job.encoder, job.model.resolution, job.model.face_type, job.options.cut_threshold)
+    checker = job.checker()
+    scanner = FootageScanner(job.encoder, job.model.resolution, job.model.face_type, job.options.cut_threshold,
+                             checker)
     with Landmarker(video=False, max_faces=job.options.max_faces) as landmarker:
         scanner.add(0, 0.0, image, landmarker.detect(image))
     footage = scanner.footage()
-    tracks, consent, faces = chosen_faces(job, footage, input)
-    compositor = Compositor(job.model, job.options, fit_track_colors(job.model, tracks, job.options))
-    plan = job.plan(input, consent)
-    mark_image(compositor(image, faces.get(0, [])), output, plan, job.signer)
+    chosen = chosen_faces(job, footage, input)
+    compositor = Compositor(job.model, job.options, fit_track_colors(job.model, chosen.tracks, job.options))
+    plan = job.plan(input, chosen.consent)
+    mark_image(compositor(image, chosen.faces.get(0, [])), output, plan, job.signer)
     result = MarkResult.of(output, plan)
     job.record(result, plan)
-    return SwapResult(input, output, MediaKind.IMAGE, 1, 1, len(tracks), len(footage.tracks),
-                      time.perf_counter() - start, plan.payload_hex, result.sha256, None, compositor.timer.seconds)
+    stages = {"identity checks": checker.seconds, **compositor.timer.seconds}
+    return SwapResult(input, output, MediaKind.IMAGE, 1, len(chosen.faces), len(chosen.tracks), len(footage.tracks),
+                      time.perf_counter() - start, plan.payload_hex, result.sha256, None, stages,
+                      untouched_frames=chosen.untouched, notes=chosen.notes)
 
 
 def _preview_frames(frames: int, count: int) -> set[int]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, to_dict
-from facewright.errors import FacewrightError, InputNotFoundError, OptionError
+from facewright.errors import DiskFullError, FacewrightError, InputNotFoundError, OptionError
 from facewright.files import check_output, require_file
 from facewright.media.kind import MediaKind, media_kind
 from facewright.progress import ProgressFactory, no_progress
@@ -18,6 +18,7 @@ from facewright.provenance.consent import Role
 from facewright.provenance.enforce import refuse_revoked, require_consent
 from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.mark import check_output_kind
+from facewright.provenance.trust import Trust
 from facewright.swap.model import SwapModel, load_swap_model
 from facewright.swap.pipeline import SwapJob, SwapResult, image_files, swap_image, swap_video
 from facewright.workspace import Run, RunStatus, Workspace
@@ -32,11 +33,11 @@ class SwapFailure:
 
 
 def swap(ws: Workspace, input: str | Path, output: str | Path | None, model: str | Path, options: SwapOptions,
-         marking: MarkOptions, video: VideoOptions, *, signer: SigningIdentity, resume: bool = False,
-         progress: ProgressFactory = no_progress,
+         marking: MarkOptions, video: VideoOptions, *, signer: SigningIdentity, trust: Trust,
+         resume: bool = False, progress: ProgressFactory = no_progress,
          payloads: Iterator[int] | None = None) -> list[SwapResult | SwapFailure]:
     """Swap the faces of a video, an image, or every image of a folder (see pipeline.py); `signer` signs
-    every output.
+    every output; the consents are checked against `trust` (the anchors and the ledger heads, from the API).
 
     `payloads`: the outputs' watermark ids in turn (default random; see SwapJob.payloads).
     """
@@ -45,14 +46,14 @@ def swap(ws: Workspace, input: str | Path, output: str | Path | None, model: str
         raise InputNotFoundError("no such file or folder", path=input, fix="check the path and its spelling")
     loaded = load_swap_model(ws, model, options.device)
     target, extra = _target(loaded, options)
-    refuse_revoked(ws, loaded.consent_ids, f"model {loaded.name}", loaded.checkpoint)
-    source_consent = require_consent(ws, loaded.source, Role.SOURCE)
-    require_consent(ws, target, Role.TARGET)  # early: before any frame is read; faces are checked per input
+    refuse_revoked(ws, loaded.consent_ids, f"model {loaded.name}", loaded.checkpoint, trust=trust)
+    source_consent = require_consent(ws, loaded.source, Role.SOURCE, trust=trust)
+    require_consent(ws, target, Role.TARGET, trust=trust)  # early: before any frame is read; faces: per input
     config = {"input": str(input), "output": str(output), "model": loaded.name, "checkpoint": str(loaded.checkpoint),
               **to_dict(options), **to_dict(marking), **to_dict(video)}
     with ws.run("swap", config) as run:
         job = SwapJob(ws, loaded, options, marking, video, signer, run, source_consent, target, extra, progress,
-                      payloads)
+                      payloads, trust=trust)
         if input.is_dir():
             results = _folder(job, input, Path(output) if output else ws.root / OUTPUTS / input.name, resume)
         else:
@@ -71,7 +72,8 @@ def _target(model: SwapModel, options: SwapOptions) -> tuple[str, tuple[tuple[st
                           path=model.checkpoint,
                           fix=f"train a model on {target}'s faceset, or pass --force (it is recorded in the "
                               "output's manifest)")
-    return target, (("forced", f"model trained on faceset {model.target}, used on {target}"),)
+    # the manifest says that it was forced, not who the two people are (the run's config in the catalog does)
+    return target, (("forced", "model trained on another person B than the one whose faces it replaced"),)
 
 
 def _end(run: Run, results: list[SwapResult | SwapFailure]) -> None:
@@ -102,6 +104,8 @@ def _folder(job: SwapJob, folder: Path, out: Path, resume: bool) -> list[SwapRes
             if not (resume and target.is_file()):
                 try:
                     results.append(_one(job, path, target, files))
+                except DiskFullError:
+                    raise  # not this file's fault: every next one would fail the same way
                 except FacewrightError as exc:  # one bad file must not cost the others
                     results.append(SwapFailure(path, exc))
             bar.update(1)

@@ -3,7 +3,8 @@
 The catalog (WAL, foreign keys on) records identities, media, runs, outputs, facesets, faces and video
 face tracks; later stages add their tables (consents, ...) as new migrations. Migrations only go
 forward; the catalog is backed up before each upgrade, and a catalog made by a newer facewright is
-refused, not downgraded.
+refused, not downgraded. Each run records the process that owns it: opening the workspace closes, as
+'interrupted', the runs left 'running' by a process that has since died (SIGKILL, a power cut).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from facewright import __version__
 from facewright.errors import WorkspaceError
+from facewright.files import PRIVATE_DIR
+from facewright.locks import Owner
 from facewright.media.kind import MediaKind
 from facewright.workspace.catalog import connect, migrate, now, schema_version, transaction
 from facewright.workspace.schema import MIGRATIONS, Migration
@@ -68,7 +71,9 @@ class Workspace:
         root = resolve_root(root)
         if root.exists() and not root.is_dir():
             raise WorkspaceError("exists and is not a folder", path=root, fix="choose another --workspace")
-        for folder in (root, root / "outputs", root / "runs"):
+        root.parent.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=PRIVATE_DIR, exist_ok=True)  # a new workspace is its owner's alone; an old one keeps its mode
+        for folder in (root / "outputs", root / "runs"):
             folder.mkdir(parents=True, exist_ok=True)
         return cls._open(root, migrations)
 
@@ -89,7 +94,9 @@ class Workspace:
         except sqlite3.DatabaseError as exc:
             raise WorkspaceError(f"the catalog cannot be read ({exc})", path=root / CATALOG,
                                  fix="restore it from a catalog.sqlite.bak-v* file beside it") from exc
-        return cls(root, conn)
+        ws = cls(root, conn)
+        ws.close_dead_runs()
+        return ws
 
     def close(self) -> None:
         self.conn.close()
@@ -128,12 +135,16 @@ class Workspace:
         """Record a run of `command` with its resolved options for the duration of the block.
 
         The options are also saved as runs/<id>/config.json. The run ends "done" (or what the block set with
-        `run.end`), "interrupted" on Ctrl-C or SIGTERM, "failed" on any other exception, which goes on up.
+        `run.end`), "interrupted" on Ctrl-C or SIGTERM, "failed" on any other exception, which goes on up. A
+        process killed outright ends nothing: its pid, host and start time are recorded so that the next
+        opening of the workspace sees it gone (close_dead_runs).
         """
         config_json = json.dumps(config, sort_keys=True, default=str)
+        owner = Owner.current()
         run_id = self.conn.execute(
-            "INSERT INTO runs (command, config_json, facewright_version, status, started_at) "
-            "VALUES (?, ?, ?, ?, ?)", (command, config_json, __version__, RunStatus.RUNNING, now())).lastrowid
+            "INSERT INTO runs (command, config_json, facewright_version, status, started_at, pid, host, pid_started) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (command, config_json, __version__, RunStatus.RUNNING, now(),
+                                                owner.pid, owner.host, owner.started)).lastrowid
         folder = self.runs / str(run_id)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
@@ -145,6 +156,27 @@ class Workspace:
             self._finish_run(run_id, RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED, repr(exc))
             raise
         self._finish_run(run_id, run.status, run.error)
+
+    def close_dead_runs(self) -> list[int]:
+        """Mark 'interrupted' the runs still 'running' whose process has died; return their ids.
+
+        Runs of a live process, of another host (a shared folder: it cannot be checked from here) and from
+        before runs had owners are left as they are.
+        """
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
+        if "pid" not in columns:  # a catalog held at an older schema (tests of migrations)
+            return []
+        rows = self.conn.execute("SELECT id, pid, host, pid_started FROM runs WHERE status = ? AND pid IS NOT NULL",
+                                 (RunStatus.RUNNING,)).fetchall()
+        owners = [(row["id"], Owner(row["pid"], row["host"], row["pid_started"])) for row in rows]
+        dead = [(run_id, owner) for run_id, owner in owners if not owner.alive()]
+        for run_id, owner in dead:
+            error = (f"{owner.describe()} ended without closing the run (killed, or the machine stopped); "
+                     "found when the workspace was next opened")
+            with contextlib.suppress(sqlite3.OperationalError):  # a read-only catalog (verify): left for a writer
+                self.conn.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = ?",
+                                  (RunStatus.INTERRUPTED, error, now(), run_id, RunStatus.RUNNING))
+        return [run_id for run_id, _ in dead]
 
     def _finish_run(self, run_id: int, status: RunStatus, error: str | None) -> None:
         self.conn.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",

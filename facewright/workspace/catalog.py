@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from facewright.errors import WorkspaceError
+from facewright.files import private_file
 from facewright.workspace.schema import MIGRATIONS, Migration
 
 
@@ -17,6 +18,7 @@ def now() -> str:
 
 
 def connect(db: Path) -> sqlite3.Connection:
+    _private(db)  # face embeddings, names, purposes: biometric and personal data, for the owner's eyes only
     conn = sqlite3.connect(db, timeout=30, isolation_level=None)  # explicit transactions below
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
@@ -114,5 +116,15 @@ def _backup(db: Path, target: Path) -> None:
     Through a second connection: SQLite refuses to back up from a connection that holds a write
     transaction, and the WAL lets this reader see the last commit while the migrating one holds the lock.
     """
+    _private(target)
     with contextlib.closing(sqlite3.connect(db)) as source, contextlib.closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
+
+
+def _private(db: Path) -> None:
+    """Make the catalog file (new: empty, which SQLite takes for an empty database) readable by its owner only,
+    and its -wal and -shm, which SQLite creates with the catalog's own mode."""
+    private_file(db)
+    for suffix in ("-wal", "-shm"):
+        if (side := db.with_name(db.name + suffix)).exists():
+            private_file(side)

@@ -144,4 +144,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             parent_sha256 TEXT,
             created_at TEXT NOT NULL)""",
     )),
+    Migration(5, "runs: the process that owns each run", (
+        # Who runs it (locks.Owner): a run still 'running' whose process is gone was killed (SIGKILL, power
+        # cut) and is closed as 'interrupted' when the workspace is next opened. `pid_started` (clock ticks
+        # after boot) tells a reused pid apart. Runs recorded before this version have NULLs: left as they are.
+        "ALTER TABLE runs ADD COLUMN pid INTEGER",
+        "ALTER TABLE runs ADD COLUMN host TEXT",
+        "ALTER TABLE runs ADD COLUMN pid_started INTEGER",
+    )),
+    Migration(6, "faces: the sha256 of each kept crop", (
+        # What extraction wrote, so training can tell a crop replaced since (another person's face) from the
+        # crop that was checked against the consent photo. Faces extracted before this version have NULL:
+        # training checks each of those against the consent photo once, then records its hash.
+        "ALTER TABLE faces ADD COLUMN crop_sha256 TEXT",
+    )),
 )

@@ -1,5 +1,6 @@
 """Extraction on the real sample media (issue 3's cases)."""
 import shutil
+from itertools import islice
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from facewright.config import ExtractOptions
 from facewright.errors import NoFaceError
 from facewright.faces.detect import create_detector
 from facewright.faces.identity import IdentityEncoder, pairwise_distance
-from facewright.media import read_image
+from facewright.media import VideoReader, VideoWriter, read_image
 from facewright.workspace import Workspace
 
 
@@ -160,3 +161,31 @@ def test_corrupt_frames_mid_video_are_skipped_and_counted(sample, tmp_path):
     [source_report] = report.inputs
     assert source_report.corrupt_frames == 3 and source_report.error is None
     assert source_report.frames == 69 and source_report.frames_with_face >= 60 and source_report.kept >= 1
+
+
+def _first_frames(source, path, count):
+    """The first `count` frames of `source` re-encoded with their timestamps: a short real clip."""
+    with VideoReader(source) as reader, VideoWriter(path, width=reader.stream.width, height=reader.stream.height,
+                                                    fps=reader.fps, time_base=reader.time_base) as writer:
+        for frame in islice(reader, count):
+            writer.write(frame.image, frame.pts)
+    return path
+
+
+def test_rerun_with_other_sampling_adds_or_replaces_and_never_loses_a_face(sample, tmp_path):
+    """--every 3 after --every 1 meets faces the first run kept: none may become its own duplicate."""
+    clip = _first_frames(sample("WolfgangLanger_Pexels.mp4"), tmp_path / "wolf90.mp4", 90)
+    kept = "SELECT frame_index, face_index FROM faces WHERE status = 'kept'"
+    with Workspace.init(tmp_path / "ws") as ws:
+        first = extract([clip], "wolf", ws, ExtractOptions(every=1, size=64))
+        before = {tuple(row) for row in ws.conn.execute(kept)}
+        again = extract([clip], "wolf", ws, ExtractOptions(every=3, size=64))
+        after = {tuple(row) for row in ws.conn.execute(kept)}
+        rows = ws.conn.execute("SELECT crop_path, mask_path FROM faces WHERE status = 'kept'").fetchall()
+    [source] = again.inputs
+    assert len(before) >= 10 and not source.skipped and source.frames == 30
+    assert {key for key in before if key[0] % 3 == 0} and before <= after  # the ones met again are kept too
+    assert again.counts["kept"] == len(after) >= first.counts["kept"]
+    named = {path for row in rows for path in row}
+    on_disk = {str(p.relative_to(first.folder)) for sub in ("faces", "masks") for p in (first.folder / sub).iterdir()}
+    assert len(rows) == len(after) and named == on_disk  # every kept face's files, and no orphan

@@ -69,3 +69,12 @@ def test_extract_options_validate_and_agree_with_align():
     for bad in ({"size": 32}, {"every": 0}, {"dedupe": 70}, {"face_type": "torso"}):
         with pytest.raises(OptionError):
             ExtractOptions(**bad)
+
+
+def test_a_kept_face_is_never_its_own_duplicate():
+    """A re-run meets the faces it kept before: its own earlier hash must not reject a face."""
+    same = 0x0F0F_F0F0_1234_5678
+    dedupe = Deduper(3, {"clip_000003_0": same})
+    assert not dedupe.is_duplicate(same ^ 0b1, "clip_000003_0") and dedupe.is_duplicate(same ^ 0b1, "clip_000004_0")
+    dedupe.add(same ^ 0xFF00, "clip_000003_0")  # its new crop replaces the old hash
+    assert not dedupe.is_duplicate(same, "clip_000004_0")

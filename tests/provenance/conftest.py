@@ -15,7 +15,7 @@ from facewright.faces.identity import IdentityEncoder
 from facewright.media.image import write_image
 from facewright.media.video import VideoReader
 from facewright.provenance.consent import DETECTOR, add_consent, utc_today
-from facewright.provenance.keys import load_identity
+from facewright.provenance.keys import load_identity, load_trust
 from facewright.workspace import Workspace
 
 PURPOSE = "short film for a student festival"
@@ -52,6 +52,13 @@ def woman(sample, models):
 
 
 @pytest.fixture
+def trust(ws):
+    """The test's trust anchors and ledger heads (its keys folder), the signing identity made first."""
+    load_identity()
+    return load_trust()
+
+
+@pytest.fixture
 def ws(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEWRIGHT_KEYS", str(tmp_path / "keys"))
     with Workspace.init(tmp_path / "ws") as workspace:
@@ -63,4 +70,5 @@ def add(ws, models, photo, **overrides):
     encoder, detector = models
     fields = dict(identity="alice", display_name="Alice A.", role="source", purpose=PURPOSE,
                   channels=["film festival", "youtube"], expires=utc_today() + timedelta(days=365), photo=photo)
-    return add_consent(ws, **fields | overrides, encoder=encoder, detector=detector, signer=load_identity())
+    return add_consent(ws, **fields | overrides, encoder=encoder, detector=detector, signer=load_identity(),
+                       trust=load_trust())

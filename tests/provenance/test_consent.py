@@ -37,7 +37,7 @@ def _digest(path) -> str:
 # --- recording -----------------------------------------------------------------------------------------------
 
 
-def test_add_list_show_round_trip(ws, models, man, tmp_path):
+def test_add_list_show_round_trip(ws, trust, models, man, tmp_path):
     photo, _ = man
     release = tmp_path / "release.pdf"
     release.write_bytes(b"%PDF-1.4 signed release of Alice A.")
@@ -55,7 +55,7 @@ def test_add_list_show_round_trip(ws, models, man, tmp_path):
     assert shown.embedding.shape == (128,) and shown.embedding.dtype == np.float32
 
     folder = ws.root / "consents" / record.id
-    signed = verify_record_file(folder / "record.json")
+    signed = verify_record_file(folder / "record.json", trust)
     assert signed == record and np.array_equal(signed.embedding, record.embedding)
     assert sorted(p.name for p in folder.iterdir()) == ["photo.png", "record.json"]  # release not copied
     assert record.photo == f"consents/{record.id}/photo.png"
@@ -78,23 +78,23 @@ def test_default_recorder_is_the_os_user(ws, models, man):
     assert add(ws, models, man[0]).recorded_by == getpass.getuser()
 
 
-def test_tampered_record_json_fails(ws, models, man):
+def test_tampered_record_json_fails(ws, trust, models, man):
     record = add(ws, models, man[0])
     path = ws.root / "consents" / record.id / "record.json"
     doc = json.loads(path.read_text())
     doc["record"]["role"] = "both"
     path.write_text(json.dumps(doc))
     with pytest.raises(ConsentError, match="does not verify"):
-        verify_record_file(path)
+        verify_record_file(path, trust)
     with pytest.raises(ConsentError, match="does not verify"):
-        require_consent(ws, "alice", "source")
+        require_consent(ws, "alice", "source", trust=trust)
 
 
-def test_replaced_photo_fails(ws, models, man, sample):
+def test_replaced_photo_fails(ws, trust, models, man, sample):
     record = add(ws, models, man[0])
     (ws.root / record.photo).write_bytes(sample("single_face.jpg").read_bytes())
     with pytest.raises(ConsentError, match="photo is missing or differs"):
-        verify_record_file(ws.root / "consents" / record.id / "record.json")
+        verify_record_file(ws.root / "consents" / record.id / "record.json", trust)
 
 
 def test_no_face_photo(ws, models, tmp_path):
@@ -163,29 +163,29 @@ def test_unknown_role_refused(ws, models, man):
 # --- revocation and lookup -----------------------------------------------------------------------------------
 
 
-def test_revocation_recorded_and_listed(ws, models, man):
+def test_revocation_recorded_and_listed(ws, trust, models, man):
     record = add(ws, models, man[0])
-    revoked = revoke(ws, record.id[:8], "withdrawn in writing", by="Casting Desk", signer=load_identity())
+    revoked = revoke(ws, record.id[:8], "withdrawn in writing", by="Casting Desk", signer=load_identity(), trust=trust)
     assert revoked.status() == "revoked" and revoked.revoked_by == "Casting Desk"
     assert list_consents(ws) == [revoked] and list_consents(ws, include_revoked=False) == []
     folder = ws.root / "consents" / record.id
-    assert verify_record_file(folder / "record.json") == revoked  # revocation.json read and verified
+    assert verify_record_file(folder / "record.json", trust) == revoked  # revocation.json read and verified
     doc = json.loads((folder / "revocation.json").read_text())
     assert doc["revocation"]["record_sha256"] == record.record_sha256
     with pytest.raises(OptionError, match="already revoked"):
-        revoke(ws, record.id, "again", by="Casting Desk", signer=load_identity())
+        revoke(ws, record.id, "again", by="Casting Desk", signer=load_identity(), trust=trust)
     assert get_consent(ws, record.id) == revoked
 
 
-def test_tampered_revocation_fails(ws, models, man):
+def test_tampered_revocation_fails(ws, trust, models, man):
     record = add(ws, models, man[0])
-    revoke(ws, record.id, "withdrawn in writing", signer=load_identity())
+    revoke(ws, record.id, "withdrawn in writing", signer=load_identity(), trust=trust)
     path = ws.root / "consents" / record.id / "revocation.json"
     doc = json.loads(path.read_text())
     doc["revocation"]["reason"] = "never mind"
     path.write_text(json.dumps(doc))
     with pytest.raises(ConsentError, match="signature does not verify"):
-        verify_record_file(path.with_name("record.json"))
+        verify_record_file(path.with_name("record.json"), trust)
 
 
 def test_prefix_lookup(ws, models, man, monkeypatch):

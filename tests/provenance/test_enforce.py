@@ -12,14 +12,14 @@ from facewright.errors import ConsentError, OptionError
 from facewright.media.image import read_image
 from facewright.provenance.consent import list_consents, revoke, utc_today
 from facewright.provenance.enforce import match_faces, require_consent
-from facewright.provenance.keys import load_identity
+from facewright.provenance.keys import load_identity, load_trust
 from facewright.provenance.mark import consent_id_matches, consent_ids_hash
 from tests.provenance.conftest import add
 
 
 def _refusal(ws, identity, role, **kw) -> str:
     with pytest.raises(ConsentError) as caught:
-        require_consent(ws, identity, role, **kw)
+        require_consent(ws, identity, role, trust=load_trust(), **kw)
     assert caught.value.exit_code == 3
     assert f"facewright consent add --identity {identity} --display-name NAME --role {role} --photo PHOTO" \
            in str(caught.value)
@@ -30,16 +30,16 @@ def test_missing_consent(ws):
     assert "no consent is recorded for identity 'bob'" in _refusal(ws, "bob", "source")
 
 
-def test_expired_consent(ws, models, man):
+def test_expired_consent(ws, trust, models, man):
     record = add(ws, models, man[0])
-    assert require_consent(ws, "alice", "source", today=record.expires) == record  # valid through that day
+    assert require_consent(ws, "alice", "source", trust=trust, today=record.expires) == record  # valid through that day
     later = record.expires + timedelta(days=1)
     assert f"expired on {record.expires}" in _refusal(ws, "alice", "source", today=later)
 
 
-def test_revoked_consent(ws, models, man):
+def test_revoked_consent(ws, trust, models, man):
     record = add(ws, models, man[0])
-    revoke(ws, record.id, "she withdrew consent by email", by="Casting Desk", signer=load_identity())
+    revoke(ws, record.id, "she withdrew consent by email", by="Casting Desk", signer=load_identity(), trust=trust)
     message = _refusal(ws, "alice", "source")
     assert "revoked" in message and "she withdrew consent by email" in message
 
@@ -49,50 +49,51 @@ def test_wrong_role(ws, models, man):
     assert "covers role target, not source" in _refusal(ws, "alice", "source")
 
 
-def test_both_covers_each_role(ws, models, man):
+def test_both_covers_each_role(ws, trust, models, man):
     record = add(ws, models, man[0], role="both")
-    assert require_consent(ws, "alice", "source") == record == require_consent(ws, "alice", "target")
+    assert require_consent(ws, "alice", "source", trust=trust) == record == require_consent(ws, "alice", "target",
+                                                                                             trust=trust)
     with pytest.raises(OptionError, match="unknown role"):
-        require_consent(ws, "alice", "both")
+        require_consent(ws, "alice", "both", trust=trust)
 
 
-def test_latest_expiry_wins(ws, models, man):
+def test_latest_expiry_wins(ws, trust, models, man):
     add(ws, models, man[0], expires=utc_today() + timedelta(days=30))
     later = add(ws, models, man[0], expires=utc_today() + timedelta(days=90))
     add(ws, models, man[0], expires=utc_today() + timedelta(days=900), role="target")
-    assert require_consent(ws, "alice", "source") == later
+    assert require_consent(ws, "alice", "source", trust=trust) == later
 
 
-def test_faces_of_the_same_person_pass(ws, models, man):
+def test_faces_of_the_same_person_pass(ws, trust, models, man):
     photo, faces = man
     record = add(ws, models, photo)
-    assert require_consent(ws, "alice", "source", faces) == record
+    assert require_consent(ws, "alice", "source", faces, trust=trust) == record
 
 
-def test_faces_of_another_person_are_refused(ws, models, man, woman, sample):
+def test_faces_of_another_person_are_refused(ws, trust, models, man, woman, sample):
     add(ws, models, man[0])
     with pytest.raises(ConsentError, match=r"not the person in the consent photo.*6 of 6 faces"):
-        require_consent(ws, "alice", "source", woman)
+        require_consent(ws, "alice", "source", woman, trust=trust)
     encoder, detector = models
     group = read_image(sample("multi_face.jpg"))
     with pytest.raises(ConsentError, match="not the person"):
-        require_consent(ws, "alice", "source", encoder.embed_many(group, detector.detect(group)))
+        require_consent(ws, "alice", "source", encoder.embed_many(group, detector.detect(group)), trust=trust)
 
 
-def test_a_few_faces_of_another_person_are_refused(ws, models, man, woman):
+def test_a_few_faces_of_another_person_are_refused(ws, trust, models, man, woman):
     photo, faces = man
     add(ws, models, photo)
     mixed = np.concatenate([faces, woman[:1]])  # 1 of 8: 12.5% beyond the threshold, over the 5% allowed
     assert match_faces(list_consents(ws)[0].embedding, faces).ok
     with pytest.raises(ConsentError, match="1 of 8 faces"):
-        require_consent(ws, "alice", "source", mixed)
+        require_consent(ws, "alice", "source", mixed, trust=trust)
 
 
-def test_catalog_edited_behind_the_signature_is_refused(ws, models, man):
+def test_catalog_edited_behind_the_signature_is_refused(ws, trust, models, man):
     add(ws, models, man[0], role="source")
     ws.conn.execute("UPDATE consents SET role = 'both'")
     with pytest.raises(ConsentError, match="differs from its signed record"):
-        require_consent(ws, "alice", "target")
+        require_consent(ws, "alice", "target", trust=trust)
 
 
 # --- pure functions ------------------------------------------------------------------------------------------

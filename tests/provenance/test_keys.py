@@ -110,7 +110,9 @@ def test_chain_is_a_root_ca_and_a_leaf_it_signed(keys_env):
     assert timedelta(days=3640) < root.not_valid_after_utc - now < timedelta(days=3660)
     assert timedelta(days=725) < identity.not_after - now < timedelta(days=735)
     assert identity.not_after == leaf.not_valid_after_utc
-    assert "facewright local signer (" in identity.subject
+    assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "facewright local signer"
+    assert root.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "facewright local root CA"
+    assert "@" not in identity.subject  # no user@host: the signer's name travels in every manifest
     assert leaf.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "facewright (local, self-issued)"
 
 

@@ -127,30 +127,34 @@ def test_a_real_swap_gets_a_report_and_a_marked_sheet_of_its_worst_frames(model_
     assert sheet.c2pa.facewright["derived"] == "worst frames of a quality score"
 
 
-def test_no_sheet_of_faces_without_the_outputs_own_record_and_active_consents(model_ws, sample, tmp_path):
+def test_no_sheet_of_faces_without_the_outputs_own_record_and_active_consents(model_ws, sample, tmp_path,
+                                                                              signing_keys, monkeypatch):
     """The worst-frames sheet shows real faces: only for this workspace's own, unaltered output, scored
     against the footage it was made from, while every consent behind it is still active."""
     ws_root = tmp_path / "ws"
-    shutil.copytree(model_ws, ws_root)  # revoking below must not touch the shared workspace
+    shutil.copytree(model_ws, ws_root)  # revoking below must not touch the shared workspace:
+    monkeypatch.setenv("FACEWRIGHT_KEYS", str(tmp_path / "keys"))  # a revocation holds in every copy on one machine
+    api.keys_trust(signing_keys / "root.pem")
+    api.consent_adopt_ledger(workspace=ws_root)
     target = sample("single_face.mp4")
     [swapped] = api.swap(target, tmp_path / "out.mp4", model=SWAP_MODEL, workspace=ws_root)
-    signer = api.keys_show()
+    signer, trust = api.keys_show(), api.consent_trust()
     with Workspace.open(ws_root) as ws:
-        plan, _ = _sheet_plan(ws, signer, swapped.output, target)
+        plan, _ = _sheet_plan(ws, signer, trust, swapped.output, target)
         assert plan is not None and len(plan.consent_ids) == 2
-        assert _sheet_plan(None, signer, swapped.output, target)[0] is None
-        plan, why = _sheet_plan(ws, signer, target, target)
+        assert _sheet_plan(None, signer, trust, swapped.output, target)[0] is None
+        plan, why = _sheet_plan(ws, signer, trust, target, target)
         assert plan is None and "not an output of this workspace" in why
-        plan, why = _sheet_plan(ws, signer, swapped.output, sample("WolfgangLanger_Pexels.mp4"))
+        plan, why = _sheet_plan(ws, signer, trust, swapped.output, sample("WolfgangLanger_Pexels.mp4"))
         assert plan is None and "not the footage" in why
         reencoded = tmp_path / "reencoded.mp4"
         _write(reencoded, [f.image for f in read_video(swapped.output)])  # the manifest is gone, the mark stays
-        plan, why = _sheet_plan(ws, signer, reencoded, target)
+        plan, why = _sheet_plan(ws, signer, trust, reencoded, target)
         assert plan is None and "does not verify (watermark-only)" in why
     [anna] = api.consent_list(identity="anna", workspace=ws_root)
     api.consent_revoke(anna.id, reason="changed her mind", by="anna", workspace=ws_root)
     with Workspace.open(ws_root) as ws:
-        plan, why = _sheet_plan(ws, signer, swapped.output, target)
+        plan, why = _sheet_plan(ws, signer, trust, swapped.output, target)
     assert plan is None and "no longer active (anna: revoked)" in why
 
 

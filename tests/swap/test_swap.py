@@ -2,8 +2,14 @@
 chosen faces touched, every output labelled, watermarked, signed and verifiable, bad input refused."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from itertools import islice
 
@@ -14,7 +20,7 @@ import pytest
 
 from facewright import api
 from facewright.config import COLOR_MODES, SwapOptions
-from facewright.errors import ConsentError, InputError, NoFaceError, OptionError
+from facewright.errors import ConsentError, DiskFullError, InputError, NoFaceError, OptionError, OutputError
 from facewright.faces.landmarks import Landmarker
 from facewright.faces.mask import hull_mask
 from facewright.media import probe, read_image, read_video, write_image
@@ -48,7 +54,8 @@ def test_swapped_video_keeps_frames_timing_and_audio_and_verifies(model_ws, samp
     [report] = api.verify([result.output], workspace=model_ws)
     assert report.outcome == "verified" and report.watermark.payload_hex == result.payload_hex
     assert {c.identity for c in report.consents} == {"anna", "ben"}
-    assert report.c2pa.facewright["model"]["name"] == MODEL
+    model = report.c2pa.facewright["model"]  # by its hash: a model's name can name people (--name-in-manifest)
+    assert model["name"] == f"sha256:{model['sha256'][:16]}" and MODEL not in report.c2pa.manifest_json
     [strip] = api.verify([result.preview], workspace=model_ws)
     assert strip.outcome == "verified" and read_image(result.preview).shape[0] > 3 * 200
     patch = tmp_path / "patch"  # the compositing material: faces (marked), lossless masks, matrices
@@ -111,7 +118,8 @@ def test_another_target_needs_force_which_the_manifest_records(model_ws, sample,
                     channels=["tests"], expires=(utc_today() + timedelta(days=10)).isoformat(), workspace=model_ws)
     [result] = api.swap(photo, tmp_path / "x.png", model=MODEL, workspace=model_ws, target="ben-again", force=True)
     [report] = api.verify([result.output], workspace=model_ws)
-    assert report.outcome == "verified" and "ben-again" in report.c2pa.facewright["forced"]
+    assert report.outcome == "verified" and "another person B" in report.c2pa.facewright["forced"]
+    assert "ben-again" not in report.c2pa.manifest_json  # who the people are stays in the catalog
 
 
 def test_bad_inputs_are_refused_and_a_folder_goes_on_past_a_bad_file(model_ws, sample, tmp_path):
@@ -238,9 +246,73 @@ def test_a_fixed_watermark_id_gives_the_same_pixels_and_random_ids_do_not(model_
     with Workspace.open(model_ws) as ws:
         for name, payloads in (("a", iter([7, 8])), ("b", iter([7])), ("c", None)):
             [result] = run_swap(ws, sample("single_face.mp4"), tmp_path / f"{name}.mp4", MODEL, SwapOptions(),
-                                MarkOptions(), VideoOptions(), signer=api.keys_show(), payloads=payloads)
+                                MarkOptions(), VideoOptions(), signer=api.keys_show(), trust=api.consent_trust(),
+                                payloads=payloads)
             frames[name] = [f.image for f in islice(read_video(result.output), 0, 72, 12)]
             assert result.payload_hex == (f"{7:016x}" if payloads else result.payload_hex)
             ws.conn.execute("DELETE FROM marks WHERE payload = ?", (f"{7:016x}",))  # an id is unique per catalog
     assert all(np.array_equal(a, b) for a, b in zip(frames["a"], frames["b"], strict=True))
     assert not any(np.array_equal(a, c) for a, c in zip(frames["a"], frames["c"], strict=True))
+
+
+def test_bad_frames_mid_stream_are_reported_with_the_output_frame_count(model_ws, sample, tmp_path, capsys):
+    """A clip with three damaged frames is swapped on the 69 that decode, and the command says so (exit 0)."""
+    from facewright.cli import main
+
+    path, _, _ = make_case("corrupt-mid-stream", tmp_path, sample)
+    out = tmp_path / "out.mp4"
+    code = main(["swap", str(path), "--model", MODEL, "-o", str(out), "--workspace", str(model_ws)])
+    err = capsys.readouterr().err
+    assert code == 0 and f"warning: {path}: 3 frame(s) could not be decoded (3 damaged packet(s) skipped)" in err
+    assert "the output has 69 of the input's 72 frames" in err and probe(out).video.frames == 69
+
+
+def test_bad_outputs_are_refused_before_any_frame_is_read(model_ws, sample, tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the swap started before its output was checked")
+
+    monkeypatch.setattr(pipeline, "read_video", never)
+    (tmp_path / "out.mp4").mkdir()
+    with pytest.raises(OutputError, match="the output path is an existing folder"):
+        api.swap(sample("single_face.mp4"), tmp_path / "out.mp4", model=MODEL, workspace=model_ws)
+    if sys.platform.startswith("linux"):  # /sys takes no new file, even from root
+        with pytest.raises(OutputError, match="cannot write in the output folder"):
+            api.swap(sample("single_face.mp4"), "/sys/facewright/out.mp4", model=MODEL, workspace=model_ws)
+
+
+def test_a_full_disk_mid_swap_is_a_bad_output_error_and_leaves_nothing(model_ws, sample, tmp_path, full_disk):
+    out = tmp_path / "out" / "clip.mp4"
+    with pytest.raises(DiskFullError, match=r"the disk is full \(.* MB free in ") as caught:
+        api.swap(sample("single_face.mp4"), out, model=MODEL, workspace=model_ws)
+    assert caught.value.path == out and caught.value.exit_code == 2
+    assert list(out.parent.iterdir()) == []  # no output, no partial file, no temporary folder
+
+
+def test_a_swap_interrupted_by_sigkill_is_cleaned_up_by_the_next_command(model_ws, sample, tmp_path):
+    """SIGKILL runs no cleanup: the next command that opens the workspace and writes into the folder does it."""
+    from facewright.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "FACEWRIGHT_WORKSPACE"}
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "facewright", "swap", str(sample("single_face.mp4")), "--model",
+                                 MODEL, "-o", str(out / "clip.mp4"), "--workspace", str(model_ws)],
+                                stdout=subprocess.DEVNULL, stderr=err, env=env)
+        try:
+            deadline = time.monotonic() + 180
+            while not list(out.glob(".facewright-swap-*")):  # the second pass is encoding
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr.txt").read_text()
+                time.sleep(0.05)
+            proc.kill()
+        finally:
+            proc.kill()
+            proc.wait()
+    assert [p.name[:len(".facewright-swap-")] for p in out.iterdir()] == [".facewright-swap-"]  # what it left
+    with contextlib.closing(sqlite3.connect(model_ws / "catalog.sqlite")) as conn:
+        assert conn.execute("SELECT status FROM runs WHERE pid = ?", (proc.pid,)).fetchone() == ("running",)
+    assert main(["mark", str(sample("single_face.jpg")), str(out / "still.png"), "--workspace", str(model_ws)]) == 0
+    assert [p.name for p in out.iterdir()] == ["still.png"]
+    with contextlib.closing(sqlite3.connect(model_ws / "catalog.sqlite")) as conn:
+        status, error = conn.execute("SELECT status, error FROM runs WHERE pid = ?", (proc.pid,)).fetchone()
+    assert status == "interrupted" and f"process {proc.pid} ended without closing the run" in error

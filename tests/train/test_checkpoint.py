@@ -32,3 +32,23 @@ def test_nothing_partial_is_left_when_a_state_cannot_be_saved(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - torch's own error for an unpicklable value
         save_checkpoint({"step": 1, "bad": lambda: None}, tmp_path, 1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_while_saving_is_a_typed_error_and_keeps_the_earlier_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from facewright.errors import DiskFullError
+
+    save_checkpoint({"step": 1}, tmp_path, 1)
+
+    def full(obj, handle, *args, **kwargs):
+        handle.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(DiskFullError, match="the disk is full") as caught:
+        save_checkpoint({"step": 2}, tmp_path, 2)
+    assert caught.value.path == tmp_path / "step_0000002.pt" and caught.value.exit_code == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["step_0000001.pt"]  # nothing half-written, the last good kept

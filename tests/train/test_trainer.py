@@ -5,9 +5,11 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from facewright.train.batches import Pair
 from facewright.train.checkpoint import list_checkpoints, load_checkpoint
 from facewright.train.data import FacesetTensors
 from facewright.train.distributed import Dist
-from facewright.train.run import train_pair
+from facewright.train.run import find_resume, model_folder, pair_prefix, train_pair
 from facewright.train.trainer import Trainer
 from facewright.workspace import Workspace
 
@@ -110,6 +112,25 @@ def test_resume_without_a_name_finds_the_pairs_model(pair_ws):
     not_architecture = {k: v for k, v in FAST.items() if k not in ("model", "resolution")}
     resumed = api.train("anna", "ben", workspace=pair_ws, steps=4, resume=True, **not_architecture)
     assert resumed.folder == first.folder and resumed.step == 4
+
+
+def test_default_model_name_names_neither_person_and_older_names_still_resume(pair_ws, tmp_path):
+    """The default folder is pair-<hash of the two names>-MODEL-RESOLUTION; a model an older version named
+    SRC-to-DST-MODEL-RESOLUTION is still the pair's model, found with or without the architecture given."""
+    options = TrainOptions(**FAST)
+    with Workspace.open(pair_ws) as ws:
+        default = model_folder(ws, "anna", "ben", options, None)
+    assert default.name == f"{pair_prefix('anna', 'ben')}test-ae-64" and default.name.startswith("pair-")
+    assert "anna" not in default.name and "ben" not in default.name and len(pair_prefix("anna", "ben")) == 14
+    older = api.train("anna", "ben", name="older-naming", workspace=pair_ws, steps=2, **FAST)
+    with Workspace.init(tmp_path / "ws") as ws:
+        legacy = ws.root / "models" / "anna-to-ben-test-ae-64"
+        (legacy / "checkpoints").mkdir(parents=True)
+        shutil.copy(older.checkpoint, legacy / "checkpoints" / older.checkpoint.name)
+        assert model_folder(ws, "anna", "ben", options, None) == legacy
+        for explicit in (set(FAST), set()):
+            found = find_resume(ws, "anna", "ben", options, True, None, explicit)
+            assert found.folder == legacy and found.path.name == older.checkpoint.name
 
 
 def test_pruning_keeps_the_new_checkpoint_and_resuming_earlier_sets_later_ones_aside(pair_ws):
@@ -240,7 +261,7 @@ def test_previews_need_a_signer_on_the_main_rank_only(tmp_path):
 def test_train_pair_without_a_signer_is_refused_before_it_touches_the_model_folder(pair_ws):
     options = TrainOptions(**{**FAST, "preview_every": 2, "steps": 1})
     with Workspace.open(pair_ws) as ws, pytest.raises(ProvenanceError):
-        train_pair(ws, "anna", "ben", options, name="unsigned", signer=None)
+        train_pair(ws, "anna", "ben", options, name="unsigned", signer=None, trust=api.consent_trust())
     assert not (pair_ws / "models" / "unsigned").exists()
 
 
@@ -249,3 +270,30 @@ def test_the_training_code_is_given_its_signing_identity_and_never_loads_one():
     names = {p.name: {getattr(node, key, None) for node in ast.walk(ast.parse(p.read_text()))
                       for key in ("id", "attr", "name")} for p in sources}  # names, imports, attributes
     assert names and not [name for name, used in names.items() if "load_identity" in used]
+
+
+def test_a_second_train_of_a_model_under_lock_is_refused_naming_the_process(pair_ws, tmp_path):
+    """Two runs writing one model's checkpoints would interleave them: the second is refused at once."""
+    from facewright.errors import BusyError
+    from facewright.train.run import model_lock
+
+    env = {**os.environ, "FACEWRIGHT_WORKSPACE": str(pair_ws), "OMP_NUM_THREADS": "1"}
+    lock = pair_ws / "models" / "locked" / ".lock"
+    with open(tmp_path / "stderr.txt", "w") as err:
+        first = subprocess.Popen([sys.executable, "-m", "facewright", "train", "--src", "anna", "--dst", "ben",
+                                  "--name", "locked", "--model", "test-ae", "--resolution", "64", "--batch", "4",
+                                  "--device", "cpu", "--preview-every", "0", "--steps", "100000"],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 120
+            while not (lock.is_file() and f'"pid": {first.pid}' in lock.read_text()):
+                assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr.txt").read_text()
+                time.sleep(0.05)
+            with pytest.raises(BusyError, match=f"model locked is in use by process {first.pid}\\b") as caught:
+                api.train("anna", "ben", name="locked", workspace=pair_ws, steps=1, **FAST)
+            assert caught.value.exit_code == 2 and "another --name" in caught.value.fix
+        finally:
+            first.kill()  # SIGKILL: no cleanup runs, and the kernel drops its lock all the same
+            first.wait()
+    with model_lock(lock.parent):
+        assert str(os.getpid()) in lock.read_text()
