@@ -251,9 +251,18 @@ def stored_head(trust: Trust, workspace: str, folder: Path) -> Head | None:
 
 
 def all_heads(trust: Trust) -> list[Head]:
-    """Every head this machine keeps (one per workspace folder that had a ledger here)."""
+    """Every readable head this machine keeps (one per workspace folder that had a ledger here).
+
+    Another workspace's unreadable head is skipped: it must not stop work in this one (this workspace's own
+    head is read strictly, by `stored_head`).
+    """
     paths = sorted(trust.heads.glob("*.json")) if trust.heads.is_dir() else []
-    return [head for path in paths if (head := _read_head(path)) is not None]
+    heads = []
+    for path in paths:
+        with contextlib.suppress(ConsentError):
+            if (head := _read_head(path)) is not None:
+                heads.append(head)
+    return heads
 
 
 def head_of_folder(ws: Workspace, trust: Trust) -> Head | None:

@@ -152,6 +152,15 @@ def test_a_valid_ledger_after_several_adds_and_revokes_is_accepted(ws, trust, mo
     assert "withdrawn by email" in _refused(ws, "bob").message
 
 
+def test_another_workspaces_unreadable_head_does_not_stop_this_one_but_its_own_does(ws, trust, models, man):
+    alice = add(ws, models, man[0])
+    (trust.heads / "0123456789abcdef-0123456789abcdef.json").write_text('{"workspace": "older format"}')
+    assert require_consent(ws, "alice", "source", trust=trust) == alice
+    ledger = verified_ledger(ws, trust)
+    head_path(trust, ledger.workspace, ws.root).write_text("not json")
+    assert "unreadable consent-ledger head" in _refused(ws, "alice").message
+
+
 def test_an_undone_revocation_is_refused(ws, trust, models, man):
     record = add(ws, models, man[0])
     revoked = revoke(ws, record.id, "she withdrew consent", signer=load_identity(), trust=trust)
