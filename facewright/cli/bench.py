@@ -11,17 +11,16 @@ from facewright.bench.suite import bench_all
 from facewright.bench.swap import bench_swap
 from facewright.bench.train import bench_train
 from facewright.bench.watermark import bench_watermark
-from facewright.cli.common import Command, _print_help
+from facewright.cli.common import Command
+from facewright.cli.common import group as command_group
 from facewright.errors import OptionError
 from facewright.progress import terminal_progress
 from facewright.train.presets import PRESETS
 
 
 def register(commands: argparse._SubParsersAction, command: Command) -> None:
-    bench = commands.add_parser("bench", help="benchmarks that print speed and quality figures",
-                                description="benchmarks that print speed and quality figures")
-    bench.set_defaults(handler=_print_help(bench))
-    group = bench.add_subparsers(title="benchmarks", metavar="BENCH")
+    group = command_group(commands, "bench", "benchmarks that print speed and quality figures", title="benchmarks",
+                          metavar="BENCH")
     sub = command("io", cmd_bench_io, "video decode and encode frames/s at 640x360 and 1280x720", group)
     sub.add_argument("--frames", type=int, default=120, help="frames per test (default: 120)")
     sub.add_argument("--sizes", default="640x360,1280x720", help="WxH list (default: 640x360,1280x720)")

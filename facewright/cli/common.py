@@ -43,6 +43,15 @@ def warn_undecoded(input: Path, result: Decoded) -> None:
           file=sys.stderr)
 
 
+def group(commands: argparse._SubParsersAction, name: str, help: str, description: str | None = None, *,
+          title: str | None = None, metavar: str = "ACTION") -> argparse._SubParsersAction:
+    """A command group (`facewright NAME ACTION ...`): given no action, it prints its own help and exits 2.
+    Returns the group's subparsers, for `command(..., parent=)`."""
+    parser = commands.add_parser(name, help=help, description=description or help)
+    parser.set_defaults(handler=_print_help(parser))
+    return parser.add_subparsers(title=title or f"{name} commands", metavar=metavar)
+
+
 def _print_help(parser: argparse.ArgumentParser):
     """A handler for a command group given no action: its own help (listing the actions), exit 2."""
     def handler(args: argparse.Namespace) -> int:

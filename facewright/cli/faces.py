@@ -5,7 +5,7 @@ import argparse
 import dataclasses
 
 from facewright import api
-from facewright.cli.common import Command, _print_help
+from facewright.cli.common import Command, group
 from facewright.collect.extract import ExtractReport
 from facewright.config import ExtractOptions, add_options
 from facewright.progress import terminal_progress
@@ -18,10 +18,7 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub.add_argument("--identity", required=True, help="the person's name: the faceset is named after it")
     add_options(sub, ExtractOptions)
 
-    faceset = commands.add_parser("faceset", help="facesets: list, show, prune",
-                                  description="facesets: list, show, prune")
-    faceset.set_defaults(handler=_print_help(faceset))
-    faceset_commands = faceset.add_subparsers(title="faceset commands", metavar="ACTION")
+    faceset_commands = group(commands, "faceset", "facesets: list, show, prune")
     command("list", cmd_faceset_list, "every faceset with its counts", faceset_commands)
     sub = command("show", cmd_faceset_show, "counts by reason, a contact sheet and a pose-coverage plot",
                   faceset_commands)

@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict
 
 from facewright import api
-from facewright.cli.common import Command, _jsonable, _print_help, report
+from facewright.cli.common import Command, _jsonable, group, report
 from facewright.errors import FacewrightError, InvalidMediaError
 from facewright.media import MediaInfo
 from facewright.progress import terminal_progress
@@ -20,10 +20,8 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub.add_argument("files", nargs="+", metavar="FILE")
     sub.add_argument("--json", action="store_true", help="print JSON instead of text")
 
-    assets = commands.add_parser("assets", help="model files and sample media: list, fetch",
-                                 description="model files and sample media, pinned by version and sha256")
-    assets.set_defaults(handler=_print_help(assets))
-    asset_commands = assets.add_subparsers(title="assets commands", metavar="ACTION")
+    asset_commands = group(commands, "assets", "model files and sample media: list, fetch",
+                           "model files and sample media, pinned by version and sha256")
     sub = command("list", cmd_assets_list, "list assets with license, size and cache state", asset_commands)
     sub.add_argument("--kind", choices=("model", "media"))
     sub = command("fetch", cmd_assets_fetch, "download, verify and cache assets (all by default)", asset_commands)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from facewright import api
-from facewright.cli.common import Command, _print_help, report, warn_undecoded
+from facewright.cli.common import Command, group, report, warn_undecoded
 from facewright.config import MarkOptions, VideoOptions, add_options
 from facewright.progress import terminal_progress
 from facewright.provenance.consent import ROLES, ConsentRecord
@@ -21,10 +21,8 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
 
 
 def _register_keys(commands: argparse._SubParsersAction, command: Command) -> None:
-    keys = commands.add_parser("keys", help="the signing identity: show, export-anchor, import",
-                               description="the local certificate authority and signing key used for C2PA")
-    keys.set_defaults(handler=_print_help(keys))
-    key_commands = keys.add_subparsers(title="keys commands", metavar="ACTION")
+    key_commands = group(commands, "keys", "the signing identity: show, export-anchor, import",
+                         "the local certificate authority and signing key used for C2PA")
     sub = command("show", cmd_keys_show, "show the signing certificate (made on first use)", key_commands)
     sub.add_argument("--name", help="when the keys are made now: the signer's name every manifest shows (default: "
                      "$FACEWRIGHT_SIGNER_NAME, else 'facewright local signer'; never your user or host name)")
@@ -41,10 +39,8 @@ def _register_keys(commands: argparse._SubParsersAction, command: Command) -> No
 
 
 def _register_consent(commands: argparse._SubParsersAction, command: Command) -> None:
-    consent = commands.add_parser("consent", help="consent records: add, list, show, revoke",
-                                  description="one consent per person whose face is used or replaced")
-    consent.set_defaults(handler=_print_help(consent))
-    consent_commands = consent.add_subparsers(title="consent commands", metavar="ACTION")
+    consent_commands = group(commands, "consent", "consent records: add, list, show, revoke",
+                             "one consent per person whose face is used or replaced")
     sub = command("add", cmd_consent_add, "record a person's consent, bound to their face in a photo",
                   consent_commands)
     sub.add_argument("--identity", required=True, help="the person's identity name (their faceset's name)")
