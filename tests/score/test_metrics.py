@@ -6,7 +6,7 @@ import pytest
 from skimage.color import rgb2lab
 
 from facewright.score import metrics
-from facewright.score.report import summarize_frames, worst_frames
+from facewright.score.report import ScoreReport, summarize_frames, worst_frames
 from facewright.score.scorer import FrameScore, spread
 
 RNG = np.random.default_rng(7)
@@ -29,6 +29,19 @@ def test_a_face_near_the_source_and_far_from_the_target_counts_as_the_source():
     assert not metrics.identity_score(output, source, output).as_source
     # "not as B" includes a distance of exactly the threshold; "as A" does not
     assert metrics.IdentityScore(0.3, 0.6, 0.6).as_source and not metrics.IdentityScore(0.6, 0.9, 0.6).as_source
+
+
+def test_sface_similarity_judges_like_a_and_not_like_the_original():
+    a, b = np.eye(128, dtype=np.float32)[:2]
+    output = (0.8 * a + 0.2 * b) / np.linalg.norm(0.8 * a + 0.2 * b)
+    score = metrics.similarity_score(output, a, b)
+    norm = np.sqrt(0.8**2 + 0.2**2)
+    assert score.to_source == pytest.approx(0.8 / norm) and score.to_target == pytest.approx(0.2 / norm)
+    assert score.as_source and score.closer_to_source
+    unchanged = metrics.similarity_score(b, a, b)  # the original face left as it was
+    assert unchanged.to_target == 1.0 and not unchanged.as_source and not unchanged.closer_to_source
+    # "like A" includes exactly the threshold; "not like B" does not
+    assert metrics.SimilarityScore(0.4, 0.1, 0.4).as_source and not metrics.SimilarityScore(0.9, 0.4, 0.4).as_source
 
 
 def test_expression_correlation():
@@ -102,6 +115,19 @@ def test_outside_change_counts_pixels_beyond_the_changed_level():
     assert metrics.outside_change(b, a, np.zeros((10, 10))) == (0.0, 0.0)
 
 
+def test_repainted_counts_region_pixels_whose_largest_channel_moved_beyond_the_level():
+    a = np.full((10, 10, 3), 100, np.uint8)
+    b = a.copy()
+    b[0, 0, 2] = 100 + metrics.REPAINTED_LEVEL + 1  # one channel is enough
+    b[0, 1] = 100 - metrics.REPAINTED_LEVEL  # not beyond
+    b[9, 9] = 0  # outside the region
+    region = np.zeros((10, 10), np.float32)
+    region[:5] = 1
+    assert metrics.repainted(b, a, region) == (50, pytest.approx(1 / 50))
+    assert metrics.repainted(a, a, region) == (50, 0.0)
+    assert metrics.repainted(b, a, np.zeros((10, 10), bool)) == (0, None)
+
+
 def test_sharpness_ratio_is_1_for_the_same_face_and_low_for_a_blurred_one():
     import cv2
 
@@ -124,38 +150,57 @@ def _frame(index: int, **values) -> FrameScore:
 
 
 def test_worst_frames_take_the_worst_of_each_measure_in_turn():
-    frames = [_frame(0, to_source=0.9, expression=0.9, pose_error=1.0, seam=0.0),
-              _frame(1, to_source=0.3, expression=0.1, pose_error=2.0, seam=0.0),
-              _frame(2, to_source=0.3, expression=0.9, pose_error=20.0, seam=0.0),
-              _frame(3, to_source=0.4, expression=0.8, pose_error=3.0, seam=5.0),
-              _frame(4, to_source=0.2, expression=0.95, pose_error=0.5, seam=0.1)]
+    frames = [_frame(0, sface_to_source=0.1, expression=0.9, pose_error=1.0, seam=0.0),
+              _frame(1, sface_to_source=0.7, expression=0.1, pose_error=2.0, seam=0.0),
+              _frame(2, sface_to_source=0.7, expression=0.9, pose_error=20.0, seam=0.0),
+              _frame(3, sface_to_source=0.6, expression=0.8, pose_error=3.0, seam=5.0),
+              _frame(4, sface_to_source=0.8, expression=0.95, pose_error=0.5, seam=0.1)]
     worst = worst_frames(frames, 4)
-    assert [(w.frame, w.metric) for w in worst] == [(0, "to_source"), (1, "expression"), (2, "pose_error"),
+    assert [(w.frame, w.metric) for w in worst] == [(0, "sface_to_source"), (1, "expression"), (2, "pose_error"),
                                                     (3, "seam")]
     assert worst_frames(frames, 0) == [] and len(worst_frames(frames, 10)) == 5
 
 
 def test_summary_counts_and_flicker_over_frames():
-    frames = [_frame(0, swapped=True, output_change=None, input_change=None, as_source=True, to_source=0.3,
-                     to_target=0.8, closer_to_source=True),
+    frames = [_frame(0, swapped=True, output_change=None, input_change=None, as_source=True, sface_to_source=0.6,
+                     sface_to_target=0.1, closer_to_source=True, dlib_to_source=0.3, dlib_to_target=0.8,
+                     dlib_as_source=True, dlib_closer_to_source=True),
               _frame(1, swapped=True, output_change=4.0, input_change=2.0),
-              _frame(2, swapped=False, output_change=2.0, input_change=2.0, as_source=False, to_source=0.7,
-                     to_target=0.2, closer_to_source=False)]
+              _frame(2, swapped=False, output_change=2.0, input_change=2.0, as_source=False, sface_to_source=0.1,
+                     sface_to_target=0.9, closer_to_source=False, dlib_to_source=0.5, dlib_to_target=0.5,
+                     dlib_as_source=False, dlib_closer_to_source=True)]
     summary = summarize_frames(frames)
     assert summary["coverage"] == {"frames": 3, "with_face": 3, "swapped": 2, "found_in_output": 0}
-    assert summary["identity"]["frames"] == 2 and summary["identity"]["recognized_as_source"] == 0.5
+    identity, dlib = summary["identity"], summary["identity_dlib"]
+    assert identity["judge"] == "sface" and identity["frames"] == 2 and identity["recognized_as_source"] == 0.5
+    assert identity["similarity_to_source"]["mean"] == pytest.approx(0.35) and identity["closer_to_source"] == 0.5
+    assert dlib["frames"] == 2 and dlib["to_source"]["mean"] == pytest.approx(0.4) and dlib["closer_to_source"] == 1.0
     assert summary["stability"]["flicker_ratio"] == pytest.approx(1.5, rel=1e-3)
     assert summary["expression"]["correlation"]["mean"] is None  # never measured: None, not 0
 
 
 def test_how_well_a_swap_kept_the_expression_is_measured_where_it_swapped():
-    frames = [_frame(0, swapped=True, expression=0.5, pose_error=4.0, as_source=True, to_source=0.3),
-              _frame(1, swapped=False, expression=1.0, pose_error=0.0, as_source=False, to_source=0.8)]
+    frames = [_frame(0, swapped=True, expression=0.5, pose_error=4.0, as_source=True, sface_to_source=0.6),
+              _frame(1, swapped=False, expression=1.0, pose_error=0.0, as_source=False, sface_to_source=0.1)]
     summary = summarize_frames(frames)
     assert summary["expression"]["correlation"]["mean"] == 0.5 and summary["pose"]["error"]["mean"] == 4.0
     assert summary["identity"]["recognized_as_source"] == 0.5  # an unswapped frame fails identity
     unswapped = summarize_frames([frames[1]])  # nothing swapped: the faces there are what is measured
     assert unswapped["expression"]["correlation"]["mean"] == 1.0
+
+
+def test_hands_repainted_pools_pixels_over_the_swapped_frames_and_reads_in_the_headline():
+    frames = [_frame(0, swapped=True, hand_pixels=100, hands_repainted=1.0),
+              _frame(1, swapped=True, hand_pixels=300, hands_repainted=0.0),
+              _frame(2, swapped=True, hand_pixels=0),  # no hand in front of the face
+              _frame(3, swapped=False, hand_pixels=500, hands_repainted=0.0)]  # not swapped: not the swap's merit
+    hands = summarize_frames(frames)["hands"]
+    assert hands == {"repainted": 0.25, "frames": 2, "pixels": 400, "level": metrics.REPAINTED_LEVEL}
+    report = ScoreReport(None, None, "A", frames, summarize_frames(frames), [], False)
+    assert "hands repainted 25% of their pixels in front of the face" in report.headline()[-1]
+    assert "(beyond 12 levels; 2 frames with hands)" in report.headline()[-1]
+    report = ScoreReport(None, None, "A", frames[2:3], summarize_frames(frames[2:3]), [], False)
+    assert report.summary["hands"]["repainted"] is None and report.headline()[-1] == "hands: none in front of the face"
 
 
 def test_spread_picks_evenly_spaced_frames():
