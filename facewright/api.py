@@ -21,6 +21,7 @@ from facewright.collect.extract import extract as _extract
 from facewright.config import (
     ExtractOptions,
     MarkOptions,
+    MaskTrainOptions,
     ScoreOptions,
     SwapOptions,
     TrainOptions,
@@ -50,6 +51,9 @@ from facewright.swap.pipeline import SwapResult
 from facewright.swap.run import SwapFailure
 from facewright.swap.run import swap as _swap
 from facewright.train import distributed as _distributed
+from facewright.train.mask_model import StoredMasks, load_mask_model, mask_model_names, store_masks
+from facewright.train.mask_trainer import MaskTrainResult
+from facewright.train.mask_trainer import train_mask as _train_mask
 from facewright.train.models import ModelInfo, create_model, describe, model_names
 from facewright.train.presets import preset_options
 from facewright.train.run import train_pair as _train_pair
@@ -112,7 +116,10 @@ def extract(inputs: Iterable[str | Path], identity: str, *, workspace: str | Pat
         config = {"inputs": [str(i) for i in inputs], "identity": identity, "consent": consent.id,
                   **to_dict(resolved)}
         with ws.run("extract", config):
-            return _extract(inputs, identity, ws, resolved, progress, consent.embedding)
+            report = _extract(inputs, identity, ws, resolved, progress, consent.embedding)
+            if resolved.mask_model:  # the stored masks leave out what the mask model says covers the face
+                store_masks(ws, identity, load_mask_model(ws, resolved.mask_model), progress)
+            return report
 
 
 @dataclass(frozen=True)
@@ -337,6 +344,40 @@ def train(src: str, dst: str, *, name: str | None = None, resume: bool | str = F
         with ws.run("train", config) if main else contextlib.nullcontext():
             return _train_pair(ws, src, dst, resolved, resume=resume, name=name, explicit=explicit,
                                progress=progress, signer=signer, trust=_keys.load_trust())
+
+
+def train_mask(faceset: str, *, name: str | None = None, resume: bool = False, masks: str | Path | None = None,
+               workspace: str | Path | None = None, progress: ProgressFactory = no_progress,
+               **options: object) -> MaskTrainResult:
+    """Train an occlusion mask model on `faceset` (needs an active consent of its person), named `name`
+    (default: the faceset's). `masks`: a folder of corrected masks (PNG per crop) that override the labels.
+    `options`: MaskTrainOptions fields."""
+    check_name(faceset, "FACESET")
+    if name is not None:
+        check_name(name, "--name")
+    resolved = build(MaskTrainOptions, flags=options)
+    with Workspace.open(workspace) as ws:
+        config = {"faceset": faceset, "name": name, "resume": resume, "masks": str(masks or ""),
+                  **to_dict(resolved)}
+        with ws.run("mask train", config):
+            return _train_mask(ws, faceset, resolved, name=name, resume=resume,
+                               corrections=Path(masks) if masks else None, progress=progress,
+                               signer=_signer() if resolved.preview_every else None, trust=_keys.load_trust())
+
+
+def apply_mask_model(faceset: str, model: str, *, workspace: str | Path | None = None,
+                     progress: ProgressFactory = no_progress) -> StoredMasks:
+    """Rewrite `faceset`'s stored masks as hull and mask model combined, so a pair model trained on them
+    learns to leave occluders out (what `extract --mask-model` does after extracting)."""
+    check_name(faceset, "FACESET")
+    with Workspace.open(workspace) as ws:
+        with ws.run("mask apply", {"faceset": faceset, "model": model}):
+            return store_masks(ws, faceset, load_mask_model(ws, model), progress)
+
+
+def list_mask_models(*, workspace: str | Path | None = None) -> list[str]:
+    with Workspace.open(workspace) as ws:
+        return mask_model_names(ws)
 
 
 def swap(input: str | Path, output: str | Path | None = None, *, model: str | Path, resume: bool = False,

@@ -115,8 +115,36 @@ class TrainOptions:
 
 
 COLOR_MODES = ("rct", "lct", "mkl", "idt", "sot", "hist", "none")  # swap.color registers them; a test checks
-MASK_MODES = ("intersect", "predicted", "hull", "union")
+MASK_MODES = ("intersect", "predicted", "hull", "union", "occlusion")
 BLEND_MODES = ("alpha", "poisson")
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskTrainOptions:
+    """How an occlusion mask model is trained (facewright mask train)."""
+
+    model: str = option("xseg", "architecture: xseg, or xseg-tiny for smoke runs")
+    resolution: int = option(128, "crop size in pixels the mask model sees, 64-512, a multiple of 16")
+    batch: int = option(16, "crops per step")
+    steps: int = option(600, "stop after this many steps in all (0: no step limit)")
+    minutes: float = option(0.0, "stop after this many minutes of this run (0: no time limit; Ctrl-C also stops)")
+    lr: float = option(2e-3, "learning rate of AdamW (decays to a tenth over the last fifth of --steps)")
+    clean: float = option(0.15, "share of training crops shown with no occluder pasted")
+    seed: int = option(0, "random seed of sampling, occluders and initial weights")
+    save_every: int = option(200, "steps between checkpoints (one is also written on stop and Ctrl-C)")
+    keep: int = option(2, "checkpoints kept")
+    preview_every: int = option(100, "steps between preview PNGs and held-out IoU figures (0: at the end only)")
+    device: str = option("auto", "cpu, cuda, cuda:N or auto")
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "save_every", "keep"):
+            if getattr(self, name) < 1:
+                raise OptionError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("steps", "minutes", "preview_every"):
+            if getattr(self, name) < 0:
+                raise OptionError(f"--{name.replace('_', '-')} cannot be negative, got {getattr(self, name)}")
+        if self.lr <= 0 or not 0.0 <= self.clean <= 1.0:
+            raise OptionError(f"--lr must be positive and --clean within 0-1, got {self.lr} and {self.clean}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,8 +161,14 @@ class SwapOptions:
     color: str = option("rct", "color transfer of the new face toward the old one", COLOR_MODES)
     color_stats: str = option("track", "fit the color transfer once per face track (steady) or per frame",
                               ("track", "frame"))
-    mask: str = option("intersect", "blend mask: model prediction, landmark hull, both (intersect) or either",
-                       MASK_MODES)
+    mask: str = option("auto", "blend mask: model prediction, landmark hull, both (intersect) or either; occlusion: "
+                       "hull minus what a mask model calls not face (auto: occlusion when the target's faceset has a "
+                       "mask model, else intersect)", ("auto", *MASK_MODES))
+    mask_model: str = option("", "mask model for --mask occlusion (default: the one named after the target's "
+                             "faceset, as facewright mask train names it)")
+    hands: str = option("auto", "keep hands in front of the face (auto: when the hand model is fetched)",
+                        ("auto", "on", "off"))
+    mouth: str = option("swap", "keep: the target's own mouth interior (teeth, tongue) stays", ("swap", "keep"))
     erode: float = option(0.02, "mask erosion as a fraction of the face size (negative: dilate)")
     blur: float = option(0.06, "mask feathering as a fraction of the face size")
     blend: str = option("alpha", "alpha (feathered) or poisson (seamless clone)", BLEND_MODES)
@@ -204,6 +238,8 @@ class ExtractOptions:
     reference: str = option("", "photo of the person to keep; without it the largest identity cluster is kept")
     threshold: float = option(0.6, "identity distance under which two faces are the same person (dlib scale)")
     for_swap: bool = option(False, "also store per-frame geometry of every track, for a later swap of this video")
+    mask_model: str = option("", "store masks that leave out what this mask model says covers the face (facewright "
+                             "mask train): a pair model trained on them learns occluders")
 
     def __post_init__(self) -> None:
         check_choices(self)

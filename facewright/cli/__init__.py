@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from facewright import __version__
-from facewright.cli import bench, demo, faces, media, provenance, score, swap, train
+from facewright.cli import bench, demo, faces, mask, media, provenance, score, swap, train
 from facewright.cli.common import report
 from facewright.cli.config import apply_config
 from facewright.errors import FacewrightError
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         paths.append(path)
         return sub
 
-    for module in (media, faces, provenance, train, swap, score, bench, demo):
+    for module in (media, faces, provenance, train, mask, swap, score, bench, demo):
         module.register(commands, command)
     parser.command_paths = paths
     return parser

@@ -6,6 +6,7 @@ import argparse
 from facewright.bench import SAMPLE_A
 from facewright.bench.extract import bench_extract
 from facewright.bench.io import bench_io, check_bench_options
+from facewright.bench.occlusion import bench_occlusion
 from facewright.bench.quality import QUALITY_PRESETS, bench_quality, history, results_file
 from facewright.bench.suite import bench_all
 from facewright.bench.swap import bench_swap
@@ -33,6 +34,12 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
                   "tiny model on the sample clips", group)
     sub.add_argument("--device", default="auto")
     _register_quality(command, group)
+    sub = command("occlusion", cmd_bench_occlusion, "occluder pixels kept and face pixels swapped with synthetic "
+                  "occluders and real hands, per --mask mode, and the time the hand and mask models add", group)
+    sub.add_argument("--steps", type=int, help="pair-model training steps (default: the demo preset's)")
+    sub.add_argument("--mask-steps", type=int, help="mask-model training steps (default: mask train's)")
+    sub.add_argument("--device", default="auto")
+    sub.add_argument("--results", help="JSONL the row is appended to (default: <workspace>/bench/occlusion.jsonl)")
 
 
 def _register_train(command: Command, group: argparse._SubParsersAction) -> None:
@@ -63,6 +70,13 @@ def _register_quality(command: Command, group: argparse._SubParsersAction) -> No
             sub.add_argument("--steps", type=int, help="training budget in steps instead of the preset's")
             sub.add_argument("--minutes", type=float, help="training budget in minutes instead of the preset's")
             sub.add_argument("--history", action="store_true", help="print the rows of earlier runs and stop")
+
+
+def cmd_bench_occlusion(args: argparse.Namespace) -> int:
+    row = bench_occlusion(steps=args.steps, mask_steps=args.mask_steps, device=args.device, results=args.results,
+                          workspace=getattr(args, "workspace", None), progress=terminal_progress)
+    print("\n".join(row.lines()))
+    return 0
 
 
 def cmd_bench_io(args: argparse.Namespace) -> int:

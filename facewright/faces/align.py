@@ -150,6 +150,12 @@ def invert(matrix: Matrix) -> Matrix:
     return np.hstack([inverse, -inverse @ matrix[:, 2:]])
 
 
+def compose(outer: Matrix, inner: Matrix) -> Matrix:
+    """The 2 x 3 map that applies `inner`, then `outer` (crop A -> image -> crop B, say)."""
+    a, b = _matrix(outer), _matrix(inner)
+    return (np.vstack([a, [0, 0, 1]]) @ np.vstack([b, [0, 0, 1]]))[:2]
+
+
 def _matrix(matrix: Matrix) -> np.ndarray:
     matrix = np.asarray(matrix, np.float64)
     if matrix.shape != (2, 3):

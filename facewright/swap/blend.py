@@ -30,6 +30,8 @@ _MASK_MODES: dict[str, Callable[[Mask, Mask], Mask]] = {
     "predicted": lambda predicted, hull: predicted,
     "hull": lambda predicted, hull: hull,
     "union": np.maximum,
+    # The hull; what a mask model calls not face and the hands are cut out of it after (swap.occlusion).
+    "occlusion": lambda predicted, hull: hull,
 }
 MASK_MODES = tuple(_MASK_MODES)
 FACE_SCALES = (0.5, 1.5)  # DeepFaceLab's face scale of -50..+50 %

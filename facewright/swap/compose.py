@@ -9,6 +9,7 @@ blended (alpha or Poisson) inside the face's footprint only.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import cv2
@@ -23,7 +24,7 @@ from facewright.swap import blend as _blend
 from facewright.swap.color import ColorMap, fit_color, masked_pixels, transfer
 from facewright.swap.footage import FaceTrack
 from facewright.swap.model import SwapModel
-from facewright.timing import Timer
+from facewright.swap.occlusion import Occlusion, cut_occluders, keep_mouth
 
 SHARPEN_RADIUS = 1 / 128  # of the crop size: the detail scale the model blurs most
 
@@ -31,17 +32,23 @@ SHARPEN_RADIUS = 1 / 128  # of the crop size: the detail scale the model blurs m
 class Compositor:
     """Call with a frame and its faces to swap [(track id, 68 points)]; returns a new frame."""
 
-    def __init__(self, model: SwapModel, options: SwapOptions, colors: dict[int, ColorMap] | None = None):
+    def __init__(self, model: SwapModel, options: SwapOptions, colors: dict[int, ColorMap] | None = None,
+                 occlusion: Occlusion | None = None):
+        self.occlusion = occlusion or Occlusion()
+        if options.mask == "auto":  # swap.run resolves it; here for callers that build a Compositor themselves
+            options = dataclasses.replace(options, mask="occlusion" if self.occlusion.model else "intersect")
         self.model, self.options, self.colors = model, options, colors or {}
-        self.timer = Timer()  # seconds per stage: align, model, mask, color, blend
+        self.timer = self.occlusion.timer  # seconds per stage: align, model, hands, mask model, mask, color, blend
         # Called with (frame position in the batch, track, face, mask, frame->crop matrix) before blending.
         self.on_face: Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], None] | None = None
 
     def __call__(self, image: Frame, faces: Sequence[tuple[int, Points]]) -> Frame:
         return self.many([image], [faces])[0]
 
-    def many(self, images: Sequence[Frame], faces: Sequence[Sequence[tuple[int, Points]]]) -> list[Frame]:
-        """Swap the faces of several frames, the model seeing all their faces in batches of `--batch`."""
+    def many(self, images: Sequence[Frame], faces: Sequence[Sequence[tuple[int, Points]]],
+             times: Sequence[float | None] | None = None) -> list[Frame]:
+        """Swap the faces of several frames, the model seeing all their faces in batches of `--batch`.
+        `times`: the frames' times in seconds (a video's: the hand model tracks hands through them)."""
         jobs = [(i, track, points) for i, frame_faces in enumerate(faces) for track, points in frame_faces]
         out = list(images)
         if not jobs:
@@ -54,9 +61,10 @@ class Compositor:
                               for job, m in zip(jobs, matrices, strict=True)])
         with self.timer("model"):
             rendered, predicted = self._render(crops)
-        for (i, track, points), matrix, crop, face, mask in zip(jobs, matrices, crops, rendered, predicted,
-                                                                strict=True):
-            face, mask = self._post(track, transform_points(points, matrix), crop, face, mask)
+        occluders = self.occlusion.occluders(images, times or [None] * len(images), jobs, matrices, size)
+        for (i, track, points), matrix, crop, face, mask, occluder in zip(jobs, matrices, crops, rendered, predicted,
+                                                                          occluders, strict=True):
+            face, mask = self._post(track, transform_points(points, matrix), crop, face, mask, occluder)
             if self.on_face is not None:
                 self.on_face(i, track, face, mask, matrix)
             with self.timer("blend"):
@@ -69,18 +77,23 @@ class Compositor:
         parts = [self.model.render(crops[i:i + step]) for i in range(0, len(crops), step)]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-    def _post(self, track: int, points: Points, crop: np.ndarray, face: np.ndarray,
-              predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _post(self, track: int, points: Points, crop: np.ndarray, face: np.ndarray, predicted: np.ndarray,
+              occluder: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Mask, color, scale and sharpen one rendered face (crop coordinates)."""
         options, size = self.options, face.shape[0]
         with self.timer("mask"):
             hull = hull_mask(face.shape[:2], points, self.model.face_type)
             mask = _blend.combine_masks(predicted, hull, options.mask)
-            mask = _blend.refine_mask(mask, face_size(points), erode=options.erode, blur=options.blur)
+            face_px = face_size(points)
+            mask = _blend.refine_mask(mask, face_px, erode=options.erode, blur=options.blur)
         with self.timer("color"):
             face = self._color(track, face, crop, mask)
         if options.face_scale != 1.0:
             face, mask = _blend.scale_crop(face, mask, options.face_scale)
+        with self.timer("mask"):  # after any scaling: what stays in front is where the frame has it
+            mask = cut_occluders(mask, hull, occluder, face_px, options.blur)
+            if self.occlusion.keep_mouth:
+                mask = keep_mouth(mask, points, face_px)
         if options.sharpen > 0:
             face = _blend.sharpen(face, options.sharpen, max(1.0, size * SHARPEN_RADIUS))
         return face, mask

@@ -22,6 +22,7 @@ import numpy as np
 from facewright.collect.tracks import stored_faces
 from facewright.config import MarkOptions, SwapOptions, VideoOptions
 from facewright.errors import ConsentError, NoFaceError, NoVideoStreamError
+from facewright.faces.hands import HandTracker
 from facewright.faces.identity import IdentityEncoder
 from facewright.faces.landmarks import Landmarker
 from facewright.faces.sface import SFaceEncoder
@@ -43,7 +44,9 @@ from facewright.swap.compose import Compositor, fit_track_colors
 from facewright.swap.footage import FaceTrack, Footage, FootageScanner, faces_by_frame, select_tracks
 from facewright.swap.identity import IdentityChecker, verdict
 from facewright.swap.model import SwapModel
+from facewright.swap.occlusion import Occlusion
 from facewright.swap.patch import PatchWriter
+from facewright.train.mask_model import MaskModel
 from facewright.workspace import Run, Workspace
 
 PREVIEW_WIDTH = 480  # each half of a preview strip row
@@ -97,6 +100,9 @@ class SwapJob:
     # throw-away workspace: the watermark moves pixels, and a fixed protocol must give the same pixels.
     payloads: Iterator[int] | None = None
     trust: Trust = field(kw_only=True)  # what the consents are checked against (provenance.trust)
+    mask_model: MaskModel | None = field(default=None, kw_only=True)  # --mask occlusion's (swap.occlusion)
+    hands: bool = field(default=False, kw_only=True)  # keep hands in front of the face
+    notes: tuple[str, ...] = field(default=(), kw_only=True)  # said of every output (a mask model of another person)
 
     @functools.cached_property
     def encoder(self) -> IdentityEncoder:
@@ -125,6 +131,14 @@ class SwapJob:
     def checker(self) -> IdentityChecker:
         """Fresh check positions for each input: they cannot be learned from one output and used on the next."""
         return IdentityChecker(self.identity_reference, self.sface, self.encoder)
+
+    def occlusion(self, *, video: bool) -> Occlusion:
+        """Fresh occluder sources for one input: the hand model tracks hands through one video at a time."""
+        return Occlusion(HandTracker(video=video) if self.hands else None, self.mask_model,
+                         self.options.mouth == "keep")
+
+    def compositor(self, tracks: list[FaceTrack], occlusion: Occlusion) -> Compositor:
+        return Compositor(self.model, self.options, fit_track_colors(self.model, tracks, self.options), occlusion)
 
     def plan(self, input: Path, target_consent: ConsentRecord) -> MarkPlan:
         return MarkPlan(Label(self.marking.label, self.marking.label_position),
@@ -186,7 +200,14 @@ def swap_video(job: SwapJob, input: Path, output: Path) -> SwapResult:
     footage = _scan(job, input, info.video.frames, checker)
     scanned = time.perf_counter() - start
     chosen = chosen_faces(job, footage, input)
-    compositor = Compositor(job.model, job.options, fit_track_colors(job.model, chosen.tracks, job.options))
+    with contextlib.closing(job.occlusion(video=True)) as occlusion:
+        compositor = job.compositor(chosen.tracks, occlusion)
+        return _render_video(job, input, output, info, footage, chosen, compositor, start, scanned, checker)
+
+
+def _render_video(job: SwapJob, input: Path, output: Path, info, footage: Footage, chosen: Chosen,
+                  compositor: Compositor, start: float, scanned: float, checker: IdentityChecker) -> SwapResult:
+    """The second pass of `swap_video`: render, mark, encode, sign, record."""
     plan = job.plan(input, chosen.consent)
     patch = (PatchWriter(Path(job.options.patch), info.video.fps or 30, info.video.time_base, job.video,
                          lambda: job.plan(input, chosen.consent), job.signer) if job.options.patch else None)
@@ -202,7 +223,7 @@ def swap_video(job: SwapJob, input: Path, output: Path) -> SwapResult:
     stages["decode, mark, encode, sign"] = seconds - sum(stages.values())
     return SwapResult(input, output, MediaKind.VIDEO, encoded.frames, len(chosen.faces), len(chosen.tracks),
                       len(footage.tracks), seconds, plan.payload_hex, result.sha256, preview, stages,
-                      encoded.input_frames, encoded.corrupt_packets, chosen.untouched, chosen.notes)
+                      encoded.input_frames, encoded.corrupt_packets, chosen.untouched, job.notes + chosen.notes)
 
 
 class FrameRenderer:
@@ -219,7 +240,8 @@ class FrameRenderer:
         if self.patch is not None:
             patch = self.patch
             self.compositor.on_face = lambda i, track, *face: patch.add(frames[i], track, *face)
-        swapped = self.compositor.many([f.image for f in frames], [self.faces.get(f.index, []) for f in frames])
+        swapped = self.compositor.many([f.image for f in frames], [self.faces.get(f.index, []) for f in frames],
+                                       [f.time for f in frames])
         self.strip.extend((_fit_width(f.image), _fit_width(s)) for f, s in zip(frames, swapped, strict=True)
                           if f.index in self.preview_frames)
         return [self.marker(image) for image in swapped]
@@ -272,15 +294,17 @@ def swap_image(job: SwapJob, input: Path, output: Path) -> SwapResult:
         scanner.add(0, 0.0, image, landmarker.detect(image))
     footage = scanner.footage()
     chosen = chosen_faces(job, footage, input)
-    compositor = Compositor(job.model, job.options, fit_track_colors(job.model, chosen.tracks, job.options))
+    with contextlib.closing(job.occlusion(video=False)) as occlusion:
+        compositor = job.compositor(chosen.tracks, occlusion)
+        swapped = compositor(image, chosen.faces.get(0, []))
     plan = job.plan(input, chosen.consent)
-    mark_image(compositor(image, chosen.faces.get(0, [])), output, plan, job.signer)
+    mark_image(swapped, output, plan, job.signer)
     result = MarkResult.of(output, plan)
     job.record(result, plan)
     stages = {"identity checks": checker.seconds, **compositor.timer.seconds}
     return SwapResult(input, output, MediaKind.IMAGE, 1, len(chosen.faces), len(chosen.tracks), len(footage.tracks),
                       time.perf_counter() - start, plan.payload_hex, result.sha256, None, stages,
-                      untouched_frames=chosen.untouched, notes=chosen.notes)
+                      untouched_frames=chosen.untouched, notes=job.notes + chosen.notes)
 
 
 def _preview_frames(frames: int, count: int) -> set[int]:

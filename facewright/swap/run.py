@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from facewright.assets import REGISTRY, cached_status
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, to_dict
 from facewright.errors import DiskFullError, FacewrightError, InputNotFoundError, OptionError
 from facewright.files import check_output, require_file
@@ -21,6 +22,7 @@ from facewright.provenance.mark import check_output_kind
 from facewright.provenance.trust import Trust
 from facewright.swap.model import SwapModel, load_swap_model
 from facewright.swap.pipeline import SwapJob, SwapResult, image_files, swap_image, swap_video
+from facewright.train.mask_model import MaskModel, load_mask_model, mask_model_for
 from facewright.workspace import Run, RunStatus, Workspace
 
 OUTPUTS = "outputs"
@@ -49,11 +51,12 @@ def swap(ws: Workspace, input: str | Path, output: str | Path | None, model: str
     refuse_revoked(ws, loaded.consent_ids, f"model {loaded.name}", loaded.checkpoint, trust=trust)
     source_consent = require_consent(ws, loaded.source, Role.SOURCE, trust=trust)
     require_consent(ws, target, Role.TARGET, trust=trust)  # early: before any frame is read; faces: per input
+    mask_model, notes = _mask_model(ws, loaded, options)
     config = {"input": str(input), "output": str(output), "model": loaded.name, "checkpoint": str(loaded.checkpoint),
               **to_dict(options), **to_dict(marking), **to_dict(video)}
     with ws.run("swap", config) as run:
         job = SwapJob(ws, loaded, options, marking, video, signer, run, source_consent, target, extra, progress,
-                      payloads, trust=trust)
+                      payloads, trust=trust, mask_model=mask_model, hands=_hands(options), notes=notes)
         if input.is_dir():
             results = _folder(job, input, Path(output) if output else ws.root / OUTPUTS / input.name, resume)
         else:
@@ -74,6 +77,34 @@ def _target(model: SwapModel, options: SwapOptions) -> tuple[str, tuple[tuple[st
                               "output's manifest)")
     # the manifest says that it was forced, not who the two people are (the run's config in the catalog does)
     return target, (("forced", "model trained on another person B than the one whose faces it replaced"),)
+
+
+def _mask_model(ws: Workspace, model: SwapModel, options: SwapOptions) -> tuple[MaskModel | None, tuple[str, ...]]:
+    """The mask model of `--mask occlusion` (or of auto, when the target's faceset has one) and a note when it
+    learned another faceset than the model's person B."""
+    if options.mask not in ("auto", "occlusion"):
+        if options.mask_model:
+            raise OptionError(f"--mask-model is used by --mask occlusion, not --mask {options.mask}",
+                              fix="drop --mask-model, or use --mask occlusion")
+        return None, ()
+    name = options.mask_model or mask_model_for(ws, model.target)
+    if name is None:
+        if options.mask == "occlusion":
+            raise OptionError(f"--mask occlusion needs a mask model, and none learned faceset {model.target!r}",
+                              fix=f"train one: facewright mask train {model.target} (or name one: --mask-model NAME)")
+        return None, ()
+    loaded = load_mask_model(ws, name, options.device)
+    if loaded.faceset == model.target:
+        return loaded, ()
+    return loaded, (f"mask model {loaded.name} learned faceset {loaded.faceset}, not {model.target}: occluders it "
+                    "never saw on this person may be swapped over; train one on the target's faceset",)
+
+
+def _hands(options: SwapOptions) -> bool:
+    """Hands are kept in front of the face when asked, or (auto) whenever the hand model is in the cache."""
+    if options.hands != "auto":
+        return options.hands == "on"
+    return cached_status(REGISTRY["hand_landmarker.task"]) == "ok"
 
 
 def _end(run: Run, results: list[SwapResult | SwapFailure]) -> None:

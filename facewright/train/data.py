@@ -62,7 +62,7 @@ def load_faceset(ws: Workspace, name: str, resolution: int, *, device: torch.dev
                          path=faceset.folder,
                          fix="extract more footage of this person (more clips, --every 1, a lower --dedupe)")
     folder = faceset.folder
-    digest = _verified_digest(folder, faces)
+    digest = verified_digest(folder, faces)
     arrays = [_load_face(folder, face, faceset.size, resolution) for face in faces]
     images, masks, priority = (torch.from_numpy(np.stack(parts)).to(device) for parts in zip(*arrays, strict=True))
     embeddings = np.stack([np.frombuffer(f["embedding"], np.float32) for f in faces if f["embedding"] is not None])
@@ -71,7 +71,7 @@ def load_faceset(ws: Workspace, name: str, resolution: int, *, device: torch.dev
 
 def _load_face(folder: Path, face, stored: int, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(3 x R x R image, 1 x R x R mask, 1 x R x R eyes+mouth) uint8 of one catalog face."""
-    image = read_image(folder / face["crop_path"])  # there: checked by _verified_digest
+    image = read_image(folder / face["crop_path"])  # there: checked by verified_digest
     mask = _read_gray(folder / face["mask_path"], image.shape[:2])
     points = np.frombuffer(face["landmarks"], np.float32).reshape(-1, 3)[MESH_TO_68, :2]
     matrix = np.frombuffer(face["matrix"], np.float64).reshape(2, 3)
@@ -102,7 +102,7 @@ def _interpolation(size: int, target: int) -> int:
     return cv2.INTER_AREA if target < size else cv2.INTER_CUBIC
 
 
-def _verified_digest(folder: Path, faces) -> str:
+def verified_digest(folder: Path, faces) -> str:
     """The sha256 of the crop files in order, after checking each against the sha256 extraction recorded.
 
     A crop that changed since extraction (overwritten with another person's face, say) is not the face whose

@@ -37,7 +37,7 @@ from tests.test_bad_input import make_case
 def test_option_choices_match_the_registries():
     assert set(COLOR_MODES) == set(color.color_modes())
     assert set(dataclasses.fields(SwapOptions)[0].metadata) >= {"help"}
-    assert set(blend.mask_modes()) == {"intersect", "predicted", "hull", "union"}
+    assert set(blend.mask_modes()) == {"intersect", "predicted", "hull", "union", "occlusion"}
     assert set(blend.blend_modes()) == {"alpha", "poisson"}
 
 
