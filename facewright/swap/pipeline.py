@@ -200,20 +200,14 @@ def swap_video(job: SwapJob, input: Path, output: Path) -> SwapResult:
     footage = _scan(job, input, info.video.frames, checker)
     scanned = time.perf_counter() - start
     chosen = chosen_faces(job, footage, input)
+    plan = job.plan(input, chosen.consent)
     with contextlib.closing(job.occlusion(video=True)) as occlusion:
         compositor = job.compositor(chosen.tracks, occlusion)
-        return _render_video(job, input, output, info, footage, chosen, compositor, start, scanned, checker)
-
-
-def _render_video(job: SwapJob, input: Path, output: Path, info, footage: Footage, chosen: Chosen,
-                  compositor: Compositor, start: float, scanned: float, checker: IdentityChecker) -> SwapResult:
-    """The second pass of `swap_video`: render, mark, encode, sign, record."""
-    plan = job.plan(input, chosen.consent)
-    patch = (PatchWriter(Path(job.options.patch), info.video.fps or 30, info.video.time_base, job.video,
-                         lambda: job.plan(input, chosen.consent), job.signer) if job.options.patch else None)
-    render = FrameRenderer(compositor, chosen.faces, FrameMarker(plan, MediaKind.VIDEO),
-                           _preview_frames(footage.frames, job.options.preview), patch)
-    encoded = _encode(job, input, output, render, plan)
+        patch = (PatchWriter(Path(job.options.patch), info.video.fps or 30, info.video.time_base, job.video,
+                             lambda: job.plan(input, chosen.consent), job.signer) if job.options.patch else None)
+        render = FrameRenderer(compositor, chosen.faces, FrameMarker(plan, MediaKind.VIDEO),
+                               _preview_frames(footage.frames, job.options.preview), patch)
+        encoded = _encode(job, input, output, render, plan)
     result = MarkResult.of(output, plan, MediaKind.VIDEO, encoded.frames)
     job.record(result, plan)
     preview = _write_preview(job, render.strip, output, input, chosen.consent) if render.strip else None

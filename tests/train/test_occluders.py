@@ -204,7 +204,7 @@ def test_every_kind_is_drawn_hands_and_shapes_most(monkeypatch):
         drawn.append(kind)
         return make_occluder(kind, *args, **kwargs)
 
-    monkeypatch.setattr(occluders, "make_occluder", spy)
+    monkeypatch.setattr(occluders.sample, "make_occluder", spy)  # where `occlude` looks it up
     rng, image, label = np.random.default_rng(2), _image(64), _face_label(64)
     for _ in range(150):
         occlude(image, label, rng, _bank(), clean=0.0)
