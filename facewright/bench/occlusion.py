@@ -290,8 +290,10 @@ def _swap(root: Path, input: Path, output: Path, model: str, mode: str, hands: s
     bench.quality._fixed_swap): the bench's own throw-away workspace."""
     options = build(SwapOptions, flags={"mask": mode, "hands": hands, "device": device})
     with Workspace.open(root) as ws:
+        # one id per output (the catalog wants them unique), the same sequence in every run
+        first = PAYLOAD + ws.conn.execute("SELECT COUNT(*) FROM marks").fetchone()[0]
         [result] = run_swap(ws, input, output, model, options, MarkOptions(), LOSSLESS, signer=api.keys_show(),
-                            trust=api.consent_trust(), progress=progress, payloads=itertools.count(PAYLOAD))
+                            trust=api.consent_trust(), progress=progress, payloads=itertools.count(first))
     return result
 
 

@@ -24,7 +24,7 @@ from facewright.swap import blend as _blend
 from facewright.swap.color import ColorMap, fit_color, masked_pixels, transfer
 from facewright.swap.footage import FaceTrack
 from facewright.swap.model import SwapModel
-from facewright.swap.occlusion import Occlusion, cut_occluders, keep_mouth
+from facewright.swap.occlusion import Occlusion, crop_keep
 
 SHARPEN_RADIUS = 1 / 128  # of the crop size: the detail scale the model blurs most
 
@@ -61,39 +61,47 @@ class Compositor:
                               for job, m in zip(jobs, matrices, strict=True)])
         with self.timer("model"):
             rendered, predicted = self._render(crops)
-        occluders = self.occlusion.occluders(images, times or [None] * len(images), jobs, matrices, size)
-        for (i, track, points), matrix, crop, face, mask, occluder in zip(jobs, matrices, crops, rendered, predicted,
-                                                                          occluders, strict=True):
-            face, mask = self._post(track, transform_points(points, matrix), crop, face, mask, occluder)
-            if self.on_face is not None:
-                self.on_face(i, track, face, mask, matrix)
-            with self.timer("blend"):
-                warped = _blend.warp_to_frame(face, mask, matrix, out[i].shape)
-                out[i] = _blend.paste_face(out[i], warped, self.options.blend)
+        self.occlusion.prepare(images, times or [None] * len(images), jobs)
+        for j, (job, matrix, crop, face, mask) in enumerate(zip(jobs, matrices, crops, rendered, predicted,
+                                                                strict=True)):
+            out[job[0]] = self._composite(j, job, matrix, crop, face, mask, out[job[0]])
         return out
+
+    def _composite(self, j: int, job: tuple[int, int, Points], matrix: np.ndarray, crop: np.ndarray,
+                   face: np.ndarray, mask: np.ndarray, frame: Frame) -> Frame:
+        """Face `j` of the batch post-processed, warped into its frame, cut where something is in front of
+        it (in the frame's pixels: an occluder keeps its own edges), and blended in."""
+        i, track, points = job
+        face, mask = self._post(track, transform_points(points, matrix), crop, face, mask)
+        with self.timer("blend"):
+            warped = _blend.warp_to_frame(face, mask, matrix, frame.shape)
+        with self.timer("mask"):
+            keep = self.occlusion.keep(j, i, warped.box, points, self.model.face_type, self.options.blur)
+            if keep is not None:
+                warped = dataclasses.replace(warped, mask=warped.mask * (1 - keep))
+        if self.on_face is not None:
+            cut = mask if keep is None else mask * (1 - crop_keep(keep, warped.box, matrix, mask.shape[0]))
+            self.on_face(i, track, face, cut, matrix)
+        with self.timer("blend"):
+            return _blend.paste_face(frame, warped, self.options.blend)
 
     def _render(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         step = self.options.batch
         parts = [self.model.render(crops[i:i + step]) for i in range(0, len(crops), step)]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-    def _post(self, track: int, points: Points, crop: np.ndarray, face: np.ndarray, predicted: np.ndarray,
-              occluder: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _post(self, track: int, points: Points, crop: np.ndarray, face: np.ndarray,
+              predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mask, color, scale and sharpen one rendered face (crop coordinates)."""
         options, size = self.options, face.shape[0]
         with self.timer("mask"):
             hull = hull_mask(face.shape[:2], points, self.model.face_type)
             mask = _blend.combine_masks(predicted, hull, options.mask)
-            face_px = face_size(points)
-            mask = _blend.refine_mask(mask, face_px, erode=options.erode, blur=options.blur)
+            mask = _blend.refine_mask(mask, face_size(points), erode=options.erode, blur=options.blur)
         with self.timer("color"):
             face = self._color(track, face, crop, mask)
         if options.face_scale != 1.0:
             face, mask = _blend.scale_crop(face, mask, options.face_scale)
-        with self.timer("mask"):  # after any scaling: what stays in front is where the frame has it
-            mask = cut_occluders(mask, hull, occluder, face_px, options.blur)
-            if self.occlusion.keep_mouth:
-                mask = keep_mouth(mask, points, face_px)
         if options.sharpen > 0:
             face = _blend.sharpen(face, options.sharpen, max(1.0, size * SHARPEN_RADIUS))
         return face, mask

@@ -15,7 +15,7 @@ from facewright.faces.mask import hull_mask
 from facewright.media import read_video
 from facewright.swap.compose import Compositor
 from facewright.swap.model import load_swap_model
-from facewright.swap.occlusion import Occlusion, cut_occluders, keep_mouth, mouth_interior
+from facewright.swap.occlusion import Occlusion, mouth_interior, occluder_keep
 from facewright.workspace import Workspace
 from tests.conftest import SWAP_MODEL as MODEL
 
@@ -43,20 +43,19 @@ def model(model_ws):
         return load_swap_model(ws, MODEL, "cpu")
 
 
-def test_cut_occluders_keeps_every_occluder_pixel_and_the_face_beyond_its_soft_edge():
+def test_every_occluder_pixel_over_the_face_is_kept_and_the_face_beyond_a_thin_edge_is_not():
     size, face_px = 128, 80.0
     hull = np.zeros((size, size), np.float32)
     hull[20:108, 24:104] = 1
-    mask = np.ones((size, size), np.float32)
     bar = np.zeros_like(hull)
     bar[60:68, :] = 1  # crosses the whole face and the outline
-    cut = cut_occluders(mask, hull, bar, face_px, blur=0.06)
-    assert cut[(bar > 0) & (hull > 0)].max() == 0  # no occluder pixel over the face gets any of the new face
-    assert cut[30:50, 40:90].min() > 0.99  # the face well away from it is untouched
-    assert cut_occluders(mask, hull, None, face_px, 0.06) is mask
+    keep = occluder_keep(hull, bar, face_px, blur=0.06)
+    assert keep[(bar > 0) & (hull > 0)].min() == 1  # no occluder pixel over the face gets any of the new face
+    assert keep[30:54, 40:90].max() == 0 and keep[74:100, 40:90].max() == 0  # 6 px away the face is swapped
+    assert occluder_keep(hull, None, face_px, 0.06) is None
     outside = np.zeros_like(hull)
     outside[0:10, 0:10] = 1  # not over the face's core: the hull's own edge decides there
-    assert np.array_equal(cut_occluders(mask, hull, outside, face_px, 0.06), mask)
+    assert occluder_keep(hull, outside, face_px, 0.06) is None
 
 
 def test_the_inner_mouth_is_a_closed_region_inside_the_lips(sample):
@@ -67,8 +66,8 @@ def test_the_inner_mouth_is_a_closed_region_inside_the_lips(sample):
     lips = np.zeros(image.shape[:2], np.float32)
     cv2.fillPoly(lips, [np.rint(points[48:60]).astype(np.int32)], 1.0)
     assert (inner * (1 - lips)).sum() < 0.05 * inner.sum()  # inside the outer lips
-    kept = keep_mouth(np.ones(image.shape[:2], np.float32), points, 100.0)
-    assert kept[inner > 0].max() == 0
+    keep = occluder_keep(hull_mask(image.shape, points), None, 100.0, 0.06, mouth=inner)
+    assert keep[inner > 0].min() == 1
 
 
 def test_mouth_keep_leaves_the_inner_mouth_unchanged(model, sample):
