@@ -6,9 +6,9 @@ consents and facesets, a pair model each way (demo preset, fixed seed) and a mas
 - synthetic: known occluders (hand cut-outs from the WolfgangLanger clip, a bar, a cup, hair strands) are
   pasted with exact alphas over the man's face in single_face.mp4, moving across it, and the clip is swapped
   with and without them. "occluder kept": the share of occluder pixels over the face that the swap left
-  unchanged (no channel moved more than CHANGED levels: the watermark moves about 3). "face swapped": of
-  the face pixels the same swap changes with no occluder pasted, the share it still changes where they
-  are visible;
+  unchanged (no channel moved more than CHANGED levels: the watermark moves about 3). "face swapped": the
+  share of the visible face (the 68-point hull less the occluder) that the swap changes, as a ratio of the
+  share the same swap changes there with no occluder pasted;
 - hands: WolfgangLanger_Pexels.mp4's own hands (frames HAND_FRAMES), with the hand model's regions on the
   input as the reference: the share of hand pixels over the face (the 68-point hull) kept, and the share
   of the visible face changed, as a ratio of the share changed in the clip's frames without a hand.
@@ -35,7 +35,7 @@ from facewright.bench import SAMPLE_A, SAMPLE_B
 from facewright.bench.quality import append_row, describe_device
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, build
 from facewright.demo import demo_consent
-from facewright.faces.hands import HandTracker, hand_mask
+from facewright.faces.hands import CUTOUT_WIDTH, HandTracker, hand_mask
 from facewright.faces.landmarks import Landmarker
 from facewright.faces.mask import erode, hull_mask
 from facewright.media.image import Frame
@@ -135,7 +135,9 @@ def bench_occlusion(*, steps: int | None = None, mask_steps: int | None = None, 
 
 def _synthetic(root: Path, tmp: Path, video_a: Path, video_b: Path, device: str, frames: int | None,
                progress: ProgressFactory) -> dict[str, Figures]:
-    plan = OccluderPlan(_hand_bank(video_a), _face_boxes(video_b, frames))
+    faces = _faces(video_b, frames)
+    plan = OccluderPlan(_hand_bank(video_a), {i: np.concatenate([p.min(axis=0), p.max(axis=0)])
+                                              for i, p in faces.items()})
     clean = _clip(video_b, tmp / "clean.mp4", 0, frames)
     occluded = _clip(video_b, tmp / "occluded.mp4", 0, frames, plan.paste)
     model = f"{NAMES[0]}-to-{NAMES[1]}"
@@ -143,7 +145,7 @@ def _synthetic(root: Path, tmp: Path, video_a: Path, video_b: Path, device: str,
     for label, mode, hands in MODES:
         before = _swap(root, clean, tmp / f"clean-{mode}-{hands}.mp4", model, mode, hands, device, progress)
         after = _swap(root, occluded, tmp / f"occluded-{mode}-{hands}.mp4", model, mode, hands, device, progress)
-        kept, swapped = _compare_synthetic(clean, before.output, occluded, after.output, plan.alphas)
+        kept, swapped = _compare_synthetic(clean, before.output, occluded, after.output, plan.alphas, faces)
         table[label] = Figures(kept, swapped, *_added_ms(after), len(plan.alphas))
     return table
 
@@ -191,7 +193,7 @@ def _hand_bank(video: Path) -> OccluderBank:
     with HandTracker(video=False) as tracker:
         for frame in read_video(video):
             if frame.index in wanted and (found := tracker.detect(frame.image)):
-                piece = cutout(frame.image, hand_mask(frame.image.shape, found), "hand")
+                piece = cutout(frame.image, hand_mask(frame.image.shape, found, finger=CUTOUT_WIDTH), "hand")
                 if piece is not None:
                     bank.hands.append(piece)
             if frame.index > max(wanted):
@@ -199,32 +201,37 @@ def _hand_bank(video: Path) -> OccluderBank:
     return bank
 
 
-def _face_boxes(video: Path, frames: int | None) -> dict[int, np.ndarray]:
-    boxes = {}
+def _faces(video: Path, frames: int | None) -> dict[int, np.ndarray]:
+    """frame -> the one face's 68 points (the clean clip's: where the face is, before any occluder)."""
+    found = {}
     with Landmarker(video=True, max_faces=1) as landmarker:
         for frame in _frames(video, 0, frames):
             faces = landmarker.detect(frame.image, frame.time * 1000)
             if faces:
-                boxes[frame.index] = faces[0].box
-    return boxes
+                found[frame.index] = faces[0].points68()
+    return found
 
 
-def _compare_synthetic(clean: Path, clean_out: Path, occluded: Path, occluded_out: Path,
-                       alphas: dict[int, np.ndarray]) -> tuple[float | None, float | None]:
-    kept = over = visible = still = 0
+def _compare_synthetic(clean: Path, clean_out: Path, occluded: Path, occluded_out: Path, alphas: dict[int, np.ndarray],
+                       faces: dict[int, np.ndarray]) -> tuple[float | None, float | None]:
+    """(occluder kept, face swapped). The occluder pixels counted are those the clean swap changes (where
+    the new face would go); the visible face is the 68-point hull less the occluder and VISIBLE_MARGIN
+    pixels around it, and "face swapped" is the share of it the occluded swap changes over the share the
+    clean swap changes there."""
+    kept = over = changed_clean = changed_occluded = 0
     for a, b, c, d in zip(read_video(clean), read_video(clean_out), read_video(occluded), read_video(occluded_out),
                           strict=True):
         alpha = alphas.get(a.index)
-        if alpha is None:
+        if alpha is None or a.index not in faces:
             continue
-        face = _changed(a.image, b.image)
-        occluder = (alpha > 0.5) & face
-        kept += int((occluder & ~_changed(c.image, d.image)).sum())
+        swapped, swapped_occluded = _changed(a.image, b.image), _changed(c.image, d.image)
+        occluder = (alpha > 0.5) & swapped
+        kept += int((occluder & ~swapped_occluded).sum())
         over += int(occluder.sum())
-        seen = face & (erode(alpha, -VISIBLE_MARGIN) < 0.5)
-        visible += int(seen.sum())
-        still += int((seen & _changed(c.image, d.image)).sum())
-    return (kept / over if over else None), (still / visible if visible else None)
+        seen = (hull_mask(a.image.shape, faces[a.index], "face") > 0.5) & (erode(alpha, -VISIBLE_MARGIN) < 0.5)
+        changed_clean += int((seen & swapped).sum())
+        changed_occluded += int((seen & swapped_occluded).sum())
+    return (kept / over if over else None), (changed_occluded / changed_clean if changed_clean else None)
 
 
 # --- real hands ----------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ PALM = (0, 1, 2, 5, 9, 13, 17)
 # A finger is about a fifth of the palm's length wide (wrist to the middle finger's base); the region is
 # drawn a little wider, so the edge of a finger is inside it, not on it.
 FINGER_WIDTH = 0.28
+CUTOUT_WIDTH = 0.2  # nearer a real finger: a hand cut out to be pasted elsewhere carries little of its background
 HAND_CONTEXT = 2.6  # a face box grown by this around its centre: where a hand in front of the face can be
 CROP_SIDE = 384  # the region is resized to at most this; the landmark model's input is 224 px
 
@@ -56,10 +57,12 @@ class Hand:
         return np.concatenate([self.points.min(axis=0) - pad, self.points.max(axis=0) + pad]).astype(np.float32)
 
 
-def hand_mask(shape_hw: tuple[int, ...], hands: Sequence[Hand], matrix: NDArray | None = None) -> Mask:
+def hand_mask(shape_hw: tuple[int, ...], hands: Sequence[Hand], matrix: NDArray | None = None,
+              finger: float = FINGER_WIDTH) -> Mask:
     """H x W float32 mask, 1 where a hand is: its palm polygon and a finger-wide capsule around each bone.
 
     `matrix`: a 2 x 3 map from the hands' image to this mask's pixels (an aligned face crop), or None.
+    `finger`: the capsules' width in palm lengths (CUTOUT_WIDTH: the hand only, for cutting it out).
     """
     height, width = shape_hw[:2]
     mask = np.zeros((height, width), np.float32)
@@ -70,7 +73,7 @@ def hand_mask(shape_hw: tuple[int, ...], hands: Sequence[Hand], matrix: NDArray 
             matrix = np.asarray(matrix, np.float64)
             points = points @ matrix[:, :2].T + matrix[:, 2]
             scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
-        radius = max(1, round(hand.size * scale * FINGER_WIDTH / 2 * 16))  # 4 fractional bits, as below
+        radius = max(1, round(hand.size * scale * finger / 2 * 16))  # 4 fractional bits, as below
         fixed = np.rint(points * 16).astype(np.int32)
         cv2.fillConvexPoly(mask, cv2.convexHull(fixed[list(PALM)]), 1.0, lineType=cv2.LINE_8, shift=4)
         for a, b in BONES:

@@ -10,6 +10,7 @@ inside of the inner lips (teeth, tongue) the same way.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -82,7 +83,9 @@ class Occlusion:
             face, crop_to_frame = self._learned[job]
             warped = cv2.warpAffine(face, compose(to_box, crop_to_frame), (shape[1], shape[0]),
                                     flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
-            occluders = np.maximum(occluders, (warped < LEARNED_FACE).astype(np.float32))
+            learned = (warped < LEARNED_FACE).astype(np.float32)
+            # a mask-model pixel is several frame pixels on a big face: its edge is only known to one of them
+            occluders = np.maximum(occluders, erode(learned, -math.sqrt(abs(np.linalg.det(crop_to_frame[:, :2])))))
         mouth = mouth_interior(shape, local) if self.keep_mouth else None
         size = face_size(local)
         return occluder_keep(hull_mask(shape, local, face_type), occluders, size, blur, mouth)

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from facewright.collect.catalog import get_faceset
 from facewright.errors import InputError
-from facewright.faces.hands import HandTracker, hand_mask
+from facewright.faces.hands import CUTOUT_WIDTH, HandTracker, hand_mask
 from facewright.faces.types import Mask
 from facewright.media.image import read_image
 from facewright.train.data import MIN_FACES, verified_digest
@@ -116,7 +116,7 @@ def _labelled(folder: Path, row, hands: HandTracker) -> tuple[NDArray[np.uint8],
     if not found:
         return image, label, None
     covered = hand_mask(image.shape, found)
-    return image, label * (1 - covered), cutout(image, covered, "hand")
+    return image, label * (1 - covered), cutout(image, hand_mask(image.shape, found, finger=CUTOUT_WIDTH), "hand")
 
 
 def _other_facesets(ws: Workspace, own: int, hands: HandTracker, bank: OccluderBank) -> None:
