@@ -101,7 +101,7 @@ class HandTracker:
         with quiet_stderr():
             self._task = vision.HandLandmarker.create_from_options(options)
         self._last_ms = -1
-        self._quiet = QuietFirstCall()
+        self._quiet: dict[tuple[int, ...], QuietFirstCall] = {}  # LiteRT notes a new input size on stderr
 
     def __enter__(self) -> HandTracker:
         return self
@@ -124,9 +124,10 @@ class HandTracker:
         frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=crop)
         if self.video:
             self._last_ms = max(self._last_ms + 1, round(time_ms or 0))
-            result = self._quiet(self._task.detect_for_video, frame, self._last_ms)
+            result = self._quiet.setdefault(crop.shape, QuietFirstCall())(self._task.detect_for_video, frame,
+                                                                           self._last_ms)
         else:
-            result = self._quiet(self._task.detect, frame)
+            result = self._quiet.setdefault(crop.shape, QuietFirstCall())(self._task.detect, frame)
         height, width = crop.shape[:2]
         hands = []
         for i, joints in enumerate(result.hand_landmarks):

@@ -28,6 +28,7 @@ from facewright.train.mask_model import MaskModel
 INNER_LIPS = slice(60, 68)  # the 68-point layout's inner-lip contour (mesh vertices of the lips' inner edge)
 EDGE = 0.012  # of the face size: the width of the fade beside what is kept (~2 px on a 150 px face)
 LEARNED_FACE = 0.5  # a mask model's probability under this is an occluder
+LEARNED_MARGIN = 0.5  # mask-model pixels: its occluders grown by this (an edge is known to about one of them)
 EXACT_MARGIN = 1.0  # frame pixels around what is kept that are kept exactly too (the warp's interpolation)
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 frame pixels, ends exclusive
 
@@ -84,8 +85,9 @@ class Occlusion:
             warped = cv2.warpAffine(face, compose(to_box, crop_to_frame), (shape[1], shape[0]),
                                     flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
             learned = (warped < LEARNED_FACE).astype(np.float32)
-            # a mask-model pixel is several frame pixels on a big face: its edge is only known to one of them
-            occluders = np.maximum(occluders, erode(learned, -math.sqrt(abs(np.linalg.det(crop_to_frame[:, :2])))))
+            # a mask-model pixel is several frame pixels on a big face: its edge is only known to about one
+            pixel = math.sqrt(abs(np.linalg.det(crop_to_frame[:, :2])))
+            occluders = np.maximum(occluders, erode(learned, -LEARNED_MARGIN * pixel))
         mouth = mouth_interior(shape, local) if self.keep_mouth else None
         size = face_size(local)
         return occluder_keep(hull_mask(shape, local, face_type), occluders, size, blur, mouth)
