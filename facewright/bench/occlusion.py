@@ -94,7 +94,7 @@ class OcclusionRow:
             frames = next(iter(table.values())).frames if table else 0
             out.append(f"{title} ({frames} frames with it over the face):")
             for mode, f in table.items():
-                out.append(f"  {mode:<20} occluder kept {_pct(f.occluder_kept)}  face swapped {_fmt(f.face_swapped)}"
+                out.append(f"  {mode:<20} occluder kept {_pct(f.occluder_kept)}  face swapped {_fmt(f.face_swapped, 3)}"
                            f"  | hands {f.hands_ms:.1f} ms/frame, mask model {f.mask_model_ms:.1f} ms/frame")
         return out + [f"note: {n}" for n in self.notes]
 
