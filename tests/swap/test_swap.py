@@ -191,11 +191,11 @@ def test_an_interrupted_swap_leaves_nothing_at_the_output(model_ws, sample, tmp_
     real = Compositor.many
     calls = {"n": 0}
 
-    def interrupted(self, images, faces):
+    def interrupted(self, images, faces, times=None):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(self, images, faces)
+        return real(self, images, faces, times)
 
     monkeypatch.setattr(Compositor, "many", interrupted)
     out = tmp_path / "out"
