@@ -97,12 +97,8 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("batch", "save_every", "keep", "log_every"):
-            if getattr(self, name) < 1:
-                raise OptionError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("steps", "minutes", "warmup", "gan_power", "gan_start", "priority", "warp", "preview_every"):
-            if getattr(self, name) < 0:
-                raise OptionError(f"--{name.replace('_', '-')} cannot be negative, got {getattr(self, name)}")
+        check_counts(self, ("batch", "save_every", "keep", "log_every"),
+                     ("steps", "minutes", "warmup", "gan_power", "gan_start", "priority", "warp", "preview_every"))
         if not 0.0 <= self.ema < 1.0:
             raise OptionError(f"--ema must be in [0, 1), got {self.ema}", fix="0.999 is a good default")
         if self.lr <= 0:
@@ -137,12 +133,7 @@ class MaskTrainOptions:
     device: str = option("auto", "cpu, cuda, cuda:N or auto")
 
     def __post_init__(self) -> None:
-        for name in ("batch", "save_every", "keep"):
-            if getattr(self, name) < 1:
-                raise OptionError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("steps", "minutes", "preview_every"):
-            if getattr(self, name) < 0:
-                raise OptionError(f"--{name.replace('_', '-')} cannot be negative, got {getattr(self, name)}")
+        check_counts(self, ("batch", "save_every", "keep"), ("steps", "minutes", "preview_every"))
         if self.lr <= 0 or not 0.0 <= self.clean <= 1.0:
             raise OptionError(f"--lr must be positive and --clean within 0-1, got {self.lr} and {self.clean}")
 
@@ -191,9 +182,7 @@ class SwapOptions:
         if not -0.5 < self.erode < 0.5 or not 0 <= self.blur < 0.5:
             raise OptionError("--erode must be in (-0.5, 0.5) and --blur in [0, 0.5) (fractions of the face size)",
                               fix="the defaults are --erode 0.02 --blur 0.06")
-        for name in ("sharpen", "smooth", "smooth_beta", "cut_threshold", "preview"):
-            if getattr(self, name) < 0:
-                raise OptionError(f"--{name.replace('_', '-')} cannot be negative, got {getattr(self, name)}")
+        check_counts(self, (), ("sharpen", "smooth", "smooth_beta", "cut_threshold", "preview"))
         if self.max_faces < 1 or self.batch < 1 or self.threshold <= 0:
             raise OptionError("--max-faces and --batch must be at least 1 and --threshold positive",
                               fix="the defaults are 4, 8 and 0.6")
@@ -249,6 +238,14 @@ class ExtractOptions:
             raise OptionError("--every and --max-faces must be >= 1, --fps >= 0", fix="e.g. --every 2 or --fps 5")
         if not 0 <= self.dedupe <= 64:
             raise OptionError(f"--dedupe {self.dedupe} is outside 0..64", fix="use 0 (off) to ~10")
+
+
+def check_counts(options: object, at_least_one: Iterable[str], non_negative: Iterable[str]) -> None:
+    """OptionError naming the first field of `at_least_one` under 1 or of `non_negative` under 0."""
+    for names, floor, rule in ((at_least_one, 1, "must be at least 1"), (non_negative, 0, "cannot be negative")):
+        for name in names:
+            if getattr(options, name) < floor:
+                raise OptionError(f"--{name.replace('_', '-')} {rule}, got {getattr(options, name)}")
 
 
 def check_choices(options: object) -> None:

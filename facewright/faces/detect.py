@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from facewright.assets import asset_path
 from facewright.errors import OptionError
 from facewright.faces.boxes import box_containment
-from facewright.faces.native import QuietFirstCall, quiet_stderr
+from facewright.faces.native import MediaPipeTask, QuietFirstCall, quiet_stderr
 from facewright.faces.types import Detection
 from facewright.media.image import Frame
 
@@ -104,7 +104,7 @@ def _shift(det: Detection, dx: float, dy: float, scale: float) -> Detection:
     return Detection((det.box + np.tile(offset, 2)) / scale, det.score, keys)
 
 
-class BlazeFaceDetector:
+class BlazeFaceDetector(MediaPipeTask):
     """MediaPipe Tasks FaceDetector on one of the BlazeFace .tflite models. Keypoints (6): right eye, left eye,
     nose tip, mouth center, right ear tragion, left ear tragion (subject's right = image left)."""
 
@@ -143,16 +143,6 @@ class BlazeFaceDetector:
             keys = np.array([[k.x * width, k.y * height] for k in det.keypoints or []], np.float32).reshape(-1, 2)
             found.append(Detection(box, float(det.categories[0].score), keys if len(keys) else None))
         return found
-
-    def __enter__(self) -> BlazeFaceDetector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with quiet_stderr():
-            self._task.close()
 
 
 @register_detector("blazeface")

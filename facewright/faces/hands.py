@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facewright.assets import asset_path
-from facewright.faces.native import QuietFirstCall, quiet_stderr
+from facewright.faces.native import MediaPipeTask, QuietFirstCall, quiet_stderr
 from facewright.faces.types import Mask
 from facewright.media.image import Frame
 
@@ -84,7 +84,7 @@ def hand_mask(shape_hw: tuple[int, ...], hands: Sequence[Hand], matrix: NDArray 
     return mask
 
 
-class HandTracker:
+class HandTracker(MediaPipeTask):
     """MediaPipe HandLandmarker. `video=True` tracks across calls (timestamps must increase)."""
 
     def __init__(self, model: Path | None = None, *, max_hands: int = 2, video: bool = True,
@@ -100,18 +100,7 @@ class HandTracker:
             min_tracking_confidence=min_tracking)
         with quiet_stderr():
             self._task = vision.HandLandmarker.create_from_options(options)
-        self._last_ms = -1
         self._quiet: dict[tuple[int, ...], QuietFirstCall] = {}  # LiteRT notes a new input size on stderr
-
-    def __enter__(self) -> HandTracker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with quiet_stderr():
-            self._task.close()
 
     def detect(self, image: Frame, time_ms: float | None = None, box: NDArray | None = None) -> list[Hand]:
         """The hands in an RGB uint8 image, or only inside `box` (x0, y0, x1, y1) when given, in image
@@ -123,9 +112,8 @@ class HandTracker:
             return []
         frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=crop)
         if self.video:
-            self._last_ms = max(self._last_ms + 1, round(time_ms or 0))
             result = self._quiet.setdefault(crop.shape, QuietFirstCall())(self._task.detect_for_video, frame,
-                                                                           self._last_ms)
+                                                                           self.next_ms(time_ms))
         else:
             result = self._quiet.setdefault(crop.shape, QuietFirstCall())(self._task.detect, frame)
         height, width = crop.shape[:2]

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facewright.assets import asset_path
-from facewright.faces.native import QuietFirstCall, quiet_stderr
+from facewright.faces.native import MediaPipeTask, QuietFirstCall, quiet_stderr
 from facewright.faces.types import Points
 from facewright.media.image import Frame
 
@@ -88,7 +88,7 @@ def yaw_pitch_roll(pose: NDArray) -> tuple[float, float, float]:
     return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
 
 
-class Landmarker:
+class Landmarker(MediaPipeTask):
     """MediaPipe FaceLandmarker. `video=True` tracks across calls (timestamps must increase)."""
 
     def __init__(self, model: Path | None = None, *, max_faces: int = 4, video: bool = False,
@@ -99,7 +99,6 @@ class Landmarker:
                               min_face_presence_confidence=min_presence, min_tracking_confidence=min_tracking)
         self._task = self._create(video, max_faces)
         self._single = None  # an image-mode, one-face task for detect_in_box, made on first use
-        self._last_ms = -1
         self._quiet = QuietFirstCall()
 
     def _create(self, video: bool, max_faces: int):
@@ -113,17 +112,8 @@ class Landmarker:
         with quiet_stderr():
             return vision.FaceLandmarker.create_from_options(options)
 
-    def __enter__(self) -> Landmarker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with quiet_stderr():
-            for task in (self._task, self._single):
-                if task is not None:
-                    task.close()
+    def tasks(self) -> tuple:
+        return (self._task, self._single)
 
     def detect(self, image: Frame, time_ms: float | None = None) -> list[FaceLandmarks]:
         """All faces in an RGB uint8 image. In video mode pass the frame time in milliseconds."""
@@ -131,9 +121,7 @@ class Landmarker:
 
         frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
         if self.video:
-            # MediaPipe needs strictly increasing integer milliseconds; equal times (VFR rounding) are nudged.
-            self._last_ms = max(self._last_ms + 1, round(time_ms or 0))
-            result = self._quiet(self._task.detect_for_video, frame, self._last_ms)
+            result = self._quiet(self._task.detect_for_video, frame, self.next_ms(time_ms))
         else:
             result = self._quiet(self._task.detect, frame)
         height, width = image.shape[:2]

@@ -5,6 +5,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any, Self
 
 
 @contextlib.contextmanager
@@ -35,3 +36,31 @@ class QuietFirstCall:
             result = function(*args)
         self.done = True
         return result
+
+
+class MediaPipeTask:
+    """A context manager owning MediaPipe task objects (`tasks()`), closed quietly; and, for video mode,
+    the strictly increasing integer milliseconds MediaPipe wants (`next_ms`)."""
+
+    _task: Any = None
+    _last_ms: int = -1
+
+    def tasks(self) -> tuple[Any, ...]:
+        return (self._task,)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with quiet_stderr():
+            for task in self.tasks():
+                if task is not None:
+                    task.close()
+
+    def next_ms(self, time_ms: float | None) -> int:
+        """`time_ms` rounded, nudged past the previous call's (equal times: VFR rounding, a repeated frame)."""
+        self._last_ms = max(self._last_ms + 1, round(time_ms or 0))
+        return self._last_ms

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from facewright.errors import CheckpointError, InputError
 from facewright.files import sha256_file
 from facewright.names import NAME_RULE, check_name
+from facewright.train.augment import from_crops
 from facewright.train.checkpoint import latest_checkpoint, load_checkpoint
 from facewright.train.distributed import Dist, pick_device
 from facewright.train.models import PairModel, create_model
@@ -49,7 +50,7 @@ class SwapModel:
         if len(crops) == 0:
             size = self.resolution
             return np.zeros((0, size, size, 3), np.float32), np.zeros((0, size, size), np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float() / 255
+        x = from_crops(crops, self.device)
         cuda = self.device.type == "cuda"
         if cuda:
             x = x.contiguous(memory_format=torch.channels_last)

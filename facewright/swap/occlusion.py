@@ -88,9 +88,10 @@ class Occlusion:
             # a mask-model pixel is several frame pixels on a big face: its edge is only known to about one
             pixel = math.sqrt(abs(np.linalg.det(crop_to_frame[:, :2])))
             occluders = np.maximum(occluders, erode(learned, -LEARNED_MARGIN * pixel))
+        if not self.keep_mouth and not occluders.any():
+            return None  # most frames: no hand, nothing the mask model calls not face
         mouth = mouth_interior(shape, local) if self.keep_mouth else None
-        size = face_size(local)
-        return occluder_keep(hull_mask(shape, local, face_type), occluders, size, blur, mouth)
+        return occluder_keep(hull_mask(shape, local, face_type), occluders, face_size(local), blur, mouth)
 
     def _find_hands(self, images: Sequence[Frame], times: Sequence[float | None],
                     jobs: Sequence[tuple[int, int, Points]]) -> dict[int, list[Hand]]:

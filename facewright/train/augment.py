@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -27,6 +28,11 @@ def to_float(images_u8: Tensor) -> Tensor:
     if images_u8.dtype != torch.uint8:
         raise ValueError(f"to_float expects uint8, got {images_u8.dtype}")
     return images_u8.float() / 255.0
+
+
+def from_crops(crops: np.ndarray, device: torch.device | str) -> Tensor:
+    """N x S x S x 3 uint8 numpy crops (RGB) -> N x 3 x S x S float32 in [0, 1] on `device`."""
+    return to_float(torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2))
 
 
 # --- geometry -------------------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def load_faceset(ws: Workspace, name: str, resolution: int, *, device: torch.dev
 def _load_face(folder: Path, face, stored: int, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(3 x R x R image, 1 x R x R mask, 1 x R x R eyes+mouth) uint8 of one catalog face."""
     image = read_image(folder / face["crop_path"])  # there: checked by verified_digest
-    mask = _read_gray(folder / face["mask_path"], image.shape[:2])
+    mask = read_mask(folder / face["mask_path"], image.shape[:2])
     points = np.frombuffer(face["landmarks"], np.float32).reshape(-1, 3)[MESH_TO_68, :2]
     matrix = np.frombuffer(face["matrix"], np.float64).reshape(2, 3)
     parts = component_masks(image.shape[:2], transform_points(points, matrix))
@@ -84,7 +84,7 @@ def _load_face(folder: Path, face, stored: int, resolution: int) -> tuple[np.nda
     return image.transpose(2, 0, 1), _u8(mask)[None], _u8(priority)[None]
 
 
-def _read_gray(path: Path, shape: tuple[int, int]) -> np.ndarray:
+def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None or mask.shape != shape:
         raise InputError("a kept face's mask is missing or damaged", path=path,

@@ -22,7 +22,9 @@ from facewright.files import sha256_file
 from facewright.media.image import read_image, write_image
 from facewright.names import NAME_RULE
 from facewright.progress import ProgressFactory, no_progress
+from facewright.train.augment import from_crops
 from facewright.train.checkpoint import latest_checkpoint, load_checkpoint
+from facewright.train.data import read_mask
 from facewright.train.distributed import Dist, pick_device
 from facewright.train.mask_trainer import KIND, MASK_MODELS, mask_folder
 from facewright.train.models.segmenter import Segmenter, create_segmenter
@@ -49,8 +51,7 @@ class MaskModel:
         """N x R x R face probabilities for N x R x R x 3 RGB uint8 crops (aligned as `face_type`)."""
         if len(crops) == 0:
             return np.zeros((0, self.resolution, self.resolution), np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float() / 255
-        return self.network.predict(x)[:, 0].cpu().numpy()
+        return self.network.predict(from_crops(crops, self.device))[:, 0].cpu().numpy()
 
 
 def load_mask_model(ws: Workspace, model: str | Path, device: str = "auto") -> MaskModel:
@@ -117,7 +118,7 @@ def store_masks(ws: Workspace, faceset: str, model: MaskModel, progress: Progres
             learned = _learned_in_crops(model, crops, part, found.face_type)
             for row, crop, face in zip(part, crops, learned, strict=True):
                 path = found.folder / row["mask_path"]
-                hull = _read_mask(path, crop.shape[:2])
+                hull = read_mask(path, crop.shape[:2]).astype(np.float32) / 255
                 mask = np.minimum(hull, face)
                 occluded += int((hull - mask).sum() >= OCCLUDED_SHARE * max(1.0, hull.sum()))
                 write_image(np.repeat(np.rint(mask * 255).astype(np.uint8)[..., None], 3, axis=2), path, private=True)
@@ -144,12 +145,3 @@ def _learned_in_crops(model: MaskModel, crops: list[np.ndarray], rows, face_type
     return [(cv2.warpAffine(p, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                             borderValue=1.0) >= 0.5).astype(np.float32) for p, (m, size) in zip(predicted, back,
                                                                                                    strict=True)]
-
-
-def _read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None or mask.shape != shape:
-        raise InputError("a kept face's mask is missing or damaged", path=path,
-                         fix=f"re-extract this faceset, or run: facewright faceset prune {path.parent.parent.name}")
-    return mask.astype(np.float32) / 255
-

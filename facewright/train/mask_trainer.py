@@ -37,6 +37,7 @@ from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.label import Label
 from facewright.provenance.mark import MarkPlan, mark_image
 from facewright.provenance.trust import Trust
+from facewright.train.augment import from_crops
 from facewright.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from facewright.train.distributed import Dist, pick_device
 from facewright.train.mask_data import MaskSet, load_mask_set
@@ -292,7 +293,7 @@ def preview_grid(images: np.ndarray, predicted: np.ndarray) -> Frame:
 
 
 def _tensors(images: np.ndarray, labels: np.ndarray, device: torch.device) -> tuple[Tensor, Tensor]:
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 255
+    x = from_crops(images, device)
     y = torch.from_numpy(np.ascontiguousarray(labels, np.float32)).to(device)[:, None]
     return x, y
 

@@ -71,10 +71,6 @@ class Segmenter(nn.Module):
         return torch.sigmoid(self(x).float())
 
 
-def segmenter_names() -> tuple[str, ...]:
-    return tuple(_WIDTHS)
-
-
 def create_segmenter(name: str = "xseg", resolution: int = 128) -> Segmenter:
     """The registered segmenter `name` for R x R crops; OptionError for a bad name or resolution."""
     if name not in _WIDTHS:
