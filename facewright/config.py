@@ -72,6 +72,8 @@ class TrainOptions:
     minutes: float = option(0.0, "stop after this many minutes of this run (0: no time limit; Ctrl-C also stops)")
     lr: float = option(2e-4, "peak learning rate of AdamW")
     warmup: int = option(200, "steps of linear learning-rate warm-up")
+    schedule: str = option("constant", "learning rate after warm-up: constant, or cosine down to a tenth at the end "
+                           "of --steps or --minutes (a run with neither stays constant)", ("constant", "cosine"))
     clip_grad: float = option(1.0, "gradient norm clipping (0: off)")
     ema: float = option(0.999, "decay of the generator weights' moving average, used for previews and swaps")
     ae_dims: int = option(0, "bottleneck width (0: the model's default)")
@@ -163,6 +165,10 @@ class SwapOptions:
     erode: float = option(0.02, "mask erosion as a fraction of the face size (negative: dilate)")
     blur: float = option(0.06, "mask feathering as a fraction of the face size")
     blend: str = option("alpha", "alpha (feathered) or poisson (seamless clone)", BLEND_MODES)
+    detail: float = option(1.0, "share of the original face's fine detail (skin texture, grain) carried onto the "
+                           "new face, a quarter of it in the eyes, brows and lips (0: off, 1: all of it)")
+    detail_scale: float = option(0.01, "finest scale the new face keeps as its own, a fraction of the face size "
+                                 "(--detail carries over what is finer)")
     sharpen: float = option(0.0, "unsharp-mask amount on the new face (0: off; 0.3-0.8 is typical)")
     face_scale: float = option(1.0, "scale of the new face about its centre (0.5-1.5; 0.9-1.1 is typical)")
     smooth: float = option(1.0, "landmark smoothing cutoff in Hz (One Euro; lower = steadier; 0: off)")
@@ -183,6 +189,9 @@ class SwapOptions:
             raise OptionError("--erode must be in (-0.5, 0.5) and --blur in [0, 0.5) (fractions of the face size)",
                               fix="the defaults are --erode 0.02 --blur 0.06")
         check_counts(self, (), ("sharpen", "smooth", "smooth_beta", "cut_threshold", "preview"))
+        if not 0 <= self.detail <= 1 or not 0 < self.detail_scale <= 0.1:
+            raise OptionError("--detail must be within 0-1 and --detail-scale within (0, 0.1] (of the face size)",
+                              fix="e.g. --detail 0.5 --detail-scale 0.01")
         if self.max_faces < 1 or self.batch < 1 or self.threshold <= 0:
             raise OptionError("--max-faces and --batch must be at least 1 and --threshold positive",
                               fix="the defaults are 4, 8 and 0.6")
@@ -300,6 +309,34 @@ def check_known(keys: Iterable[str], known: Iterable[str]) -> None:
         near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = f"did you mean --{near[0].replace('_', '-')}?" if near else f"known here: {', '.join(known)}"
         raise OptionError(f"unknown option {key!r} (--{key.replace('_', '-')})", fix=hint)
+
+
+def parse_assignments(text: str, schema: type, flag: str) -> dict[str, Any]:
+    """`"key=value,key=value"` as `schema` fields with their defaults' types (`--train lr=1e-3,ema=0`).
+    The values are checked by building `schema` from them; an unknown key or a bad value is an OptionError."""
+    defaults = {f.name: f.default for f in dataclasses.fields(schema)}
+    values: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise OptionError(f"{flag} {item!r} is not KEY=VALUE", fix=f"e.g. {flag} {next(iter(defaults))}=...")
+        check_known([key], defaults)
+        values[key] = _typed(value.strip(), defaults[key], f"{flag} {key}")
+    build(schema, config=values)
+    return values
+
+
+def _typed(value: str, default: Any, name: str) -> Any:
+    if isinstance(default, bool):
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            raise OptionError(f"{name}={value!r} is not true or false")
+        return value.lower() in ("true", "1", "yes", "on")
+    try:
+        return type(default)(value)
+    except ValueError as exc:
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise OptionError(f"{name}={value!r} is not {kind}") from exc
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -43,3 +43,16 @@ def test_load_config(tmp_path):
     with pytest.raises(OptionError, match="missing.toml"):
         load_config(tmp_path / "missing.toml")
     assert to_dict(VideoOptions()) == {"codec": "libx264", "crf": 18, "preset": "medium"}
+
+
+def test_key_value_lists_take_the_fields_types_and_are_checked():
+    from facewright.config import SwapOptions, TrainOptions, parse_assignments
+
+    assert parse_assignments("lr=1e-3, ema=0,flip=yes,model=dfl-h", TrainOptions, "--train") == {
+        "lr": 1e-3, "ema": 0.0, "flip": True, "model": "dfl-h"}
+    assert parse_assignments("", SwapOptions, "--swap") == {}
+    for bad, message in (("detail", "not KEY=VALUE"), ("detial=1", "did you mean --detail"),
+                         ("batch=two", "not a whole number"), ("detail=2", "--detail must be"),
+                         ("hands=maybe", "hands")):
+        with pytest.raises(OptionError, match=message):
+            parse_assignments(bad, SwapOptions, "--swap")

@@ -14,6 +14,7 @@ import math
 import platform
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from facewright.workspace import Workspace, resolve_root
 # machine as much as the method) and minutes on a GPU, where a fixed wall time is what users compare.
 QUALITY_PRESETS = {
     "cpu": ("demo", 600, 0.0),
+    "quick": ("quick", 0, 10.0),
     "gpu": ("gpu-256", 0, 10.0),
 }
 SEED = 0
@@ -58,11 +60,14 @@ class QualityRow:
     report: str  # the kept score folder
     seed: int = SEED
     options: dict = field(default_factory=dict)  # training options given over the training preset's
+    swap: dict = field(default_factory=dict)  # swap options given over the defaults
 
     def row(self) -> str:
         given = "".join(f", {k}={v}" for k, v in self.options.items())
+        swap = "".join(f", {k}={v}" for k, v in self.swap.items())
         run = (f"{self.preset} ({self.train_preset}{given}, {self.budget}, seed {self.seed}) on {self.device}: "
-               f"trained {self.steps} steps in {self.train_seconds:.0f} s, loss {_fmt(self.loss, 3)}; swap "
+               f"trained {self.steps} steps in {self.train_seconds:.0f} s ({self.samples_per_second:.1f} "
+               f"samples/s), loss {_fmt(self.loss, 3)}; swap{swap and ' (' + swap[2:] + ')'} "
                f"{self.swap_fps:.1f} frames/s")
         m = {**dict.fromkeys(HEADLINE), **_renamed(self.metrics)}  # rows of older versions may lack a figure
         figures = (f"swapped {_pct(m['swapped_frames'])} of frames | identity: SFace as A "
@@ -142,36 +147,51 @@ def headline_metrics(summary: dict) -> dict[str, float | None]:
 
 def bench_quality(*, preset: str = "cpu", steps: int | None = None, minutes: float | None = None,
                   device: str = "auto", results: str | Path | None = None, workspace: str | Path | None = None,
-                  progress: ProgressFactory = no_progress, **train_options: object) -> QualityRow:
+                  swaps: Sequence[Mapping[str, object]] = ({},), seed: int = SEED,
+                  progress: ProgressFactory = no_progress, **train_options: object) -> list[QualityRow]:
     """The quality protocol on the sample pair: extract, train (fixed seed and budget), swap, score.
 
-    The row is appended to `results` (default: <workspace>/bench/quality.jsonl) and the score's report folder
-    is kept beside it. `train_options`: TrainOptions fields over the training preset's (tests shrink the model
-    with them).
+    One model is trained; each of `swaps` (SwapOptions fields over the defaults, e.g. {"detail": 0.5}) is
+    one swap of B's clip, scored, and one row. The rows are appended to `results` (default:
+    <workspace>/bench/quality.jsonl) and each score's report folder is kept beside it. `train_options`:
+    TrainOptions fields over the training preset's. Another `seed` (weights, sampling, augmentation) shows
+    how far a figure moves by chance: on one install a seed's figures repeat to the last digit.
     """
     video_a, video_b = api.asset(SAMPLE_A), api.asset(SAMPLE_B)
     results = results_file(results, workspace)
     train_preset, steps, minutes = quality_preset(preset, steps, minutes)
+    variants = [dict(swap) for swap in swaps] or [{}]
+    for swap in variants:  # a typo fails now, not after the training
+        build(SwapOptions, config={**swap, "device": device})
     where = describe_device(device)
+    rows = []
     with tempfile.TemporaryDirectory(prefix="facewright-bench-quality-") as tmp:
         root = _pair_workspace(Path(tmp) / "ws", video_a, video_b, progress)
-        options = {"preview_every": 0, **train_options, "steps": steps, "minutes": minutes, "seed": SEED,
+        options = {"preview_every": 0, **train_options, "steps": steps, "minutes": minutes, "seed": seed,
                    "device": device}
         trained = api.train("quality-a", "quality-b", name=MODEL, preset=train_preset, workspace=root,
                             progress=progress, **options)
-        swapped = _fixed_swap(root, video_b, Path(tmp) / "swapped.mp4", device, progress)
-        report = api.score(swapped.output, source="quality-a", target_video=video_b, workspace=root,
-                           report=Path(tmp) / "score", progress=progress)
-        stamp = datetime.now(UTC)
-        kept = keep_report(Path(tmp) / "score", _unused(results.parent / f"quality-{stamp:%Y%m%dT%H%M%SZ}-{preset}"))
-    loss = trained.last_loss if trained.last_loss is not None and math.isfinite(trained.last_loss) else None
-    row = QualityRow(stamp.isoformat(timespec="seconds"), __version__, preset, train_preset,
-                     budget_text(steps, minutes), trained.step, where, round(trained.seconds, 1),
-                     round(trained.samples_per_second, 1), loss, round(swapped.fps, 2),
-                     headline_metrics(report.summary), str(kept.resolve()), SEED,
-                     {k: v for k, v in train_options.items() if k != "preview_every"})
-    append_row(results, row)
-    return row
+        loss = trained.last_loss if trained.last_loss is not None and math.isfinite(trained.last_loss) else None
+        trained_root = root
+        if len(variants) > 1:  # each swap gets the trained workspace as it was: the same watermark id, one record
+            trained_root = shutil.copytree(root, Path(tmp) / "trained")
+        for number, swap in enumerate(variants):
+            if number:
+                root = shutil.copytree(trained_root, Path(tmp) / f"ws-{number}")
+            swapped = _fixed_swap(root, video_b, Path(tmp) / f"swapped-{number}.mp4", device, progress, swap)
+            report = api.score(swapped.output, source="quality-a", target_video=video_b, workspace=root,
+                               report=Path(tmp) / f"score-{number}", progress=progress)
+            stamp = datetime.now(UTC)
+            kept = keep_report(Path(tmp) / f"score-{number}",
+                               _unused(results.parent / f"quality-{stamp:%Y%m%dT%H%M%SZ}-{preset}"))
+            row = QualityRow(stamp.isoformat(timespec="seconds"), __version__, preset, train_preset,
+                             budget_text(steps, minutes), trained.step, where, round(trained.seconds, 1),
+                             round(trained.samples_per_second, 1), loss, round(swapped.fps, 2),
+                             headline_metrics(report.summary), str(kept.resolve()), seed,
+                             {k: v for k, v in train_options.items() if k != "preview_every"}, swap)
+            append_row(results, row)
+            rows.append(row)
+    return rows
 
 
 def _pair_workspace(root: Path, video_a: Path, video_b: Path, progress: ProgressFactory) -> Path:
@@ -213,7 +233,8 @@ def budget_text(steps: int, minutes: float) -> str:
     return f"{steps} steps" if steps else f"{minutes:g} minutes"
 
 
-def _fixed_swap(root: Path, video: Path, output: Path, device: str, progress: ProgressFactory) -> SwapResult:
+def _fixed_swap(root: Path, video: Path, output: Path, device: str, progress: ProgressFactory,
+                swap: Mapping[str, object] | None = None) -> SwapResult:
     """The swap with default options and a fixed watermark id, so that a rerun gives the same pixels.
 
     A random id (what every user-facing swap gets) moves pixels by ~3 levels; the blurry faces of a
@@ -222,7 +243,8 @@ def _fixed_swap(root: Path, video: Path, output: Path, device: str, progress: Pr
     `api.swap`, so the bench calls the swap stage itself, in its own throw-away workspace.
     """
     with Workspace.open(root) as ws:
-        [result] = run_swap(ws, video, output, MODEL, build(SwapOptions, flags={"device": device}), MarkOptions(),
+        options = build(SwapOptions, config=swap, flags={"device": device})
+        [result] = run_swap(ws, video, output, MODEL, options, MarkOptions(),
                             VideoOptions(), signer=api.keys_show(), trust=api.consent_trust(), progress=progress,
                             payloads=itertools.count(PAYLOAD))
     return result

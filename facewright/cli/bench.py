@@ -14,6 +14,7 @@ from facewright.bench.train import bench_train
 from facewright.bench.watermark import bench_watermark
 from facewright.cli.common import Command
 from facewright.cli.common import group as command_group
+from facewright.config import SwapOptions, TrainOptions, parse_assignments
 from facewright.errors import OptionError
 from facewright.progress import terminal_progress
 from facewright.train.presets import PRESETS
@@ -63,13 +64,21 @@ def _register_quality(command: Command, group: argparse._SubParsersAction) -> No
             ("all", cmd_bench_all, "io, extract, train and swap speed, then the quality row, in one run")):
         sub = command(name, handler, text, group)
         sub.add_argument("--preset", default="cpu", choices=tuple(QUALITY_PRESETS),
-                         help="cpu: the demo model for 600 steps; gpu: gpu-256 for 10 minutes (default: cpu)")
+                         help="cpu: the demo model for 600 steps; quick: the quick preset for 10 minutes; gpu: "
+                              "gpu-256 for 10 minutes (default: cpu)")
         sub.add_argument("--device", default="auto")
         sub.add_argument("--results", help="JSONL the row is appended to (default: <workspace>/bench/quality.jsonl)")
         if name == "quality":
             sub.add_argument("--steps", type=int, help="training budget in steps instead of the preset's")
             sub.add_argument("--minutes", type=float, help="training budget in minutes instead of the preset's")
             sub.add_argument("--history", action="store_true", help="print the rows of earlier runs and stop")
+            sub.add_argument("--seed", type=int, default=0, help="training seed (default: 0); another seed shows "
+                             "how far the figures move by chance")
+            sub.add_argument("--train", default="", metavar="KEY=VALUE,...",
+                             help="training options over the preset's, e.g. --train lr=1e-3,ema=0.99")
+            sub.add_argument("--swap", action="append", default=[], metavar="KEY=VALUE,...",
+                             help="swap options of one scored swap of the trained model, e.g. --swap detail=0.5; "
+                                  "repeat it for more rows from one training (default: one swap with the defaults)")
 
 
 def cmd_bench_occlusion(args: argparse.Namespace) -> int:
@@ -126,10 +135,17 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
         rows = history(results=args.results, workspace=workspace)
         print("\n".join(f"{row.when}  {row.version}  {row.row()}" for row in rows) or "no bench quality runs yet")
         return 0
-    row = bench_quality(preset=args.preset, steps=args.steps, minutes=args.minutes, device=args.device,
-                        results=args.results, workspace=workspace, progress=terminal_progress)
-    print("bench quality: " + row.row())
-    print(f"  appended to {results_file(args.results, workspace)}; score report kept in {row.report}")
+    train = parse_assignments(args.train, TrainOptions, "--train")
+    for fixed in ("steps", "minutes", "seed", "device"):
+        if fixed in train:
+            raise OptionError(f"--train {fixed} is set by the protocol", fix=f"use --{fixed} of bench quality")
+    swaps = [parse_assignments(text, SwapOptions, "--swap") for text in args.swap] or [{}]
+    rows = bench_quality(preset=args.preset, steps=args.steps, minutes=args.minutes, device=args.device,
+                         results=args.results, workspace=workspace, swaps=swaps, seed=args.seed,
+                         progress=terminal_progress, **train)
+    for row in rows:
+        print("bench quality: " + row.row())
+        print(f"  appended to {results_file(args.results, workspace)}; score report kept in {row.report}")
     return 0
 
 

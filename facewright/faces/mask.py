@@ -22,6 +22,8 @@ JAW, BROWS, RIGHT_EYE, LEFT_EYE, OUTER_LIPS = (slice(0, 17), slice(17, 27), slic
                                                slice(48, 60))
 # Eye regions take in the lids and lashes around the landmark contour: a margin of 4% of the face size.
 EYE_MARGIN = 0.04
+BROW_WIDTH = 0.05  # a brow's thickness, of the face size: its 5 landmarks run along its middle
+FEATURE_MARGIN = 0.03
 
 
 def face_size(points68: Points) -> float:
@@ -59,6 +61,20 @@ def component_masks(shape_hw: tuple[int, ...], points68: Points) -> dict[str, Ma
     points = as_points68(points68)
     eyes = np.maximum(_fill_hull(shape_hw, points[RIGHT_EYE]), _fill_hull(shape_hw, points[LEFT_EYE]))
     return {"eyes": erode(eyes, -EYE_MARGIN * face_size(points)), "mouth": _fill_hull(shape_hw, points[OUTER_LIPS])}
+
+
+def feature_mask(shape_hw: tuple[int, ...], points68: Points, margin: float = FEATURE_MARGIN) -> Mask:
+    """The eyes, brows and lips (the outer lip contour) grown by `margin` and feathered by as much, both
+    fractions of the face size: where a face's identity and expression are drawn. `shape_hw` as in
+    `hull_mask`."""
+    points = as_points68(points68)
+    size = face_size(points)
+    parts = component_masks(shape_hw, points)
+    mask = np.maximum(parts["eyes"], parts["mouth"])
+    width = max(1, round(BROW_WIDTH * size))
+    for brow in (points[BROWS][:5], points[BROWS][5:]):
+        cv2.polylines(mask, [np.rint(brow * 16).astype(np.int32)], False, 1.0, width, cv2.LINE_8, shift=4)
+    return blend_mask(mask, -margin * size, margin * size)
 
 
 def _fill_hull(shape_hw: tuple[int, ...], points: np.ndarray) -> Mask:

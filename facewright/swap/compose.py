@@ -4,8 +4,9 @@ Per face: the crop is aligned exactly as the model's training faces were (same f
 the model gives A's face and a mask; the mask is combined with the landmark hull (default: their
 intersection, which keeps a hand in front of the face where the model saw it), eroded and feathered in
 fractions of the face's size; the color is moved toward the original face (one map per track by
-default); the face may be scaled and sharpened; then it is warped back with the inverse transform and
-blended (alpha or Poisson) inside the face's footprint only.
+default); the face may be scaled and sharpened; then it is warped back with the inverse transform, given
+the original face's fine detail (--detail, swap.detail) and blended (alpha or Poisson) inside the face's
+footprint only.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from facewright.faces.types import Points
 from facewright.media.image import Frame
 from facewright.swap import blend as _blend
 from facewright.swap.color import ColorMap, fit_color, masked_pixels, transfer
+from facewright.swap.detail import transfer_detail
 from facewright.swap.footage import FaceTrack
 from facewright.swap.model import SwapModel
 from facewright.swap.occlusion import Occlusion, crop_keep
@@ -64,13 +66,14 @@ class Compositor:
         self.occlusion.prepare(images, times or [None] * len(images), jobs)
         for j, (job, matrix, crop, face, mask) in enumerate(zip(jobs, matrices, crops, rendered, predicted,
                                                                 strict=True)):
-            out[job[0]] = self._composite(j, job, matrix, crop, face, mask, out[job[0]])
+            out[job[0]] = self._composite(j, job, matrix, crop, face, mask, out[job[0]], images[job[0]])
         return out
 
     def _composite(self, j: int, job: tuple[int, int, Points], matrix: np.ndarray, crop: np.ndarray,
-                   face: np.ndarray, mask: np.ndarray, frame: Frame) -> Frame:
+                   face: np.ndarray, mask: np.ndarray, frame: Frame, original: Frame) -> Frame:
         """Face `j` of the batch post-processed, warped into its frame, cut where something is in front of
-        it (in the frame's pixels: an occluder keeps its own edges), and blended in."""
+        it (in the frame's pixels: an occluder keeps its own edges), given the `original` frame's fine
+        detail (--detail), and blended into `frame`."""
         i, track, points = job
         face, mask = self._post(track, transform_points(points, matrix), crop, face, mask)
         with self.timer("blend"):
@@ -79,6 +82,12 @@ class Compositor:
             keep = self.occlusion.keep(j, i, warped.box, points, self.model.face_type, self.options.blur)
             if keep is not None:
                 warped = dataclasses.replace(warped, mask=warped.mask * (1 - keep))
+        if self.options.detail > 0 and not warped.empty:
+            with self.timer("detail"):
+                x0, y0 = warped.box[:2]
+                face_in_frame = transfer_detail(warped.face, original[warped.region], points - (x0, y0),
+                                                self.options.detail, self.options.detail_scale)
+                warped = dataclasses.replace(warped, face=face_in_frame)
         if self.on_face is not None:
             cut = mask if keep is None else mask * (1 - crop_keep(keep, warped.box, matrix, mask.shape[0]))
             self.on_face(i, track, face, cut, matrix)

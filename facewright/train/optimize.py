@@ -2,13 +2,15 @@
 
 A batch of A faces and one of B faces are reconstructed by the model as themselves (A->A, B->B) and scored
 with masked DSSIM + L1, the mask loss and, when on, the adversarial loss from a patch discriminator that
-sees A's faces. AdamW with warm-up and gradient clipping updates the weights, then their EMA follows, then
-(GAN on) the discriminator takes its own step on the same fakes. On CUDA the step runs under bf16 autocast
-in channels_last, and `--compile` compiles it. Under torchrun DDP averages the model's gradients over the
-ranks and `average_gradients` does the same for the discriminator's, which DDP does not wrap.
+sees A's faces. AdamW with warm-up (then, with --schedule cosine, a decay over the budget) and gradient
+clipping updates the weights, then their EMA follows, then (GAN on) the discriminator takes its own step on
+the same fakes. On CUDA the step runs under bf16 autocast in channels_last, and `--compile` compiles it.
+Under torchrun DDP averages the model's gradients over the ranks and `average_gradients` does the same for
+the discriminator's, which DDP does not wrap.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -22,6 +24,8 @@ from facewright.train.distributed import Dist, average_gradients
 from facewright.train.ema import EMA
 from facewright.train.losses import gan_d_loss, gan_g_loss, mask_loss, reconstruction_loss
 from facewright.train.models import PairModel, create_discriminator, create_model
+
+LR_FLOOR = 0.1  # --schedule cosine ends the run at this share of --lr
 
 
 class PairStep(nn.Module):
@@ -52,7 +56,8 @@ class PairOptimizer:
         self.ema = EMA(self.model, options.ema)
         self.disc = create_discriminator(options.resolution).to(device) if options.gan_power > 0 else None
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=options.lr, betas=(0.9, 0.999), weight_decay=0.0)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / max(1, options.warmup)))
+        self.progress = 0.0  # share of the run's budget done; the trainer sets it before each step (cosine)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: self.lr_factor(step))
         self.opt_d = (torch.optim.AdamW(self.disc.parameters(), lr=options.lr, betas=(0.5, 0.999), weight_decay=0.0)
                       if self.disc is not None else None)
         self.step_fn = self._step_function(device)
@@ -63,6 +68,14 @@ class PairOptimizer:
             ids = [device.index] if self.cuda else None
             step_module = nn.parallel.DistributedDataParallel(step_module, device_ids=ids)
         return torch.compile(step_module) if self.options.compile else step_module
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rate after optimizer step `step`, a share of --lr: linear warm-up, then constant or a
+        cosine from 1 to LR_FLOOR over the budget (`progress`)."""
+        warm = min(1.0, (step + 1) / max(1, self.options.warmup))
+        if self.options.schedule == "constant":
+            return warm
+        return warm * (LR_FLOOR + (1 - LR_FLOOR) * (1 + math.cos(math.pi * min(1.0, self.progress))) / 2)
 
     @property
     def lr(self) -> float:

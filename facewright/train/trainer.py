@@ -127,6 +127,7 @@ class Trainer:
                 StopRequests() as stops:
             while (stopped := self._stop_reason(start, stops)) is None:
                 snapshot = self.batches.snapshot()
+                self.optimizer.progress = self._progress(start)
                 try:
                     metrics = self.optimize(*self.next_batches())
                 except torch.OutOfMemoryError as exc:
@@ -144,6 +145,15 @@ class Trainer:
         seconds = time.perf_counter() - start
         return TrainResult(self.folder, checkpoint, self.step, losses[0] if losses else None,
                            losses[-1] if losses else None, done_samples / max(seconds, 1e-9), seconds, stopped)
+
+    def _progress(self, start: float) -> float:
+        """The share of the budget done: of --steps (all runs together), or of this run's --minutes, whichever
+        is further. Under torchrun only steps count: the ranks' clocks differ, their learning rates may not."""
+        opts = self.options
+        done = self.step / opts.steps if opts.steps else 0.0
+        if opts.minutes > 0 and not self.place.enabled:
+            done = max(done, (time.perf_counter() - start) / (60 * opts.minutes))
+        return min(1.0, done)
 
     def _stop_reason(self, start: float, stops: StopRequests) -> str | None:
         """Why the run stops before the next step ("steps", "minutes", "interrupted"), or None to go on.

@@ -16,11 +16,14 @@ from facewright.errors import InputError, OptionError
 def test_bench_quality_appends_a_row_and_keeps_the_score_report(tmp_path, capsys):
     results = tmp_path / "bench" / "quality.jsonl"
     # The cpu protocol with a 2-step budget: every stage runs, the figures are those of an untrained model.
-    code = main(["bench", "quality", "--steps", "2", "--results", str(results), "--device", "cpu"])
+    code = main(["bench", "quality", "--steps", "2", "--results", str(results), "--device", "cpu",
+                 "--train", "lr=1e-3,warmup=1", "--swap", "detail=0.5"])
     printed = capsys.readouterr().out
-    assert code == 0 and "bench quality: cpu (demo, 2 steps, seed 0)" in printed and "identity:" in printed
+    assert code == 0 and "bench quality: cpu (demo, lr=0.001, warmup=1, 2 steps, seed 0)" in printed
+    assert "swap (detail=0.5)" in printed and "identity:" in printed
     [row] = read_rows(results)
     assert row.steps == 2 and row.budget == "2 steps" and row.train_preset == "demo" and row.seed == 0
+    assert row.options == {"lr": 1e-3, "warmup": 1} and row.swap == {"detail": 0.5}
     assert row.device.startswith("cpu") and f"appended to {results}" in printed
     metrics = row.metrics
     assert {"recognized_as_source", "expression", "pose_error", "flicker_ratio", "seam", "background",
@@ -56,6 +59,7 @@ def test_the_results_file_survives_a_torn_last_line_and_names_a_bad_one(tmp_path
 def test_quality_presets_and_budgets():
     assert quality_preset("cpu", None, None) == ("demo", 600, 0.0)
     assert quality_preset("gpu", None, None) == ("gpu-256", 0, 10.0)
+    assert quality_preset("quick", None, None) == ("quick", 0, 10.0)
     assert quality_preset("gpu", None, 3.0) == ("gpu-256", 0, 3.0)
     assert quality_preset("cpu", 50, None) == ("demo", 50, 0.0)
     assert budget_text(600, 0.0) == "600 steps" and budget_text(0, 10.0) == "10 minutes"
@@ -89,7 +93,7 @@ def test_bench_all_prints_every_benchmark_and_the_quality_row(monkeypatch, capsy
     monkeypatch.setattr(suite, "bench_extract", fake("extract", Row("extract row")))
     monkeypatch.setattr(suite, "bench_train", fake("train", Row("train row")))
     monkeypatch.setattr(suite, "bench_swap", fake("swap", [Row("swap row")]))
-    monkeypatch.setattr(suite, "bench_quality", fake("quality", Row("quality row")))
+    monkeypatch.setattr(suite, "bench_quality", fake("quality", [Row("quality row")]))
     assert main(["bench", "all", "--preset", "gpu", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     for name in ("io", "extract", "train", "swap", "quality"):

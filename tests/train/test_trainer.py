@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import shutil
 import signal
@@ -91,6 +92,26 @@ def test_interrupt_stops_after_the_step_and_resumes_exactly(pair_ws, straight, m
     monkeypatch.setattr(Trainer, "optimize", real)
     resumed = api.train("anna", "ben", name="ctrl-c", workspace=pair_ws, steps=12, resume=True, **EXACT)
     assert [r["loss"] for r in _metrics(resumed.folder)] == pytest.approx(straight, rel=1e-5, abs=1e-7)
+
+
+def test_cosine_schedule_falls_to_a_tenth_over_the_step_budget_and_resumes_on_it(pair_ws):
+    options = {**EXACT, "warmup": 2, "schedule": "cosine"}
+    api.train("anna", "ben", name="cosine", workspace=pair_ws, steps=10, **options)
+    lrs = [r["lr"] for r in _metrics(pair_ws / "models" / "cosine")]
+    assert lrs[1] == pytest.approx(1e-3, rel=0.05)  # warm, at the top of the cosine
+    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:], strict=False))  # then falling
+    assert lrs[-1] == pytest.approx(1e-4 + 9e-4 * (1 + math.cos(math.pi * 9 / 10)) / 2)  # set after step 10's draw
+    api.train("anna", "ben", name="cosine", workspace=pair_ws, steps=20, resume=True, **options)
+    resumed = [r["lr"] for r in _metrics(pair_ws / "models" / "cosine")][10:]
+    assert resumed[0] < lrs[1] and resumed[-1] == pytest.approx(1e-4 + 9e-4 * (1 + math.cos(math.pi * 19 / 20)) / 2)
+
+
+def test_a_time_budget_stops_the_run_and_drives_the_cosine(pair_ws):
+    result = api.train("anna", "ben", name="minutes", workspace=pair_ws, minutes=0.03, **{**EXACT, "warmup": 1,
+                                                                                          "schedule": "cosine"})
+    lrs = [r["lr"] for r in _metrics(result.folder)]
+    assert result.stopped == "minutes" and result.step == len(lrs) > 2 and 1.7 < result.seconds < 8
+    assert lrs[0] > lrs[-1] >= 1e-4 and lrs[-1] < 3e-4  # most of the way down when the time was up
 
 
 def test_resume_refuses_another_architecture_or_pair_and_takes_a_new_lr(pair_ws):
