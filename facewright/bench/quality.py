@@ -161,8 +161,8 @@ def bench_quality(*, preset: str = "cpu", steps: int | None = None, minutes: flo
     results = results_file(results, workspace)
     train_preset, steps, minutes = quality_preset(preset, steps, minutes)
     variants = [dict(swap) for swap in swaps] or [{}]
-    for swap in variants:  # a typo fails now, not after the training
-        build(SwapOptions, config={**swap, "device": device})
+    # built now, so that a typo fails before the training, not after it
+    swap_options = [build(SwapOptions, config=swap, flags={"device": device}) for swap in variants]
     where = describe_device(device)
     rows = []
     with tempfile.TemporaryDirectory(prefix="facewright-bench-quality-") as tmp:
@@ -175,10 +175,10 @@ def bench_quality(*, preset: str = "cpu", steps: int | None = None, minutes: flo
         trained_root = root
         if len(variants) > 1:  # each swap gets the trained workspace as it was: the same watermark id, one record
             trained_root = shutil.copytree(root, Path(tmp) / "trained")
-        for number, swap in enumerate(variants):
+        for number, (swap, built) in enumerate(zip(variants, swap_options, strict=True)):
             if number:
                 root = shutil.copytree(trained_root, Path(tmp) / f"ws-{number}")
-            swapped = _fixed_swap(root, video_b, Path(tmp) / f"swapped-{number}.mp4", device, progress, swap)
+            swapped = _fixed_swap(root, video_b, Path(tmp) / f"swapped-{number}.mp4", built, progress)
             report = api.score(swapped.output, source="quality-a", target_video=video_b, workspace=root,
                                report=Path(tmp) / f"score-{number}", progress=progress)
             stamp = datetime.now(UTC)
@@ -233,9 +233,9 @@ def budget_text(steps: int, minutes: float) -> str:
     return f"{steps} steps" if steps else f"{minutes:g} minutes"
 
 
-def _fixed_swap(root: Path, video: Path, output: Path, device: str, progress: ProgressFactory,
-                swap: Mapping[str, object] | None = None) -> SwapResult:
-    """The swap with default options and a fixed watermark id, so that a rerun gives the same pixels.
+def _fixed_swap(root: Path, video: Path, output: Path, options: SwapOptions, progress: ProgressFactory
+                ) -> SwapResult:
+    """The swap with `options` and a fixed watermark id, so that a rerun gives the same pixels.
 
     A random id (what every user-facing swap gets) moves pixels by ~3 levels; the blurry faces of a
     CPU-budget model then move the landmark and identity models measurably (seen: expression r 0.61 vs
@@ -243,7 +243,6 @@ def _fixed_swap(root: Path, video: Path, output: Path, device: str, progress: Pr
     `api.swap`, so the bench calls the swap stage itself, in its own throw-away workspace.
     """
     with Workspace.open(root) as ws:
-        options = build(SwapOptions, config=swap, flags={"device": device})
         [result] = run_swap(ws, video, output, MODEL, options, MarkOptions(),
                             VideoOptions(), signer=api.keys_show(), trust=api.consent_trust(), progress=progress,
                             payloads=itertools.count(PAYLOAD))

@@ -139,7 +139,7 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
     for fixed in ("steps", "minutes", "seed", "device"):
         if fixed in train:
             raise OptionError(f"--train {fixed} is set by the protocol", fix=f"use --{fixed} of bench quality")
-    swaps = [parse_assignments(text, SwapOptions, "--swap") for text in args.swap] or [{}]
+    swaps = [parse_assignments(text, SwapOptions, "--swap") for text in args.swap]
     rows = bench_quality(preset=args.preset, steps=args.steps, minutes=args.minutes, device=args.device,
                          results=args.results, workspace=workspace, swaps=swaps, seed=args.seed,
                          progress=terminal_progress, **train)

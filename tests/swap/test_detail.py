@@ -96,27 +96,3 @@ def test_swap_options_check_the_detail_range():
         with pytest.raises(OptionError):
             SwapOptions(**bad)
 
-
-def test_a_swap_with_detail_is_sharper_inside_the_face_and_the_same_outside(model_ws, sample):
-    from facewright.faces.landmarks import Landmarker
-    from facewright.media import read_video
-    from facewright.score.metrics import sharpness
-    from facewright.swap.compose import Compositor
-    from facewright.swap.model import load_swap_model
-    from facewright.workspace import Workspace
-    from tests.conftest import SWAP_MODEL
-
-    frame = next(read_video(sample("single_face.mp4"))).image
-    with Workspace.open(model_ws) as ws:
-        model = load_swap_model(ws, SWAP_MODEL, "cpu")
-    with Landmarker() as landmarker:
-        [face] = landmarker.detect(frame)
-    points = face.points68()
-    plain, detailed = (Compositor(model, SwapOptions(color_stats="frame", detail=amount))(frame, [(0, points)])
-                       for amount in (0.0, 1.0))
-    hull = hull_mask(frame.shape, points)
-    core = cv2.erode(hull, np.ones((15, 15), np.uint8))
-    assert sharpness(detailed, core) > 1.5 * sharpness(plain, core)
-    outside = cv2.dilate(hull_mask(frame.shape, points, "head"), np.ones((25, 25), np.uint8)) == 0
-    assert outside.sum() > frame.shape[0] * frame.shape[1] / 2
-    assert np.array_equal(detailed[outside], plain[outside])

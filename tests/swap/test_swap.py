@@ -26,6 +26,7 @@ from facewright.faces.mask import hull_mask
 from facewright.media import probe, read_image, read_video, write_image
 from facewright.media.writer import VideoWriter
 from facewright.provenance.consent import ConsentRecord, utc_today
+from facewright.score.metrics import sharpness
 from facewright.swap import blend, color, pipeline
 from facewright.swap.compose import Compositor
 from facewright.swap.model import load_swap_model
@@ -68,19 +69,36 @@ def test_swapped_video_keeps_frames_timing_and_audio_and_verifies(model_ws, samp
     assert faces.outcome == "manifest-only" and faces.c2pa.state in ("valid", "trusted")
 
 
-def test_pixels_outside_the_face_are_untouched(model_ws, sample):
+def first_frame_face(model_ws, sample) -> tuple[np.ndarray, object, np.ndarray]:
+    """The sample clip's first frame, the tiny swap model and the frame's one face (68 points)."""
     frame = next(read_video(sample("single_face.mp4"))).image
     with Workspace.open(model_ws) as ws:
         model = load_swap_model(ws, MODEL, "cpu")
     with Landmarker() as landmarker:
         [face] = landmarker.detect(frame)
-    points = face.points68()
+    return frame, model, face.points68()
+
+
+def test_pixels_outside_the_face_are_untouched(model_ws, sample):
+    frame, model, points = first_frame_face(model_ws, sample)
     swapped = Compositor(model, SwapOptions(color="rct", color_stats="frame"))(frame, [(0, points)])
     region = hull_mask(frame.shape, points, "head")
     outside = cv2.dilate(region, np.ones((25, 25), np.uint8)) == 0
     assert np.abs(swapped.astype(int) - frame.astype(int))[outside].mean() < 1.0  # exactly 0, in fact
     assert np.abs(swapped.astype(int) - frame.astype(int))[region > 0].mean() > 2.0  # and the face did change
 
+
+
+def test_a_swap_with_detail_is_sharper_inside_the_face_and_the_same_outside(model_ws, sample):
+    frame, model, points = first_frame_face(model_ws, sample)
+    plain, detailed = (Compositor(model, SwapOptions(color_stats="frame", detail=amount))(frame, [(0, points)])
+                       for amount in (0.0, 1.0))
+    hull = hull_mask(frame.shape, points)
+    core = cv2.erode(hull, np.ones((15, 15), np.uint8))
+    assert sharpness(detailed, core) > 1.5 * sharpness(plain, core)
+    outside = cv2.dilate(hull_mask(frame.shape, points, "head"), np.ones((25, 25), np.uint8)) == 0
+    assert outside.sum() > frame.shape[0] * frame.shape[1] / 2
+    assert np.array_equal(detailed[outside], plain[outside])
 
 def test_only_the_target_is_swapped_in_a_photo_of_two_people(model_ws, sample, tmp_path):
     ben = next(read_video(sample("single_face.mp4"))).image
