@@ -28,8 +28,8 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub.add_argument("--sizes", default="640x360,1280x720", help="WxH list (default: 640x360,1280x720)")
     sub = command("extract", cmd_bench_extract, "end-to-end extraction frames/s on a sample video, per stage", group)
     sub.add_argument("--video", default=SAMPLE_A, help="a registered sample video")
-    command("watermark", cmd_bench_watermark, "watermark bit accuracy after JPEG, resize, crop, H.264 and "
-                                              "brightness; false positives; PSNR; speed", group)
+    command("watermark", cmd_bench_watermark, "watermark bit accuracy and p-value after re-encoding, downscaling, "
+                                              "cropping, mirroring and rotation; false positives; PSNR; speed", group)
     _register_train(command, group)
     sub = command("swap", cmd_bench_swap, "swap frames/s end to end and time per stage, with a freshly trained "
                   "tiny model on the sample clips", group)

@@ -1,26 +1,35 @@
 """Invisible watermark: a 64-bit payload hidden in the luma of images and video frames.
 
 Scheme (spread spectrum on a periodic tile, built to survive what re-sharing does to a file):
-- A tile of CELLS x CELLS cells, CELL pixels each, repeats over the whole picture. Every cell carries the sum
-  of a fixed pseudo-random sync sign (the same for every payload) and one payload chip: the sign of one
-  coded bit times a pseudo-random sign. The 64-bit payload is CRC-16 protected and convolutionally coded
-  (`ecc`), so each of 172 coded bits owns about 6 cells of every tile.
-- The tile pattern is smoothed and added equally to R, G and B (a pure luma change, so chroma subsampling
-  in JPEG and H.264 does not touch it), at an RMS of `strength` 8-bit levels (3.0 -> PSNR about 38.5 dB).
-- Detection removes the picture with a band-pass filter, clips strong edges, folds the residual onto one
-  tile (summing every period, over all frames of a video), finds the tile's offset by circular
-  correlation with the sync pattern (so crops anywhere work) and reads the chips at that offset.
-  The sync peak's z-score gives a false-positive probability over all offsets (`p_value`); a payload is
-  reported only when that is below P_THRESHOLD and the CRC matches.
-- Scale: the tile is searched at a few scales (a frame shrunk to half size is found at scale 0.5).
+- A tile of CELLS x CELLS cells repeats over the whole picture. Every cell carries the sum of a fixed
+  pseudo-random sync sign (the same for every payload) and one payload chip: the sign of one coded bit times
+  a pseudo-random sign. The 64-bit payload is CRC-16 protected and convolutionally coded (`ecc`), so each of
+  172 coded bits owns about 6 cells of every tile.
+- The pattern's size follows the picture's: cells are CELL pixels on a picture whose short side is
+  REFERENCE pixels or less, and grow with larger pictures (12 px at 1080p). A copy scaled down as a whole
+  (1080p served as 360p) therefore shows the same pattern the detector expects at its size.
+- The pattern is smoothed and added equally to R, G and B (a pure luma change, so chroma subsampling in
+  JPEG and H.264 does not touch it), at an RMS of `strength` 8-bit levels (3.0 -> PSNR about 38.5 dB).
+- Detection brings the luma to the reference size, removes the picture with a band-pass filter weighted by
+  the inverse local variance, and sums the residual over the frames of a video. Then:
+  1. the residual is folded onto one tile at the expected period, and the sync pattern is searched by
+     circular correlation (any crop offset) in each of the eight flips and quarter turns of the tile;
+  2. if that finds nothing, the lattice of the repeating tile is measured from the residual's
+     autocorrelation (its peaks sit at the tile's period vectors, whatever rotation or scale the copy
+     went through), the residual is warped back onto the reference grid, refined by a small search, and
+     folded and searched as in 1.
+  The sync peak's z-score gives a false-positive probability over every offset, orientation and lattice
+  tried (`p_value`); a payload is reported only when that is below P_THRESHOLD and its CRC matches.
 
 The key below is public on purpose: this mark says "made by facewright, see record X", it is not a secret.
+Files marked before the pattern followed the picture's size (4 px cells at every size) are found by the
+lattice search of step 2.
 """
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -33,23 +42,33 @@ from facewright.media.image import Frame
 from facewright.provenance import ecc
 
 PAYLOAD_BITS = 64
-CELL = 4  # pixels: big enough to survive half-size resizing, JPEG q50 and H.264 crf 28
+CELL = 4  # pixels at the reference size: survives JPEG q50, H.264 crf 40 and halving the size
 CELLS = 32
 TILE = CELL * CELLS
+REFERENCE = 360  # short side (pixels) up to which cells are CELL pixels; larger pictures scale the pattern
 STRENGTH = 3.0  # RMS in 8-bit levels
 SYNC_SHARE = 0.12  # share of the power spent on the sync pattern; the rest carries the payload
 P_THRESHOLD = 1e-6  # a mark is "found" below this false-positive probability
-SCALES = (1.0, 0.5, 2.0, 0.75, 1.5)  # tried in order until found
+SYNC_GATE = 1e-3  # ... and only where the sync peak alone is this unlikely by chance
+CRC_CHANCE = 2.0 ** -ecc.CRC_BITS  # the chance that the payload decoded from an unmarked picture passes its CRC
 KEY = b"facewright-watermark-v1"
-_HIGH_PASS = 1.5  # Gaussian sigma (pixels at tile scale) of the blur the detector subtracts
+_WHITEN = 0.5  # the folded tile's spectrum is divided by its magnitude to this power: +1 z on video
+ORIENTATIONS = 8  # the tile is searched in every flip and quarter turn (mirrored or rotated copies)
+_HIGH_PASS = 1.5  # Gaussian sigma (pixels at the reference size) of the blur the detector subtracts
 _LOCAL = 4.0  # Gaussian sigma of the local variance estimate
+_PERIODS = (0.4, 2.5)  # the tile periods the lattice search considers, as multiples of TILE
+_CANDIDATES = 6  # autocorrelation peaks tried as the lattice's first period vector
+_REFINE_GATE = 0.5  # the lattice estimate is refined only where its sync peak is at least this unlikely
+_REFINE = ((-0.006, -0.003, 0.0, 0.003, 0.006), (-0.4, -0.2, 0.0, 0.2, 0.4))  # relative scale, degrees
 
 
 @dataclass(frozen=True)
 class WatermarkResult:
     """What detection found. `bit_accuracy`: share of the raw coded bits that agree with the decoded payload
     (an estimate of the channel's bit accuracy; 0.5 is chance). `p_value`: probability that an unmarked
-    picture shows a sync peak this strong anywhere."""
+    picture shows a sync peak this strong anywhere. `scale` and `angle`: the size (1.0 = as marked, relative
+    to the picture) and rotation in degrees of the pattern found; `orientation`: 0-3 quarter turns, 4-7 the
+    same mirrored."""
 
     found: bool
     payload: int | None  # only when found
@@ -57,9 +76,11 @@ class WatermarkResult:
     bit_accuracy: float
     p_value: float
     z_score: float
-    offset: tuple[int, int]  # (dy, dx) of the tile origin, in tile pixels
+    offset: tuple[int, int]  # (dy, dx) of the tile origin, in reference pixels
     scale: float
     frames: int
+    angle: float = 0.0
+    orientation: int = 0
 
     @property
     def payload_hex(self) -> str | None:
@@ -103,13 +124,18 @@ def _check_payload(payload: int) -> None:
 
 @lru_cache(maxsize=8)
 def tile_pattern(payload: int) -> NDArray[np.float32]:
-    """The TILE x TILE pattern for a payload, unit RMS."""
+    """The TILE x TILE pattern for a payload at the reference size, unit RMS."""
     _check_payload(payload)
     layout = _layout()
     coded = ecc.encode_bits(ecc.int_to_bits(payload, PAYLOAD_BITS)).astype(np.float32) * 2 - 1
     cells = math.sqrt(SYNC_SHARE) * layout.sync + math.sqrt(1 - SYNC_SHARE) * coded[layout.owner] * layout.chip
     tile = _smooth_cells(cells.astype(np.float32))
     return tile / np.sqrt(np.mean(tile**2))
+
+
+def pattern_scale(height: int, width: int) -> float:
+    """How many picture pixels one reference pixel of the pattern covers: 1 up to REFERENCE, then more."""
+    return max(1.0, min(height, width) / REFERENCE)
 
 
 def embed(image: Frame, payload: int, strength: float = STRENGTH) -> Frame:
@@ -123,8 +149,17 @@ def embed(image: Frame, payload: int, strength: float = STRENGTH) -> Frame:
 def _frame_delta(payload: int, strength: float, height: int, width: int) -> NDArray[np.int16]:
     """The tiled pattern for a frame size, rounded to levels (cached: a video's frames share it)."""
     tile = tile_pattern(payload) * strength
-    reps = (-(-height // TILE), -(-width // TILE))
-    return np.rint(np.tile(tile, reps)[:height, :width]).astype(np.int16)
+    scale = pattern_scale(height, width)
+    if scale == 1.0:
+        reps = (-(-height // TILE), -(-width // TILE))
+        return np.rint(np.tile(tile, reps)[:height, :width]).astype(np.int16)
+    # Sample the reference tile at pixel centres of the larger picture, wrapping around the tile.
+    xs = ((np.arange(width, dtype=np.float64) + 0.5) / scale - 0.5) % TILE
+    ys = ((np.arange(height, dtype=np.float64) + 0.5) / scale - 0.5) % TILE
+    map_x = np.broadcast_to(xs[None, :], (height, width)).astype(np.float32)
+    map_y = np.broadcast_to(ys[:, None], (height, width)).astype(np.float32)
+    delta = cv2.remap(tile, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+    return np.rint(delta).astype(np.int16)
 
 
 def _luma(image: Frame) -> NDArray[np.float32]:
@@ -133,93 +168,243 @@ def _luma(image: Frame) -> NDArray[np.float32]:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def residual(image: Frame, scale: float = 1.0) -> NDArray[np.float32]:
-    """High-passed luma at tile scale, weighted by 1 / local variance: the picture mostly removed.
+def reference_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) of a picture brought to the pattern's reference size."""
+    scale = pattern_scale(height, width)
+    return max(1, round(height / scale)), max(1, round(width / scale))
+
+
+def residual(image: Frame) -> NDArray[np.float32]:
+    """High-passed luma at the reference size, weighted by 1 / local variance: the picture mostly removed.
 
     Textured regions (hair, foliage) hide the mark but also drown it; weighting each pixel by the inverse
     of its local variance is the matched-filter weighting for noise that varies over the picture, and
     measured 2-3x the per-bit SNR of a plain band-pass on the astronaut photo.
     """
     luma = _luma(image)
-    if scale != 1.0:
-        size = (max(1, round(luma.shape[1] / scale)), max(1, round(luma.shape[0] / scale)))
-        luma = cv2.resize(luma, size, interpolation=cv2.INTER_LINEAR if scale < 1 else cv2.INTER_AREA)
+    height, width = reference_size(*luma.shape)
+    if (height, width) != luma.shape:
+        luma = cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA)
     high = luma - cv2.GaussianBlur(luma, (0, 0), _HIGH_PASS)
     local = np.sqrt(cv2.GaussianBlur(high * high, (0, 0), _LOCAL)) + 1.0
     return np.clip(high / (local * local), -3.0, 3.0)
 
 
-def fold(res: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Sum a residual onto one tile: (sums, counts), each TILE x TILE."""
+def fold(res: NDArray[np.floating], weight: NDArray[np.floating] | None = None) -> NDArray[np.float64]:
+    """Sum a residual onto one TILE x TILE tile (origin at the residual's top-left pixel)."""
     height, width = res.shape
-    padded_h, padded_w = -(-height // TILE) * TILE, -(-width // TILE) * TILE
-    sums = np.zeros((padded_h, padded_w), np.float64)
-    counts = np.zeros((padded_h, padded_w), np.float64)
-    sums[:height, :width] = res
-    counts[:height, :width] = 1
-    shape = (padded_h // TILE, TILE, padded_w // TILE, TILE)
-    return sums.reshape(shape).sum(axis=(0, 2)), counts.reshape(shape).sum(axis=(0, 2))
+    padded = np.zeros((-(-height // TILE) * TILE, -(-width // TILE) * TILE), np.float64)
+    padded[:height, :width] = res if weight is None else res * weight
+    return padded.reshape(padded.shape[0] // TILE, TILE, padded.shape[1] // TILE, TILE).sum(axis=(0, 2))
 
 
 class Accumulator:
-    """Folds frames (one image, or many frames of a video) and decodes the payload from the sum.
+    """Sums the residuals of frames (one image, or many frames of a video) and decodes the payload from the sum.
 
-    The first scale (1.0: the size it was marked at) is folded for every frame; the other scales, a
-    fallback for resized copies, for every `fallback_every`-th frame, to keep per-frame cost low.
+    The sum is linear in the frames, so folding or warping it equals folding or warping every frame:
+    evidence from a whole clip costs one search. Frames of another size than the first are skipped.
     """
 
-    def __init__(self, scales: Sequence[float] = SCALES, fallback_every: int = 4):
-        self.scales = tuple(scales)
-        self.fallback_every = fallback_every
+    def __init__(self) -> None:
         self.frames = 0
-        self._folds = {s: (np.zeros((TILE, TILE)), np.zeros((TILE, TILE))) for s in self.scales}
+        self._sum: NDArray[np.float64] | None = None
 
     def add(self, image: Frame) -> None:
-        for i, scale in enumerate(self.scales):
-            if i == 0 or self.frames % self.fallback_every == 0:
-                sums, counts = fold(residual(image, scale))
-                self._folds[scale][0][...] += sums
-                self._folds[scale][1][...] += counts
+        res = residual(image)
+        if self._sum is None:
+            self._sum = res.astype(np.float64)
+        elif self._sum.shape == res.shape:
+            self._sum += res
+        else:
+            return
         self.frames += 1
 
-    def result(self) -> WatermarkResult:
-        best = _nothing(self.frames)
-        for scale in self.scales:
-            found = decode_tile(*self._folds[scale], scale, self.frames)
-            if found.found:
-                return found
-            best = found if found.z_score > best.z_score else best
-        return best
+    def result(self, search: bool = True) -> WatermarkResult:
+        """Decode at the expected size in every orientation; with `search`, measure the lattice if that fails."""
+        if self._sum is None:
+            return _nothing(0)
+        return locate(self._sum, self.frames, search=search)
 
 
 def _nothing(frames: int) -> WatermarkResult:
     return WatermarkResult(False, None, 0, 0.0, 1.0, 0.0, (0, 0), 1.0, frames)
 
 
+def locate(res: NDArray[np.float64], frames: int = 1, search: bool = True) -> WatermarkResult:
+    """Find and decode the mark in a (summed) residual: at the expected period first, then by lattice search."""
+    direct = _Peak.best(fold(res))
+    hypotheses = ORIENTATIONS
+    if direct.p_value(hypotheses) < SYNC_GATE:
+        found = direct.decode(frames, hypotheses)
+        if found.found or not search:
+            return found
+    elif not search:
+        return direct.decode(frames, hypotheses)
+    best = direct
+    candidates = _lattice_candidates(res)
+    for matrix in candidates:
+        best = max(best, _Peak.of_warp(res, matrix), key=lambda peak: peak.z)
+    hypotheses += ORIENTATIONS * len(candidates)
+    if best is not direct and best.p_value(hypotheses) < _REFINE_GATE:
+        for refined in _refinements(best.matrix):
+            best = max(best, _Peak.of_warp(res, refined), key=lambda peak: peak.z)
+        hypotheses += ORIENTATIONS * (len(_REFINE[0]) * len(_REFINE[1]) - 1)
+    return best.decode(frames, hypotheses)
+
+
+@dataclass(frozen=True)
+class _Peak:
+    """The strongest sync peak of one folded tile, over the eight orientations."""
+
+    z: float
+    tile: NDArray[np.float64]  # the folded tile, turned back to the reference orientation
+    offset: tuple[int, int]
+    orientation: int
+    matrix: NDArray[np.float64]  # 2 x 2: picture pixel -> reference pixel (identity for the direct fold)
+
+    @classmethod
+    def best(cls, tile: NDArray[np.float64], matrix: NDArray[np.float64] | None = None) -> _Peak:
+        turned = np.stack([_orient(tile, orientation) for orientation in range(ORIENTATIONS)])
+        spectrum = np.fft.rfft2(turned)
+        spectrum /= np.abs(spectrum) ** _WHITEN + 1e-9  # flattens the picture's leftovers
+        corr = np.fft.irfft2(spectrum * _sync_spectrum(), s=tile.shape)
+        sample = corr[:, ::2, ::2].reshape(ORIENTATIONS, -1)  # a quarter of the offsets sets the noise level
+        center = np.median(sample, axis=1)
+        spread = 1.4826 * np.median(np.abs(sample - center[:, None]), axis=1) + 1e-12
+        peaks = corr.reshape(ORIENTATIONS, -1).argmax(axis=1)
+        z = (corr.reshape(ORIENTATIONS, -1)[np.arange(ORIENTATIONS), peaks] - center) / spread
+        orientation = int(np.argmax(z))
+        peak = np.unravel_index(int(peaks[orientation]), tile.shape)
+        return cls(float(z[orientation]), turned[orientation], (int(peak[0]), int(peak[1])), orientation,
+                   np.eye(2) if matrix is None else matrix)
+
+    @classmethod
+    def of_warp(cls, res: NDArray[np.float64], matrix: NDArray[np.float64]) -> _Peak:
+        """Warp `res` by `matrix` (picture -> reference pixels) and fold it."""
+        height, width = res.shape
+        corners = matrix @ np.array([[0, width, 0, width], [0, 0, height, height]], np.float64)
+        low = np.floor(corners.min(axis=1))
+        size = np.ceil(corners.max(axis=1) - low).astype(int) + 1
+        affine = np.hstack([matrix, -low[:, None]]).astype(np.float64)
+        warped = cv2.warpAffine(res.astype(np.float32), affine, (int(size[0]), int(size[1])),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return cls.best(fold(warped), matrix)
+
+    def p_value(self, hypotheses: int) -> float:
+        """The chance of a sync peak this strong at any of the offsets of `hypotheses` folded tiles."""
+        return min(1.0, TILE * TILE * hypotheses * _normal_sf(self.z))
+
+    def decode(self, frames: int, hypotheses: int) -> WatermarkResult:
+        aligned = np.roll(self.tile, (-self.offset[0], -self.offset[1]), axis=(0, 1))
+        soft = _chip_values(aligned)
+        message, crc_ok = ecc.decode_bits(soft, PAYLOAD_BITS)
+        agreement = float(np.mean((soft > 0) == ecc.encode_bits(message).astype(bool)))
+        sync_p = self.p_value(hypotheses)
+        # The payload's CRC is a second, independent test: an unmarked picture passes it by chance once in 2^16.
+        p_value = sync_p * CRC_CHANCE if crc_ok else sync_p
+        found = crc_ok and sync_p < SYNC_GATE and p_value < P_THRESHOLD
+        decoded = ecc.bits_to_int(message)
+        scale = 1.0 / math.sqrt(abs(np.linalg.det(self.matrix)))
+        angle = -math.degrees(math.atan2(self.matrix[1, 0], self.matrix[0, 0]))  # counter-clockwise as seen
+        return WatermarkResult(found, decoded if found else None, decoded, agreement, p_value, self.z,
+                               self.offset, round(scale, 4), frames, round(angle, 2), self.orientation)
+
+
+def _orient(tile: NDArray[np.float64], orientation: int) -> NDArray[np.float64]:
+    """One of the eight flips and quarter turns of a square tile (0: as it is)."""
+    turned = np.rot90(tile, orientation % 4)
+    return np.ascontiguousarray(turned[:, ::-1] if orientation >= 4 else turned)
+
+
+def _lattice_candidates(res: NDArray[np.float64]) -> list[NDArray[np.float64]]:
+    """Matrices (picture -> reference pixels) for the strongest period vectors in the residual's autocorrelation.
+
+    A repeating tile puts peaks in the autocorrelation at its two period vectors and their sums, turned and
+    scaled as the copy was. Each strong peak v1 is tried with the peak nearest v1 turned a quarter (v2); the
+    matrix maps v1 to (TILE, 0) and v2 to (0, TILE).
+    """
+    height, width = res.shape
+    centered = res - res.mean()
+    spectrum = np.fft.rfft2(centered, s=(2 * height, 2 * width))
+    acf = np.fft.fftshift(np.fft.irfft2(np.abs(spectrum) ** 2, s=(2 * height, 2 * width)))
+    dy = np.arange(-height, height)[:, None]
+    dx = np.arange(-width, width)[None, :]
+    overlap = np.maximum((height - np.abs(dy)) * (width - np.abs(dx)), 1).astype(np.float64)
+    acf = acf / overlap
+    acf -= cv2.GaussianBlur(acf, (0, 0), 3.0)
+    radius = np.hypot(dy, dx)
+    low, high = _PERIODS[0] * TILE, min(_PERIODS[1] * TILE, 0.7 * max(height, width))
+    usable = (radius >= low) & (radius <= high) & ((dx > 0) | ((dx == 0) & (dy > 0)))
+    usable &= (np.abs(dy) < 0.8 * height) & (np.abs(dx) < 0.8 * width)
+    spread = 1.4826 * np.median(np.abs(acf[usable])) + 1e-12
+    score = np.where(usable, acf / spread, -np.inf).astype(np.float32)
+    peaks = (score == cv2.dilate(score, np.ones((5, 5), np.uint8))) & np.isfinite(score)
+    ys, xs = np.nonzero(peaks)
+    order = np.argsort(-score[ys, xs])[:_CANDIDATES]
+    matrices = []
+    for i in order:
+        v1 = _subpixel(score, ys[i], xs[i]) - (height, width)
+        v1 = np.array([v1[1], v1[0]])  # (x, y)
+        v2 = _partner(score, v1, (height, width))
+        if _square(v1, v2):
+            matrices.append(TILE * np.linalg.inv(np.column_stack([v1, v2])))
+    return matrices
+
+
+def _subpixel(score: NDArray[np.float64], y: int, x: int) -> NDArray[np.float64]:
+    """Peak position refined by a parabola through its neighbours in each axis, as (y, x)."""
+    def offset(minus: float, mid: float, plus: float) -> float:
+        if not (np.isfinite(minus) and np.isfinite(plus)):
+            return 0.0
+        denom = minus - 2 * mid + plus
+        return 0.0 if denom >= 0 else float(np.clip(0.5 * (minus - plus) / denom, -0.5, 0.5))
+    h, w = score.shape
+    oy = offset(score[y - 1, x], score[y, x], score[y + 1, x]) if 0 < y < h - 1 else 0.0
+    ox = offset(score[y, x - 1], score[y, x], score[y, x + 1]) if 0 < x < w - 1 else 0.0
+    return np.array([y + oy, x + ox])
+
+
+def _partner(score: NDArray[np.float64], v1: NDArray[np.float64], center: tuple[int, int]) -> NDArray[np.float64]:
+    """The period vector a quarter turn from v1: the strongest peak within 4% of v1 turned, else v1 turned."""
+    guess = np.array([-v1[1], v1[0]])
+    if guess[0] < 0 or (guess[0] == 0 and guess[1] < 0):
+        guess = -guess  # the autocorrelation is symmetric: look in the half searched
+    reach = max(2, int(round(0.04 * np.hypot(*v1))))
+    cy, cx = int(round(center[0] + guess[1])), int(round(center[1] + guess[0]))
+    h, w = score.shape
+    y0, y1, x0, x1 = max(0, cy - reach), min(h, cy + reach + 1), max(0, cx - reach), min(w, cx + reach + 1)
+    window = score[y0:y1, x0:x1]
+    if window.size == 0 or not np.isfinite(window).any():
+        return guess
+    y, x = np.unravel_index(int(np.argmax(np.where(np.isfinite(window), window, -np.inf))), window.shape)
+    found = _subpixel(score, y0 + y, x0 + x) - center
+    return np.array([found[1], found[0]])
+
+
+def _square(v1: NDArray[np.float64], v2: NDArray[np.float64]) -> bool:
+    """Whether two period vectors can be a square tile's, turned and scaled (and squeezed by at most 10%)."""
+    n1, n2 = float(np.hypot(*v1)), float(np.hypot(*v2))
+    if min(n1, n2) < 1.0 or not 0.9 < n2 / n1 < 1.1:
+        return False
+    return abs(float(v1 @ v2)) / (n1 * n2) < math.sin(math.radians(6))  # within 6 degrees of a right angle
+
+
+def _refinements(matrix: NDArray[np.float64]) -> list[NDArray[np.float64]]:
+    """Small changes of scale and rotation around a lattice estimate (the estimate itself left out)."""
+    out = []
+    for ds in _REFINE[0]:
+        for da in _REFINE[1]:
+            if ds == 0 and da == 0:
+                continue
+            a = math.radians(da)
+            turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+            out.append((1 + ds) * turn @ matrix)
+    return out
+
+
 @lru_cache(maxsize=1)
 def _sync_spectrum() -> NDArray[np.complex128]:
-    return np.conj(np.fft.fft2(_smooth_cells(_layout().sync)))
-
-
-def decode_tile(sums: NDArray[np.float64], counts: NDArray[np.float64], scale: float = 1.0,
-                frames: int = 1) -> WatermarkResult:
-    """Find the tile offset from the sync pattern, then read and decode the payload there."""
-    if not counts.any():
-        return _nothing(frames)
-    tile = sums  # plain sums weigh every pixel equally: the SNR-optimal combination for equal noise
-    corr = np.real(np.fft.ifft2(np.fft.fft2(tile) * _sync_spectrum()))
-    peak = np.unravel_index(int(np.argmax(corr)), corr.shape)
-    center = np.median(corr)
-    z = float((corr[peak] - center) / (1.4826 * np.median(np.abs(corr - center)) + 1e-12))
-    p_value = min(1.0, corr.size * _normal_sf(z))
-    aligned = np.roll(tile, (-int(peak[0]), -int(peak[1])), axis=(0, 1))
-    soft = _chip_values(aligned)
-    message, crc_ok = ecc.decode_bits(soft, PAYLOAD_BITS)
-    agreement = float(np.mean((soft > 0) == ecc.encode_bits(message).astype(bool)))
-    found = crc_ok and p_value < P_THRESHOLD
-    decoded = ecc.bits_to_int(message)
-    offset = (int(peak[0]), int(peak[1]))
-    return WatermarkResult(found, decoded if found else None, decoded, agreement, p_value, z, offset, scale, frames)
+    return np.conj(np.fft.rfft2(_smooth_cells(_layout().sync)))
 
 
 def _chip_values(aligned: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -237,23 +422,19 @@ def _normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def detect(image: Frame, scales: Sequence[float] = SCALES) -> WatermarkResult:
-    """Detect the mark in one picture, trying each scale in turn until one decodes."""
-    best = _nothing(1)
-    for scale in scales:
-        found = decode_tile(*fold(residual(image, scale)), scale)
-        if found.found:
-            return found
-        best = found if found.z_score > best.z_score else best
-    return best
+def detect(image: Frame, search: bool = True) -> WatermarkResult:
+    """Detect the mark in one picture."""
+    acc = Accumulator()
+    acc.add(image)
+    return acc.result(search)
 
 
-def detect_frames(frames: Iterable[Frame], scales: Sequence[float] = SCALES) -> WatermarkResult:
+def detect_frames(frames: Iterable[Frame], search: bool = True) -> WatermarkResult:
     """Detect the mark in a sequence of frames (a video clip): evidence adds up over frames."""
-    acc = Accumulator(scales)
+    acc = Accumulator()
     for frame in frames:
         acc.add(frame)
-    return acc.result()
+    return acc.result(search)
 
 
 def psnr(a: Frame, b: Frame) -> float:
