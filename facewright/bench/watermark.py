@@ -232,9 +232,9 @@ class WatermarkBench:
         return all(r.found for r in self.attacks if r.attack.endswith("*"))
 
     def rows(self) -> list[str]:
-        lines = [f"{'medium':<11} {'attack':<32} {'size':>9} {'bit acc':>8} {'found':>6} {'p-value':>9}"]
+        lines = [f"{'medium':<11} {'attack':<35} {'size':>9} {'bit acc':>8} {'found':>6} {'p-value':>9}"]
         for r in self.attacks:
-            lines.append(f"{r.medium:<11} {r.attack:<32} {r.size[0]:>4}x{r.size[1]:<4} {r.bit_accuracy:8.3f} "
+            lines.append(f"{r.medium:<11} {r.attack:<35} {r.size[0]:>4}x{r.size[1]:<4} {r.bit_accuracy:8.3f} "
                          f"{'yes' if r.found else 'NO':>6} {r.p_value:9.1e}")
         psnr = ", ".join(f"{medium} {db:.1f} dB" for medium, db in self.psnr.items())
         required = [r for r in self.attacks if r.attack.endswith("*")]
