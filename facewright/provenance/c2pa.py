@@ -25,7 +25,10 @@ What 0.38.1 reports (measured on PNG, JPEG, WebP, MP4, MOV signed with a local C
     `assertion.bmffHash.mismatch` (MP4/MOV); a changed manifest byte gives `claimSignature.mismatch`,
     `assertion.hashedURI.mismatch` and kin, or a c2pa error, which we report as "invalid" with
     `manifest.unreadable` (our code, not c2pa's);
-  - no manifest (or one stripped by re-saving): `Reader.try_create` returns None, our state "none".
+  - no manifest (or one stripped by re-saving): `Reader.try_create` returns None, our state "none";
+  - bytes appended to an MP4 (or a file cut short): c2pa cannot walk the boxes ("asset could not be parsed")
+    and validates nothing; we report "invalid" with `asset.unparseable` (our code), and `verify` decides from
+    the frames whether the file is still a video (it plays: appended bytes) or not (cut short: bad input).
 """
 from __future__ import annotations
 
@@ -55,6 +58,7 @@ SUPPORTED = {
 }
 _NO_C2PA = {".mkv", ".webm"}  # Matroska/WebM: c2pa-rs has no handler for them
 UNREADABLE = "manifest.unreadable"  # our code for a manifest store c2pa could not decode at all
+UNPARSEABLE = "asset.unparseable"  # our code for a container c2pa could not walk (bytes appended, file cut short)
 _TRAINING_MINING = ("cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_training", "cawg.data_mining")
 _STATES = {"Valid": "valid", "Trusted": "trusted", "Invalid": "invalid"}
 # c2pa-rs 0.91.3 wording for a container it cannot walk (truncated box, wrong magic): the file, not the manifest
@@ -76,6 +80,15 @@ class ManifestFacts:
 
 
 @dataclass(frozen=True)
+class Certificate:
+    """The signing certificate of a manifest, as c2pa reports it (names as "CN=..., O=...")."""
+
+    subject: str
+    issuer: str
+    serial: str  # lowercase hex, no leading zeros: certificates may share every name, not a serial and issuer
+
+
+@dataclass(frozen=True)
 class C2paReport:
     """What c2pa says about a file's manifest store."""
 
@@ -86,6 +99,22 @@ class C2paReport:
     signer: str | None  # "<subject CN> (issued by <issuer O>)" as c2pa reports the signature
     generator: str | None  # claim generator, "name version"
     manifest_json: str | None  # the raw manifest store JSON (c2pa's Reader.json())
+    certificate: Certificate | None = None  # the signing certificate, when the signature could be read
+
+    @property
+    def trusted(self) -> bool:
+        """Signed under a trusted root (this machine's, or one given as an anchor), and valid."""
+        return self.state == "trusted"
+
+    @property
+    def ours(self) -> bool:
+        """A valid manifest that carries a facewright assertion (which anyone can write: see `trusted`)."""
+        return self.state in ("valid", "trusted") and self.facewright is not None
+
+    @property
+    def foreign(self) -> bool:
+        """A valid manifest of another tool: no facewright assertion in it."""
+        return self.state in ("valid", "trusted") and self.facewright is None
 
 
 # --- signing ----------------------------------------------------------------------------------------------
@@ -204,8 +233,9 @@ def read_file(path: Path, anchors_pem: bytes | None = None) -> C2paReport:
     """Read and validate the C2PA manifest store of `path`.
 
     `anchors_pem`: extra root certificates to trust (PEM); a manifest signed under one of them is "trusted".
-    No manifest gives state "none"; a damaged one gives "invalid" with codes; a file that is not a PNG, JPEG,
-    WebP, MP4 or MOV raises an InputError naming it.
+    No manifest gives state "none"; a damaged one gives "invalid" with codes (UNPARSEABLE when the container
+    itself cannot be walked: bytes appended, or cut short); a file that is not a PNG, JPEG, WebP, MP4 or MOV
+    raises an InputError naming it.
     """
     path = require_file(path)
     mime = _readable_mime(path)
@@ -213,7 +243,7 @@ def read_file(path: Path, anchors_pem: bytes | None = None) -> C2paReport:
         try:
             reader = c2pa.Reader.try_create(mime, stream, context=context)
         except c2pa.C2paError as exc:
-            return _unreadable(path, exc)
+            return _unreadable(exc)
         if reader is None:
             return C2paReport("none", (), None, (), None, None, None)
         with reader:
@@ -232,12 +262,14 @@ def _readable_mime(path: Path) -> str:
                             fix="give the image or video file facewright wrote")
 
 
-def _unreadable(path: Path, exc: c2pa.C2paError) -> C2paReport:
-    """A manifest store c2pa found but could not decode is "invalid"; a container it cannot walk is bad input."""
-    if _ASSET_UNPARSEABLE in str(exc):
-        raise InvalidMediaError(f"damaged or truncated ({exc})", path=path,
-                                fix="re-copy or re-export the file; an interrupted copy truncates it") from exc
-    return C2paReport("invalid", (UNREADABLE,), None, (), None, None, None)
+def _unreadable(exc: c2pa.C2paError) -> C2paReport:
+    """"invalid": a manifest store c2pa found but could not decode, or a container it could not walk.
+
+    Whether a container c2pa cannot walk is still a picture or a video is for the caller to find out: bytes
+    appended to an MP4 stop c2pa, not a player.
+    """
+    code = UNPARSEABLE if _ASSET_UNPARSEABLE in str(exc) else UNREADABLE
+    return C2paReport("invalid", (code,), None, (), None, None, None)
 
 
 def _report(store: dict, crjson: dict, raw: str) -> C2paReport:
@@ -246,7 +278,7 @@ def _report(store: dict, crjson: dict, raw: str) -> C2paReport:
     return C2paReport(state=_STATES.get(store.get("validation_state", ""), "invalid"), codes=_failure_codes(store),
                       facewright=_our_body(crjson, label), actions=tuple(_actions(active)),
                       signer=_signer_name(active.get("signature_info")), generator=_generator(active),
-                      manifest_json=raw)
+                      manifest_json=raw, certificate=_certificate(crjson, label))
 
 
 def _failure_codes(store: dict) -> tuple[str, ...]:
@@ -267,6 +299,29 @@ def _our_body(crjson: dict, label: str | None) -> dict | None:
             body = manifest.get("assertions", {}).get(ASSERTION)
             return body if isinstance(body, dict) else None
     return None
+
+
+def _certificate(crjson: dict, label: str | None) -> Certificate | None:
+    """The active manifest's signing certificate from the crJSON view (Reader.json() leaves out the names' O)."""
+    for manifest in crjson.get("manifests", []):
+        if manifest.get("label") == label:
+            info = (manifest.get("signature") or {}).get("certificateInfo") or {}
+            if info.get("serialNumber"):
+                return Certificate(_dn(info.get("subject")), _dn(info.get("issuer")), _hex(info["serialNumber"]))
+    return None
+
+
+def _hex(serial: object) -> str:
+    """A serial number as lowercase hex without leading zeros (c2pa writes the DER bytes), else as given."""
+    try:
+        return f"{int(str(serial), 16):x}"
+    except ValueError:
+        return str(serial)
+
+
+def _dn(name: dict | None) -> str:
+    """{"CN": "x", "O": "y"} as "CN=x, O=y"."""
+    return ", ".join(f"{key}={value}" for key, value in (name or {}).items())
 
 
 def _actions(active: dict) -> list[dict]:
