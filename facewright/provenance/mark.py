@@ -2,7 +2,9 @@
 
 The swap stage marks frames as it renders them (`FrameMarker`) and seals its encoded file (`seal`);
 `mark_file` does both for any existing image or video. Order matters: the label is drawn first so the
-watermark also covers it, and the manifest is signed last, over the final encoded bytes.
+watermark also covers it, and the manifest is signed last, over the final encoded bytes. The marker also keeps
+a fingerprint of every frame it marks (provenance.fingerprint), which `record_mark` stores with the output's
+catalog row: `verify` compares it with the file in hand, so a watermark copied onto other content is caught.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from facewright.media.kind import MediaKind, media_kind
 from facewright.media.transcode import transcode
 from facewright.media.video import VideoFrame
 from facewright.progress import ProgressFactory, no_progress
-from facewright.provenance import watermark
+from facewright.provenance import fingerprint, watermark
 from facewright.provenance.c2pa import ManifestFacts, sign_file
 from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.label import Label, apply_label
@@ -79,14 +81,17 @@ class MarkPlan:
 
 
 class FrameMarker:
-    """Label + watermark for each frame of one output."""
+    """Label + watermark for each frame of one output; the marked frames' thumbnails go to `recorder`."""
 
     def __init__(self, plan: MarkPlan, kind: MediaKind):
         self.plan = plan
         self.kind = kind
+        self.recorder = fingerprint.Recorder()
 
     def __call__(self, image: Frame) -> Frame:
-        return watermark.embed(apply_label(image, self.plan.label, self.kind), self.plan.payload)
+        marked = watermark.embed(apply_label(image, self.plan.label, self.kind), self.plan.payload)
+        self.recorder.add(marked)
+        return marked
 
 
 def seal(unsigned: Path, output: Path, plan: MarkPlan, identity: SigningIdentity) -> Path:
@@ -135,15 +140,27 @@ class MarkResult:
     label: str
     input_frames: int | None = None  # video: the frames the input holds; `frames` is those that could be decoded
     corrupt_packets: int = 0  # video: damaged packets of the input, skipped
+    fingerprint: bytes | None = field(default=None, repr=False)  # packed thumbnails (provenance.fingerprint)
 
     @property
     def frames_lost(self) -> int:
         return max(0, (self.input_frames or 0) - self.frames)
 
     @classmethod
-    def of(cls, output: Path, plan: MarkPlan, kind: MediaKind = MediaKind.IMAGE, frames: int = 1) -> MarkResult:
-        """The result of marking `output` (already written) under `plan`."""
-        return cls(output, kind, frames, sha256_file(output), plan.payload_hex, plan.label.preset)
+    def of(cls, output: Path, plan: MarkPlan, kind: MediaKind = MediaKind.IMAGE, frames: int = 1,
+           marker: FrameMarker | None = None) -> MarkResult:
+        """The result of marking `output` (already written) under `plan`.
+
+        The fingerprint comes from `marker` (the frames it marked); without one, an image's is taken from the
+        file, and a video has none (its frames are not decoded again).
+        """
+        if marker is not None:
+            packed = marker.recorder.packed()
+        elif kind == MediaKind.IMAGE:
+            packed = fingerprint.pack([fingerprint.thumbnail(read_image(output))])
+        else:
+            packed = None
+        return cls(output, kind, frames, sha256_file(output), plan.payload_hex, plan.label.preset, fingerprint=packed)
 
 
 def mark_file(input: str | Path, output: str | Path, plan: MarkPlan, identity: SigningIdentity, *,
@@ -161,8 +178,8 @@ def mark_file(input: str | Path, output: str | Path, plan: MarkPlan, identity: S
         encoded = transcode(input, unsigned, options=options, progress=progress,
                             frame_fn=lambda frame: marker(_image(frame)))
         seal(unsigned, output, plan, identity)
-    return dataclasses.replace(MarkResult.of(output, plan, kind, encoded.frames), input_frames=encoded.input_frames,
-                               corrupt_packets=encoded.corrupt_packets)
+    return dataclasses.replace(MarkResult.of(output, plan, kind, encoded.frames, marker),
+                               input_frames=encoded.input_frames, corrupt_packets=encoded.corrupt_packets)
 
 
 def _image(frame: VideoFrame) -> Frame:
@@ -172,17 +189,18 @@ def _image(frame: VideoFrame) -> Frame:
 def record_mark(ws: Workspace, run_id: int, result: MarkResult, plan: MarkPlan, signer_fingerprint: str) -> int:
     """Record a marked output in the catalog (outputs + marks rows); return the output id.
 
-    The marks row is what `verify` finds through a file's watermark id when its manifest was stripped.
+    The marks row is what `verify` finds through a file's watermark id when its manifest was stripped; its
+    `fingerprint` is what `verify` compares the file in hand with (NULL when the result has none).
     """
     output_id = ws.add_output(run_id, result.output, result.sha256, result.kind)
     parent_sha256 = sha256_file(plan.parent) if plan.parent else None
     ws.conn.execute(
         "INSERT INTO marks (payload, output_id, run_id, path, sha256, kind, label, consent_ids_json, consent_salt, "
-        "signer_fingerprint, model, model_sha256, parent_sha256, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "signer_fingerprint, model, model_sha256, parent_sha256, created_at, fingerprint) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (result.payload_hex, output_id, run_id, str(result.output.resolve()), result.sha256, result.kind,
          result.label, json.dumps(list(plan.consent_ids)), plan.salt.hex(), signer_fingerprint, plan.model,
-         plan.model_sha256, parent_sha256, now()))
+         plan.model_sha256, parent_sha256, now(), result.fingerprint))
     return output_id
 
 

@@ -66,7 +66,7 @@ class PatchWriter:
             shutil.move(masks.close(), self.folder / f"track_{track:03d}_mask.mp4")
             with atomic_path(self.folder / f"track_{track:03d}.json") as tmp:
                 tmp.write_text(json.dumps({"track": track, "frames": meta}, indent=1) + "\n")
-            marks.append((MarkResult.of(output, marker.plan, MediaKind.VIDEO, len(meta)), marker.plan))
+            marks.append((MarkResult.of(output, marker.plan, MediaKind.VIDEO, len(meta), marker), marker.plan))
         self.close()
         return marks
 

@@ -208,7 +208,7 @@ def swap_video(job: SwapJob, input: Path, output: Path) -> SwapResult:
         render = FrameRenderer(compositor, chosen.faces, FrameMarker(plan, MediaKind.VIDEO),
                                _preview_frames(footage.frames, job.options.preview), patch)
         encoded = _encode(job, input, output, render, plan)
-    result = MarkResult.of(output, plan, MediaKind.VIDEO, encoded.frames)
+    result = MarkResult.of(output, plan, MediaKind.VIDEO, encoded.frames, render.marker)
     job.record(result, plan)
     preview = _write_preview(job, render.strip, output, input, chosen.consent) if render.strip else None
     seconds = time.perf_counter() - start

@@ -158,4 +158,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         # training checks each of those against the consent photo once, then records its hash.
         "ALTER TABLE faces ADD COLUMN crop_sha256 TEXT",
     )),
+    Migration(7, "marks: a perceptual fingerprint of each output", (
+        # provenance.fingerprint's thumbnails of the marked frames, so `verify` can tell the content a watermark
+        # was put on from content it was copied onto. Outputs marked before this version have NULL: verify says
+        # it cannot compare them.
+        "ALTER TABLE marks ADD COLUMN fingerprint BLOB",
+    )),
 )

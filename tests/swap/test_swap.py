@@ -54,6 +54,7 @@ def test_swapped_video_keeps_frames_timing_and_audio_and_verifies(model_ws, samp
     assert result.frames_swapped >= 60 and result.tracks_swapped == 1
     [report] = api.verify([result.output], workspace=model_ws)
     assert report.outcome == "verified" and report.watermark.payload_hex == result.payload_hex
+    assert report.record["fingerprint_frames"] == 72  # what verify compares a copy without its manifest with
     assert {c.identity for c in report.consents} == {"anna", "ben"}
     model = report.c2pa.facewright["model"]  # by its hash: a model's name can name people (--name-in-manifest)
     assert model["name"] == f"sha256:{model['sha256'][:16]}" and MODEL not in report.c2pa.manifest_json
@@ -67,6 +68,7 @@ def test_swapped_video_keeps_frames_timing_and_audio_and_verifies(model_ws, samp
     [faces] = api.verify([patch / "track_000.mp4"], workspace=model_ws)
     # Signed; the watermark's 128 px tile does not fit the 64 px faces of this tiny model (it does at 128+).
     assert faces.outcome == "manifest-only" and faces.c2pa.state in ("valid", "trusted")
+    assert faces.record["fingerprint_frames"] == len(frames)  # found through the manifest's payload
 
 
 def first_frame_face(model_ws, sample) -> tuple[np.ndarray, object, np.ndarray]:
