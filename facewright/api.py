@@ -285,8 +285,10 @@ def verify(paths: Iterable[str | Path], *, anchors: Iterable[str | Path] = (),
            workspace: str | Path | None = None) -> list[VerifyReport | Exception]:
     """A provenance report per file (or the error that file raised: a batch goes on past one bad file).
 
-    Our own signing root is always a trust anchor; `anchors` adds more PEM roots. The workspace's catalog is
-    read when one exists (never created here), to name the record and consents behind a mark.
+    Our own signing root is always a trust anchor; `anchors` adds more PEM roots (a manifest under any other
+    root is "untrusted-signer", never "verified"). The workspace's catalog is read when one exists (never
+    created here), to name the record and consents behind a mark and to compare the file with the fingerprint
+    stored when that output was marked ("different-content" for a watermark copied onto other content).
     """
     anchor_pem = b"".join(require_file(a).read_bytes() for a in anchors)
     if _keys.has_identity():  # verifying must not make keys: a reader of files need not be a signer

@@ -11,6 +11,7 @@ from facewright.cli.common import Command, group, report, warn_undecoded
 from facewright.config import MarkOptions, VideoOptions, add_options
 from facewright.progress import terminal_progress
 from facewright.provenance.consent import ROLES, ConsentRecord
+from facewright.provenance.fingerprint import Match
 from facewright.provenance.verify import OUTCOMES, VerifyReport
 
 
@@ -196,9 +197,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def format_verify(r: VerifyReport) -> str:
+    c2pa = r.c2pa
     lines = [f"{r.path}: {r.outcome.upper()} (exit {OUTCOMES[r.outcome]})",
-             f"  C2PA manifest: {r.c2pa.state}" + (f" [{', '.join(r.c2pa.codes)}]" if r.c2pa.codes else "")
-             + (f", signed by {r.c2pa.signer}" if r.c2pa.signer else "")]
+             f"  C2PA manifest: {c2pa.state}" + (f" [{', '.join(c2pa.codes)}]" if c2pa.codes else "")
+             + (f", signed by {c2pa.signer}" if c2pa.signer else "")]
+    if c2pa.certificate is not None and not c2pa.trusted:  # a name anyone can copy: show what tells them apart
+        cert = c2pa.certificate
+        lines.append(f"  signing certificate: {cert.subject}, issued by {cert.issuer}, serial {cert.serial} (no "
+                     "trusted root issued it)")
+    if c2pa.foreign:
+        lines.append(f"  made by: {c2pa.generator or 'unnamed generator'} (another tool's manifest: no facewright "
+                     "assertion)")
     mark = r.watermark
     if mark is not None and mark.found:
         lines.append(f"  watermark: found, payload {mark.payload_hex}, bit accuracy {mark.bit_accuracy:.3f}, "
@@ -208,9 +217,22 @@ def format_verify(r: VerifyReport) -> str:
     if r.record:
         lines.append(f"  catalog: output {r.record['path']} made {r.record['created_at']} by run "
                      f"{r.record['run_id']}" + (f", model {r.record['model']}" if r.record.get("model") else ""))
+    if r.content is not None:
+        lines.append(f"  content: {_content(r.content)}")
     for c in r.consents:
         lines.append(f"  consent {c.consent_id[:12]} ({c.identity}, {c.role}): {c.status}"
                      + ("" if c.in_manifest else " (not in the manifest)"))
     lines.append(f"  visible label: {r.label or 'unknown (no manifest or record)'}")
     lines += [f"  note: {note}" for note in r.notes]
     return "\n".join(lines)
+
+
+def _content(match: Match) -> str:
+    if match.score is None:
+        return "cannot tell whether it is the recorded output's (nothing detailed enough to compare)"
+    figures = f"fingerprint score {match.score:.3f} over {match.frames} frame(s)"
+    if match.verdict == "same":
+        return f"the recorded output's ({figures}, {match.pose.describe()})"
+    if match.verdict == "different":
+        return f"NOT the recorded output's: the watermark was copied ({figures})"
+    return f"cannot tell whether it is the recorded output's ({figures})"
