@@ -336,6 +336,8 @@ def _lattice_candidates(res: NDArray[np.float64]) -> list[NDArray[np.float64]]:
     low, high = _PERIODS[0] * TILE, min(_PERIODS[1] * TILE, 0.7 * max(height, width))
     usable = (radius >= low) & (radius <= high) & ((dx > 0) | ((dx == 0) & (dy > 0)))
     usable &= (np.abs(dy) < 0.8 * height) & (np.abs(dx) < 0.8 * width)
+    if not usable.any():  # a picture too small to hold two periods of any tile size searched
+        return []
     spread = 1.4826 * np.median(np.abs(acf[usable])) + 1e-12
     score = np.where(usable, acf / spread, -np.inf).astype(np.float32)
     peaks = (score == cv2.dilate(score, np.ones((5, 5), np.uint8))) & np.isfinite(score)

@@ -169,3 +169,9 @@ def test_frames_of_another_size_are_left_out_of_the_sum(clip):
         acc.add(wm.embed(frame, PAYLOAD))
     acc.add(resize(clip[4], 0.5))
     assert acc.frames == 4 and acc.result().payload == PAYLOAD
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_picture_too_small_for_two_tiles_is_searched_quietly(astronaut):
+    result = wm.detect(resize(wm.embed(astronaut, PAYLOAD), 64 / 512))
+    assert not result.found and result.frames == 1
