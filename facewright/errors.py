@@ -54,6 +54,10 @@ class UnsupportedFormatError(InputError):
     """A file in a format we do not read or write."""
 
 
+class NoDeviceError(InputError):
+    """A command that measures a GPU, on a machine without one."""
+
+
 class ImageTooLargeError(InputError):
     """An image over the pixel limit (decoding it would take unbounded memory)."""
 

@@ -61,6 +61,7 @@ class QualityRow:
     seed: int = SEED
     options: dict = field(default_factory=dict)  # training options given over the training preset's
     swap: dict = field(default_factory=dict)  # swap options given over the defaults
+    gpu: dict = field(default_factory=dict)  # bench gpu: the node's throughput figures, render and output
 
     def row(self) -> str:
         given = "".join(f", {k}={v}" for k, v in self.options.items())

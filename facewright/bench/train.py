@@ -23,9 +23,9 @@ from facewright.bench import SAMPLE_A, SAMPLE_B
 from facewright.config import TrainOptions, build
 from facewright.media.video import read_video
 from facewright.progress import ProgressFactory, no_progress
-from facewright.train.data import FacesetTensors
 from facewright.train.distributed import from_env, pick_device
 from facewright.train.presets import preset_options
+from facewright.train.tensors import FacesetTensors
 from facewright.train.trainer import Pair, Trainer
 
 FACES = 64  # per person: enough to draw varied batches from

@@ -5,6 +5,12 @@ import argparse
 
 from facewright.bench import SAMPLE_A
 from facewright.bench.extract import bench_extract
+from facewright.bench.gpu import MAX_FACES
+from facewright.bench.gpu import finish as finish_gpu
+from facewright.bench.gpu import prepare as prepare_gpu
+from facewright.bench.gpu_node import PRESET as GPU_PRESET
+from facewright.bench.gpu_node import add_arguments as add_node_arguments
+from facewright.bench.gpu_node import run_from_args as run_gpu_node
 from facewright.bench.io import bench_io, check_bench_options
 from facewright.bench.occlusion import bench_occlusion
 from facewright.bench.quality import QUALITY_PRESETS, bench_quality, history, results_file
@@ -35,6 +41,7 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
                   "tiny model on the sample clips", group)
     sub.add_argument("--device", default="auto")
     _register_quality(command, group)
+    _register_gpu(command, group)
     sub = command("occlusion", cmd_bench_occlusion, "occluder pixels kept and face pixels swapped with synthetic "
                   "occluders and real hands, per --mask mode, and the time the hand and mask models add", group)
     sub.add_argument("--steps", type=int, help="pair-model training steps (default: the demo preset's)")
@@ -55,6 +62,22 @@ def _register_train(command: Command, group: argparse._SubParsersAction) -> None
                      "preset's, else 0); e.g. 0.1 times the step with the GAN on")
     sub.add_argument("--compile", action="store_true", default=None, help="torch.compile the step")
     sub.add_argument("--device", default="auto")
+
+
+def _register_gpu(command: Command, group: argparse._SubParsersAction) -> None:
+    gpu = command_group(group, "gpu", "the GPU bench: prepare a bundle here, run it on a GPU node, finish here")
+    sub = command("prepare", cmd_bench_gpu_prepare, "write a bundle (at most 50 MB) of the sample pair's faces and "
+                  "the target clip's crops for `bench gpu run`", gpu)
+    sub.add_argument("bundle", metavar="BUNDLE", help="a new folder")
+    sub.add_argument("--preset", default=GPU_PRESET, help=f"the training preset it is for (default {GPU_PRESET})")
+    sub.add_argument("--max-faces", type=int, default=MAX_FACES, help=f"faces of each person (default {MAX_FACES})")
+    sub = command("run", cmd_bench_gpu_run, "on the GPU node: throughput, a timed training run and the render of "
+                  "the target's faces into OUT (exit 2 without CUDA)", gpu)
+    add_node_arguments(sub)
+    sub = command("finish", cmd_bench_gpu_finish, "composite, mark, sign and score the node's faces; append the "
+                  "row to bench/quality.jsonl", gpu)
+    sub.add_argument("out", metavar="OUT", help="the OUT folder of `bench gpu run`")
+    sub.add_argument("-o", "--output", help="where the swapped clip goes (default: beside the bench workspace)")
 
 
 def _register_quality(command: Command, group: argparse._SubParsersAction) -> None:
@@ -112,6 +135,29 @@ def cmd_bench_watermark(args: argparse.Namespace) -> int:
     result = bench_watermark(progress=terminal_progress)
     print("bench watermark: 64-bit payload; bit accuracy against the truth (1.000 = every bit right)")
     print("\n".join("  " + row for row in result.rows()))
+    return 0
+
+
+def cmd_bench_gpu_prepare(args: argparse.Namespace) -> int:
+    manifest = prepare_gpu(args.bundle, workspace=getattr(args, "workspace", None), preset=args.preset,
+                           max_faces=args.max_faces, progress=terminal_progress)
+    print(f"bench gpu prepare: bundle {manifest['id']} in {args.bundle} ({manifest['size_mb']} MB: A "
+          f"{manifest['a']['faces']} faces, B {manifest['b']['faces']} faces, {manifest['target']['crops']} target "
+          f"crops at {manifest['resolution']} px)\n  on the node: python -m facewright.bench.gpu_node BUNDLE OUT\n"
+          f"  back here: facewright bench gpu finish OUT")
+    return 0
+
+
+def cmd_bench_gpu_run(args: argparse.Namespace) -> int:
+    run_gpu_node(args)
+    return 0
+
+
+def cmd_bench_gpu_finish(args: argparse.Namespace) -> int:
+    row = finish_gpu(args.out, workspace=getattr(args, "workspace", None), output=args.output,
+                     progress=terminal_progress)
+    print(f"bench gpu finish: {row.row()}\n  swapped clip: {row.gpu['output']}\n  row appended to "
+          f"{results_file(None, getattr(args, 'workspace', None))}")
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,11 +18,12 @@ from facewright.errors import CheckpointError, InputError
 from facewright.files import sha256_file
 from facewright.names import NAME_RULE, check_name
 from facewright.train.augment import from_crops
-from facewright.train.checkpoint import latest_checkpoint, load_checkpoint
+from facewright.train.checkpoint import MODELS, latest_checkpoint, load_checkpoint
 from facewright.train.distributed import Dist, pick_device
 from facewright.train.models import PairModel, create_model
-from facewright.train.run import MODELS
-from facewright.workspace import Workspace
+
+if TYPE_CHECKING:  # the renderer itself needs no workspace (nor its media and catalog imports)
+    from facewright.workspace import Workspace
 
 MODEL_FIX = f"give a model folder or checkpoint file that exists, or a model's name ({NAME_RULE})"
 Crops = NDArray[np.uint8]  # N x S x S x 3 RGB, aligned faces at the model's resolution

@@ -37,16 +37,18 @@ class SwapFailure:
 def swap(ws: Workspace, input: str | Path, output: str | Path | None, model: str | Path, options: SwapOptions,
          marking: MarkOptions, video: VideoOptions, *, signer: SigningIdentity, trust: Trust,
          resume: bool = False, progress: ProgressFactory = no_progress,
-         payloads: Iterator[int] | None = None) -> list[SwapResult | SwapFailure]:
+         payloads: Iterator[int] | None = None, loaded: SwapModel | None = None) -> list[SwapResult | SwapFailure]:
     """Swap the faces of a video, an image, or every image of a folder (see pipeline.py); `signer` signs
     every output; the consents are checked against `trust` (the anchors and the ledger heads, from the API).
 
-    `payloads`: the outputs' watermark ids in turn (default random; see SwapJob.payloads).
+    `payloads`: the outputs' watermark ids in turn (default random; see SwapJob.payloads). `loaded`: a model
+    already made (the GPU bench's faces rendered elsewhere) instead of loading `model`'s checkpoint; its
+    consents are checked all the same.
     """
     input = Path(input)
     if not input.exists():
         raise InputNotFoundError("no such file or folder", path=input, fix="check the path and its spelling")
-    loaded = load_swap_model(ws, model, options.device)
+    loaded = loaded or load_swap_model(ws, model, options.device)
     target, extra = _target(loaded, options)
     refuse_revoked(ws, loaded.consent_ids, f"model {loaded.name}", loaded.checkpoint, trust=trust)
     source_consent = require_consent(ws, loaded.source, Role.SOURCE, trust=trust)

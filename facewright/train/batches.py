@@ -16,8 +16,8 @@ from torch import Tensor
 
 from facewright.config import TrainOptions
 from facewright.train.augment import Augmenter, AugmentOptions, Batch
-from facewright.train.data import FacesetTensors
 from facewright.train.distributed import Dist
+from facewright.train.tensors import FacesetTensors
 
 Snapshot = tuple[Tensor, Tensor, Tensor]  # the global torch, sampling and augmentation random states
 

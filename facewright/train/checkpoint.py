@@ -25,6 +25,8 @@ from facewright.config import TrainOptions, to_dict
 from facewright.errors import CheckpointError
 from facewright.files import atomic_path
 
+MODELS = "models"  # workspace folder: models/<name>/{checkpoints/, preview.png, metrics.jsonl, loss.png}
+
 if TYPE_CHECKING:
     from facewright.train.batches import BatchSource
     from facewright.train.optimize import PairOptimizer

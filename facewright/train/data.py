@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from torch import Tensor
 
 from facewright.collect.catalog import get_faceset
 from facewright.errors import ConsentError, InputError, OptionError
@@ -25,30 +23,12 @@ from facewright.faces.sface import SFaceEncoder, align
 from facewright.files import sha256_file
 from facewright.media.image import read_image
 from facewright.provenance.likeness import Check, Reference, judge
+from facewright.train.tensors import FacesetTensors
 from facewright.workspace import Workspace
 
 MIN_FACES = 32  # below this a model memorises a few pictures instead of learning a face
 LIKENESS_SAMPLE = 12  # crops of each faceset checked against the consent photo before training (~0.3 s)
 MOST_UNLIKE = 0.25  # share of the checked crops that may fail (an odd crop) before the faceset is refused
-
-
-@dataclass(frozen=True)
-class FacesetTensors:
-    """One person's training faces. Tensors are N x C x R x R uint8 on `images.device`."""
-
-    name: str
-    images: Tensor  # N x 3 x R x R, RGB
-    masks: Tensor  # N x 1 x R x R, 255 = face
-    priority: Tensor  # N x 1 x R x R, 255 = eyes and mouth
-    embeddings: np.ndarray  # N x 128 float32: identity of each face (for the consent check)
-    face_type: str
-    sha256: str  # of the faces' crop files in order: a checkpoint names exactly what it learned from
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def batch(self, index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        return self.images[index], self.masks[index], self.priority[index]
 
 
 def load_faceset(ws: Workspace, name: str, resolution: int, *, device: torch.device | str = "cpu",

@@ -36,14 +36,13 @@ from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.likeness import consent_reference
 from facewright.provenance.trust import Trust
 from facewright.train.batches import Pair
-from facewright.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, set_aside_later
+from facewright.train.checkpoint import MODELS, latest_checkpoint, list_checkpoints, load_checkpoint, set_aside_later
 from facewright.train.data import check_likeness, check_pair, load_faceset
 from facewright.train.distributed import from_env, pick_device
 from facewright.train.models import create_model
 from facewright.train.trainer import Trainer, TrainResult
 from facewright.workspace import Workspace
 
-MODELS = "models"  # workspace folder: models/<name>/{checkpoints/, preview.png, metrics.jsonl, loss.png}
 LOCK = ".lock"  # models/<name>/.lock: held by the run training the model (its rank 0), names its process
 ARCHITECTURE = ("model", "resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims")  # fixed by a checkpoint
 

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -28,13 +28,14 @@ from torch import Tensor
 from facewright.config import TrainOptions
 from facewright.errors import DeviceMemoryError
 from facewright.progress import ProgressFactory, no_progress
-from facewright.provenance.keys import SigningIdentity
 from facewright.train.augment import Batch
 from facewright.train.batches import BatchSource, Pair
 from facewright.train.checkpoint import checkpoint_name, restore_run, run_state, save_checkpoint
 from facewright.train.distributed import Dist, from_env, pick_device, process_group
 from facewright.train.optimize import PairOptimizer
-from facewright.train.preview import PreviewWriter
+
+if TYPE_CHECKING:  # signing and previews pull in C2PA and video: imported only when previews are on
+    from facewright.provenance.keys import SigningIdentity
 
 SYNC_EVERY = 10  # steps between the ranks' agreement on a time budget or a stop signal (torchrun only)
 STOP_NONE, STOP_MINUTES, STOP_SIGNAL = 0, 1, 2
@@ -86,8 +87,12 @@ class Trainer:
         self.options, self.pair, self.folder, self.progress = options, pair, folder, progress
         self.place = place or from_env()
         self.device = pick_device(options.device, self.place)
-        self.previews = (PreviewWriter(folder, pair, options.resolution, self.device, timelapse=options.timelapse,
-                                       signer=signer) if self.place.main and options.preview_every else None)
+        self.previews = None
+        if self.place.main and options.preview_every:
+            from facewright.train.preview import PreviewWriter  # here: a run without previews stays lean
+
+            self.previews = PreviewWriter(folder, pair, options.resolution, self.device, timelapse=options.timelapse,
+                                          signer=signer)
         self.resume = resume
         self.step = 0
         self.seconds = 0.0  # training time of the runs before this one

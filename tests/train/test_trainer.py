@@ -34,9 +34,9 @@ from facewright.provenance.consent import utc_today
 from facewright.provenance.keys import load_identity
 from facewright.train.batches import Pair
 from facewright.train.checkpoint import list_checkpoints, load_checkpoint
-from facewright.train.data import FacesetTensors
 from facewright.train.distributed import Dist
 from facewright.train.run import find_resume, model_folder, pair_prefix, train_pair
+from facewright.train.tensors import FacesetTensors
 from facewright.train.trainer import Trainer
 from facewright.workspace import Workspace
 
