@@ -22,12 +22,14 @@ PY_VERSION := $(if $(PYTHON),$(shell $(PYTHON) -c '$(VERSION_OF)' 2>/dev/null))
 # The .venv's own Python: empty when there is no .venv, "broken" when its interpreter no longer runs.
 VENV_VERSION := $(shell test -e $(VENV)/pyvenv.cfg && { $(BIN)/python -c '$(VERSION_OF)' 2>/dev/null || echo broken; })
 
-.PHONY: demo test lint install clean help check-python check-pythons
+.PHONY: demo test lint install clean help check-python check-pythons wheelhouse install-offline
 
 help:
 	@echo "make demo   set up .venv and run the pipeline on the sample media"
 	@echo "make test   set up .venv, fetch the models and test media, run lint + pytest"
 	@echo "make clean  remove .venv and the demo workspace (the asset cache is kept)"
+	@echo "make wheelhouse [PY=3.12]  wheels of every pinned dependency (torch left out) + the asset cache in dist/offline"
+	@echo "make install-offline [OFFLINE=dist/offline]  on an air-gapped node: install from that folder only, keep its torch"
 	@echo "make check-pythons  install and smoke-test facewright in a fresh venv per Python 3.11/3.12/3.13 found"
 	@echo "                    (scripts/check-pythons.sh; CHECK_PYTHONS='/path/to/python3.12 ...' picks them)"
 	@echo "PYTHON=python3.12 make test   the Python of a new .venv: 3.11, 3.12 or 3.13 (default: the newest that runs)"
@@ -93,6 +95,24 @@ test: $(STAMP) lint
 # Not part of `make test`: for 3.12/3.13 this machine has no local CPU torch, so pip downloads PyPI's CUDA build.
 check-pythons:
 	scripts/check-pythons.sh $(CHECK_PYTHONS)
+
+# An air-gapped GPU node: build the folder here (PY: the node's Python), copy it over, install from it alone.
+PY ?= $(PY_VERSION)
+OFFLINE ?= dist/offline
+wheelhouse: $(STAMP)
+	$(BIN)/facewright assets fetch
+	$(BIN)/python scripts/wheelhouse.py --python-version $(PY) --out $(OFFLINE)
+
+# The node's own python3 (with its CUDA torch); --system-site-packages keeps that torch, --no-deps keeps pip
+# from asking for facewright's pinned CPU torch, --no-index keeps it off the network.
+install-offline:
+	@test -d $(OFFLINE)/wheels || { echo "no $(OFFLINE)/wheels: run make wheelhouse PY=X.Y where there is a network"; exit 1; }
+	$(or $(PYTHON),python3) -m venv --system-site-packages $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check --no-index --no-deps $(OFFLINE)/wheels/*.whl
+	mkdir -p $${FACEWRIGHT_HOME:-$$HOME/.cache/facewright}/assets
+	cp -rn $(OFFLINE)/assets/. $${FACEWRIGHT_HOME:-$$HOME/.cache/facewright}/assets/
+	$(BIN)/python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+	$(BIN)/facewright assets fetch
 
 clean:
 	rm -rf $(VENV) facewright-workspace

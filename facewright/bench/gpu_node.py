@@ -166,8 +166,7 @@ def _timed(step: Callable[[], object], device: torch.device, warmup: int, steps:
 def measure_training(options: TrainOptions, pair: Pair, device: torch.device, gflops: float,
                      peak: float | None, warmup: int, steps: int) -> Throughput:
     """The real step (augmentation on the device, every loss, the GAN, EMA) at `options.batch`."""
-    _reset_memory(device)
-    torch._dynamo.reset()
+    _reset_memory(device)  # compiled graphs stay cached: the training run reuses what its batch size compiled
     optimizer = PairOptimizer(options, device, Dist())
     batches = BatchSource(pair, options, device, Dist())
     counter = iter(range(10**9))
