@@ -86,7 +86,7 @@ demo: $(STAMP)
 	$(BIN)/facewright demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check facewright tests
+	$(BIN)/ruff check facewright tests scripts
 
 test: $(STAMP) lint
 	$(BIN)/facewright assets fetch

@@ -30,13 +30,14 @@ def pinned(with_torch: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--python-version", default="%d.%d" % sys.version_info[:2], help="the node's Python, X.Y")
+    parser.add_argument("--python-version", default="{}.{}".format(*sys.version_info[:2]), help="the node's Python, X.Y")
     parser.add_argument("--out", default=str(ROOT / "dist" / "offline"))
     parser.add_argument("--with-torch", action="store_true", help="include torch (PyPI's build) as well")
     parser.add_argument("--assets", default=None, help="the asset cache to copy (default: facewright's own)")
     args = parser.parse_args(argv)
     if args.python_version not in ("3.11", "3.12", "3.13"):
-        print(f"wheelhouse: Python {args.python_version} is not one facewright supports (3.11 to 3.13)", file=sys.stderr)
+        print(f"wheelhouse: Python {args.python_version} is not one facewright supports (3.11 to 3.13)",
+              file=sys.stderr)
         return 2
     out = Path(args.out)
     wheels = out / "wheels"
