@@ -30,7 +30,8 @@ def pinned(with_torch: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--python-version", default="{}.{}".format(*sys.version_info[:2]), help="the node's Python, X.Y")
+    parser.add_argument("--python-version", default="{}.{}".format(*sys.version_info[:2]),
+                        help="the node's Python, X.Y")
     parser.add_argument("--out", default=str(ROOT / "dist" / "offline"))
     parser.add_argument("--with-torch", action="store_true", help="include torch (PyPI's build) as well")
     parser.add_argument("--assets", default=None, help="the asset cache to copy (default: facewright's own)")

@@ -13,7 +13,7 @@ UNREACHABLE = "http://127.0.0.1:9"  # a proxy that refuses: any download attempt
 
 def test_wheelhouse_installs_a_fresh_venv_without_the_network(tmp_path):
     offline, venv, home = tmp_path / "offline", tmp_path / "venv", tmp_path / "home"
-    version = "%d.%d" % sys.version_info[:2]
+    version = "{}.{}".format(*sys.version_info[:2])
     built = subprocess.run([sys.executable, str(ROOT / "scripts" / "wheelhouse.py"), "--python-version", version,
                             "--with-torch", "--out", str(offline)], capture_output=True, text=True, timeout=900)
     assert built.returncode == 0, built.stderr[-3000:]
