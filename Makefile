@@ -103,11 +103,12 @@ wheelhouse: $(STAMP)
 	$(BIN)/facewright assets fetch
 	$(BIN)/python scripts/wheelhouse.py --python-version $(PY) --out $(OFFLINE)
 
-# The node's own python3 (with its CUDA torch); --system-site-packages keeps that torch, --no-deps keeps pip
-# from asking for facewright's pinned CPU torch, --no-index keeps it off the network.
+# NODE_PYTHON: the node's own Python, with its CUDA torch; --system-site-packages keeps that torch, --no-deps
+# keeps pip from asking for facewright's pinned torch, --no-index keeps it off the network.
+NODE_PYTHON ?= python3
 install-offline:
 	@test -d $(OFFLINE)/wheels || { echo "no $(OFFLINE)/wheels: run make wheelhouse PY=X.Y where there is a network"; exit 1; }
-	$(or $(PYTHON),python3) -m venv --system-site-packages $(VENV)
+	$(NODE_PYTHON) -m venv --system-site-packages $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check --no-index --no-deps $(OFFLINE)/wheels/*.whl
 	mkdir -p $${FACEWRIGHT_HOME:-$$HOME/.cache/facewright}/assets
 	cp -rn $(OFFLINE)/assets/. $${FACEWRIGHT_HOME:-$$HOME/.cache/facewright}/assets/

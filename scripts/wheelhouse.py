@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     wheels = out / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(wheels, ignore_errors=True)  # wheels of another Python or an older facewright must not stay
+    wheels.mkdir(parents=True)
     requirements = pinned(args.with_torch)
     (out / "requirements.txt").write_text("\n".join(requirements) + "\n")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]

@@ -25,7 +25,7 @@ def test_wheelhouse_installs_a_fresh_venv_without_the_network(tmp_path):
            "HTTP_PROXY": UNREACHABLE, "HTTPS_PROXY": UNREACHABLE, "PIP_FIND_LINKS": "", "PIP_EXTRA_INDEX_URL": ""}
     env.pop("MAKEFLAGS", None)
     installed = subprocess.run(["make", "-C", str(ROOT), "install-offline", f"OFFLINE={offline}", f"VENV={venv}",
-                                f"PYTHON={sys._base_executable}"], capture_output=True, text=True, env=env,
+                                f"NODE_PYTHON={sys._base_executable}"], capture_output=True, text=True, env=env,
                                timeout=900)
     assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
     assert "sha256 ok" in installed.stdout  # the copied assets, checked where they landed

@@ -28,7 +28,7 @@ import numpy as np
 
 from facewright import __version__, api
 from facewright.bench import SAMPLE_A, SAMPLE_B
-from facewright.bench.gpu_node import BUNDLE_FORMAT, FIGURES, MANIFEST, PRESET, sha256_of
+from facewright.bench.gpu_node import BUNDLE_FORMAT, FIGURES, MANIFEST, PRESET
 from facewright.bench.quality import (
     QualityRow,
     _pair_workspace,
@@ -39,7 +39,7 @@ from facewright.bench.quality import (
 )
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, build
 from facewright.errors import InputError, OptionError
-from facewright.files import atomic_path
+from facewright.files import atomic_path, sha256_file
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance.consent import ConsentStatus
 from facewright.swap.model import Crops, SwapModel
@@ -102,10 +102,12 @@ class _Replay(SwapModel):
         return faces, masks
 
 
-def _stand_in(cls: type, folder: Path, consents: tuple[str, str], face_type: str, size: int, name: str,
+def _stand_in(cls: type, made_from: Path, consents: tuple[str, str], face_type: str, size: int, name: str,
               step: int = 0, **extra: Any) -> SwapModel:
-    return cls(name=name, checkpoint=folder, sha256=hashlib.sha256(name.encode()).hexdigest(), step=step, source=A,
-               target=B, face_type=face_type, consent_ids=consents, network=None, device=None, size=size, **extra)
+    """A stand-in for a trained model; `made_from`: the file the faces come from, whose sha256 the output's
+    manifest names as the model's (the bundle's faces of B while preparing, the node's figures.json after)."""
+    return cls(name=name, checkpoint=made_from, sha256=sha256_file(made_from), step=step, source=A, target=B,
+               face_type=face_type, consent_ids=consents, network=None, device=None, size=size, **extra)
 
 
 # --- prepare -------------------------------------------------------------------------------------------------
@@ -131,23 +133,26 @@ def prepare(bundle: str | Path, *, workspace: str | Path | None = None, preset: 
     with Workspace.open(root) as ws:
         people = {key: _person(ws, name, consent, resolution, max_faces, bundle)
                   for key, name, consent in (("a", A, consents[0]), ("b", B, consents[1]))}
-        recorder = _stand_in(_Recorder, folder, consents, people["b"]["face_type"], resolution, "gpu-prepare")
+        recorder = _stand_in(_Recorder, bundle / people["b"]["file"], consents, people["b"]["face_type"],
+                             resolution, "gpu-prepare")
         with tempfile.TemporaryDirectory(prefix="facewright-gpu-prepare-") as tmp:
             _swap(ws, recorder, Path(tmp) / "recorded.mp4", progress)
     keys = list(recorder.seen)
     with atomic_path(bundle / "target.npz") as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, keys=np.array(keys), crops=np.stack([recorder.seen[k] for k in keys]))
-    files = {name: sha256_of(bundle / name) for name in ("a.npz", "b.npz", "target.npz")}
+    files = {name: sha256_file(bundle / name) for name in ("a.npz", "b.npz", "target.npz")}
+    size_mb = sum((bundle / name).stat().st_size for name in files) / 1e6
+    if size_mb > MAX_BUNDLE_MB:
+        for name in files:
+            (bundle / name).unlink()
+        raise OptionError(f"the bundle would hold {size_mb:.0f} MB, over the {MAX_BUNDLE_MB} MB a node run carries",
+                          path=bundle, fix="give a smaller --max-faces")
     manifest = {"format": BUNDLE_FORMAT, "id": bundle_id, "facewright": __version__, "preset": preset,
                 "resolution": resolution, "a": people["a"], "b": people["b"],
                 "target": {"file": "target.npz", "crops": len(keys), "video": SAMPLE_B}, "files": files,
                 "created": datetime.now(UTC).isoformat(timespec="seconds")}
     with atomic_path(bundle / MANIFEST) as tmp:
         tmp.write_text(json.dumps(manifest, indent=1))
-    size_mb = sum(p.stat().st_size for p in bundle.iterdir()) / 1e6
-    if size_mb > MAX_BUNDLE_MB:
-        raise OptionError(f"the bundle holds {size_mb:.0f} MB, over the {MAX_BUNDLE_MB} MB a node run carries",
-                          path=bundle, fix="give a smaller --max-faces")
     with atomic_path(folder / PREPARED) as tmp:
         tmp.write_text(json.dumps({"bundle": bundle_id, "consents": consents, "resolution": resolution,
                                    "face_type": people["b"]["face_type"], "video": SAMPLE_B}))

@@ -16,7 +16,7 @@ composites, labels, watermarks and signs them on the workstation, where the sign
 from __future__ import annotations
 
 import argparse
-import hashlib
+import gc
 import json
 import math
 import sys
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from facewright import __version__
 from facewright.config import TrainOptions
 from facewright.errors import FacewrightError, InputError, NoDeviceError, OptionError
-from facewright.files import atomic_path
+from facewright.files import atomic_path, sha256_file
 from facewright.progress import terminal_progress
 from facewright.train.augment import from_crops
 from facewright.train.batches import BatchSource, Pair
@@ -55,9 +55,12 @@ BATCHES = (32, 64)
 WARMUP_STEPS = 3  # not timed: cuDNN autotuning, compilation
 TIMED_STEPS = 30
 RENDER_BATCH = 32
-# bf16 dense tensor peak of cards by name (TFLOP/s, the vendors' data sheets, without sparsity)
-BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.0,
-                    "GH200": 989.0, "A100": 312.0, "L40S": 362.0, "L40": 181.0, "L4": 121.0, "A10G": 70.0,
+LIMIT_MINUTES = 8.0  # the whole run; the training gets what the throughput runs leave of it, up to --minutes
+MARGIN_MINUTES = 0.5  # kept back for the render and the files
+# bf16 dense tensor peak of cards by name (TFLOP/s, the vendors' data sheets, without sparsity); the first
+# key found in the card's name wins, so the longer names of a family come before the shorter
+BF16_PEAK_TFLOPS = {"GH200": 989.0, "H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0,
+                    "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L40": 181.0, "L4": 121.0, "A10G": 70.0,
                     "A10": 125.0, "RTX 4090": 165.0, "RTX 3090": 71.0, "RTX 6000 Ada": 365.0}
 
 
@@ -97,14 +100,6 @@ def bf16_peak(name: str) -> float | None:
 # --- the bundle ------------------------------------------------------------------------------------------------
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_bundle(folder: str | Path) -> dict[str, Any]:
     """The bundle's manifest, after checking its format and every file's sha256 (InputError naming the file)."""
     folder = Path(folder)
@@ -118,7 +113,7 @@ def read_bundle(folder: str | Path) -> dict[str, Any]:
                          path=manifest_path, fix="prepare the bundle with the same facewright version")
     for name, digest in manifest["files"].items():
         path = folder / name
-        if not path.is_file() or sha256_of(path) != digest:
+        if not path.is_file() or sha256_file(path) != digest:
             raise InputError("missing or changed since the bundle was prepared (sha256 differs)", path=path,
                              fix="copy the whole bundle folder again")
     return manifest
@@ -139,14 +134,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _reset_memory(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
+def _reset_memory(device: torch.device) -> int:
+    """Free what earlier runs left (the optimizer's scheduler holds a cycle: collect it) and start counting the
+    peak; returns the bytes still allocated, which the peak of this run leaves out."""
+    gc.collect()
+    if device.type != "cuda":
+        return 0
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
+    return torch.cuda.memory_allocated(device)
 
 
-def _peak_gb(device: torch.device) -> float:
-    return torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else 0.0
+def _peak_gb(device: torch.device, baseline: int) -> float:
+    return (torch.cuda.max_memory_allocated(device) - baseline) / 1e9 if device.type == "cuda" else 0.0
 
 
 def _timed(step: Callable[[], object], device: torch.device, warmup: int, steps: int) -> tuple[float, float]:
@@ -166,7 +166,7 @@ def _timed(step: Callable[[], object], device: torch.device, warmup: int, steps:
 def measure_training(options: TrainOptions, pair: Pair, device: torch.device, gflops: float,
                      peak: float | None, warmup: int, steps: int) -> Throughput:
     """The real step (augmentation on the device, every loss, the GAN, EMA) at `options.batch`."""
-    _reset_memory(device)  # compiled graphs stay cached: the training run reuses what its batch size compiled
+    baseline = _reset_memory(device)
     optimizer = PairOptimizer(options, device, Dist())
     batches = BatchSource(pair, options, device, Dist())
     counter = iter(range(10**9))
@@ -178,12 +178,12 @@ def measure_training(options: TrainOptions, pair: Pair, device: torch.device, gf
     rate = 2 * options.batch / seconds
     mfu = rate * gflops * 1e9 * 3 / peak if peak else None
     return Throughput(options.batch, options.compile, round(rate, 1), round(1000 * seconds, 2), round(warm, 1),
-                      round(_peak_gb(device), 2), None if mfu is None else round(mfu, 4))
+                      round(_peak_gb(device, baseline), 2), None if mfu is None else round(mfu, 4))
 
 
 def measure_reference(options: TrainOptions, device: torch.device, warmup: int, steps: int) -> Reference:
     """The same network's forward and backward on random tensors: no augmentation, one L1 loss, eager."""
-    _reset_memory(device)
+    baseline = _reset_memory(device)
     torch.manual_seed(options.seed)
     model = create_model(options.model, options.resolution, **options.model_options()).to(device)
     cuda = device.type == "cuda"
@@ -207,7 +207,7 @@ def measure_reference(options: TrainOptions, device: torch.device, warmup: int, 
 
     _, seconds = _timed(step, device, warmup, steps)
     return Reference(options.batch, round(2 * options.batch / seconds, 1), round(1000 * seconds, 2),
-                     round(_peak_gb(device), 2))
+                     round(_peak_gb(device, baseline), 2))
 
 
 # --- the run -------------------------------------------------------------------------------------------------
@@ -220,21 +220,31 @@ def train_options(preset: str, device: str, overrides: dict[str, Any]) -> TrainO
 
 def run(bundle: str | Path, out: str | Path, *, device: str = "cuda", minutes: float = 5.0,
         batches: Sequence[int] = BATCHES, compile: bool = True, preset: str = PRESET,
-        timed_steps: int = TIMED_STEPS, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Measure throughput, train the preset for `minutes`, render the target's faces; write OUT; the figures."""
+        timed_steps: int = TIMED_STEPS, limit: float = LIMIT_MINUTES, say: Callable[[str], None] = print
+        ) -> dict[str, Any]:
+    """Measure throughput, train the preset for `minutes` (less if the run would pass `limit` minutes), render
+    the target's faces; write OUT; the figures. figures.json is rewritten after each phase, so a run cut short
+    keeps what it measured ("complete": false)."""
+    started = time.perf_counter()
     bundle, out = Path(bundle), Path(out)
     place = torch.device(device)
     if place.type == "cuda" and not torch.cuda.is_available():
         raise NoDeviceError("no CUDA device here: the GPU bench measures a GPU", path=bundle,
-                          fix="run it on the GPU node; `--device cpu` (with a small --preset) only checks the wiring")
-    if minutes <= 0:
-        raise OptionError(f"--minutes must be positive, got {minutes}", fix="the bench's default is 5")
+                            fix="run it on the GPU node; `--device cpu` (with a small --preset) only checks the wiring")
+    if minutes <= 0 or limit <= 0:
+        raise OptionError(f"--minutes and --limit must be positive, got {minutes} and {limit}",
+                          fix="the bench's defaults are 5 and 8")
+    if not batches or min(batches) < 1 or timed_steps < 1:
+        raise OptionError("--batches needs at least one size of 1 or more, and --timed-steps at least 1",
+                          fix=f"the defaults: --batches {','.join(map(str, BATCHES))} --timed-steps {TIMED_STEPS}")
     manifest = read_bundle(bundle)
-    if preset_options(preset).get("resolution") != manifest["resolution"]:
-        raise OptionError(f"preset {preset} trains at {preset_options(preset).get('resolution')} px, the bundle holds "
-                          f"{manifest['resolution']} px faces", path=bundle,
-                          fix=f"prepare the bundle with --resolution {preset_options(preset).get('resolution')}")
+    resolution = preset_options(preset).get("resolution")
+    if resolution != manifest["resolution"]:
+        raise OptionError(f"preset {preset} trains at {resolution} px, the bundle holds {manifest['resolution']} px "
+                          "faces", path=bundle, fix=f"prepare the bundle with --preset {preset}")
     out.mkdir(parents=True, exist_ok=True)
+    if place.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     name = card_name(place)
     say(f"bench gpu run: {name}, torch {torch.__version__}, bundle {manifest['id']} ({manifest['resolution']} px, "
         f"A {manifest['a']['faces']} faces, B {manifest['b']['faces']} faces, {manifest['target']['crops']} "
@@ -247,7 +257,7 @@ def run(bundle: str | Path, out: str | Path, *, device: str = "cuda", minutes: f
     figures: dict[str, Any] = {
         "card": name, "torch": torch.__version__, "facewright": __version__, "bundle": manifest["id"],
         "preset": preset, "model": asdict(info), "bf16_peak_tflops": peak and peak / 1e12, "throughput": [],
-        "reference": []}
+        "reference": [], "complete": False}
     for batch in batches:
         for compiled in (False, True) if compile else (False,):
             options = replace(base, batch=batch, gan_start=0, gan_power=base.gan_power or 0.1, compile=compiled)
@@ -261,16 +271,31 @@ def run(bundle: str | Path, out: str | Path, *, device: str = "cuda", minutes: f
         say(f"  reference (bare network, random tensors, eager): batch {batch}: {reference.samples_per_second} "
             f"samples/s")
     figures["ratio_to_reference"] = _ratios(figures)
-    best = max(figures["throughput"], key=lambda t: t["samples_per_second"])
-    say(f"  time to quality: {preset} for {minutes:g} minutes (batch {base.batch}, "
-        f"{'compiled' if best['compiled'] else 'eager'}) ...")
-    figures["training"], ema = _train(replace(base, minutes=minutes, compile=best["compiled"]), pair, out, say)
+    _write(out, figures)
+    at_batch = [t for t in figures["throughput"] if t["batch"] == base.batch] or figures["throughput"]
+    compiled = max(at_batch, key=lambda t: t["samples_per_second"])["compiled"]
+    left = limit - (time.perf_counter() - started) / 60 - MARGIN_MINUTES
+    budget = round(max(0.5, min(minutes, left)), 2)
+    if budget < minutes:
+        say(f"  the throughput runs took {limit - left - MARGIN_MINUTES:.1f} minutes: training gets {budget:g} "
+            f"minutes, not {minutes:g}, to end within {limit:g}")
+    say(f"  time to quality: {preset} for {budget:g} minutes (batch {base.batch}, "
+        f"{'compiled' if compiled else 'eager'}) ...")
+    figures["budget_minutes"] = budget
+    figures["training"], ema = _train(replace(base, minutes=budget, compile=compiled), pair, out, say)
+    _write(out, figures)
     figures["render"] = _render(ema, bundle, manifest, place, out, say)
-    figures["budget_minutes"] = minutes
+    figures["seconds"] = round(time.perf_counter() - started, 1)
+    figures["complete"] = True
+    _write(out, figures)
+    say(f"bench gpu run: {figures['seconds']:.0f} s in all; figures in {out / FIGURES}; bring OUT back and run "
+        f"`facewright bench gpu finish {out}`")
+    return figures
+
+
+def _write(out: Path, figures: dict[str, Any]) -> None:
     with atomic_path(out / FIGURES) as tmp:
         tmp.write_text(json.dumps(figures, indent=1, allow_nan=False))
-    say(f"bench gpu run: figures in {out / FIGURES}; bring OUT back and run `facewright bench gpu finish {out}`")
-    return figures
 
 
 def _pct(value: float | None) -> str:
@@ -288,7 +313,7 @@ def _ratios(figures: dict[str, Any]) -> list[dict[str, Any]]:
 def _train(options: TrainOptions, pair: Pair, out: Path, say: Callable[[str], None]
            ) -> tuple[dict[str, Any], torch.nn.Module]:
     with tempfile.TemporaryDirectory(prefix="facewright-gpu-train-") as tmp:
-        trainer = Trainer(options, pair, Path(tmp), progress=terminal_progress, signer=None)
+        trainer = Trainer(options, pair, Path(tmp), progress=terminal_progress, signer=None, checkpoints=False)
         result = trainer.run()
         log = Path(tmp) / "metrics.jsonl"
         with atomic_path(out / LOSS_LOG) as target:
@@ -361,6 +386,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)), help="batch sizes of the throughput runs")
     parser.add_argument("--timed-steps", type=int, default=TIMED_STEPS, help="timed steps per throughput run")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled throughput runs")
+    parser.add_argument("--limit", type=float, default=LIMIT_MINUTES,
+                        help=f"minutes for the whole run (default {LIMIT_MINUTES:g}): the training gets what is left")
 
 
 def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -369,7 +396,7 @@ def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as exc:
         raise OptionError(f"--batches {args.batches!r} is not a list of whole numbers", fix="e.g. 32,64") from exc
     return run(args.bundle, args.out, device=args.device, minutes=args.minutes, batches=batches,
-               compile=not args.no_compile, preset=args.preset, timed_steps=args.timed_steps)
+               compile=not args.no_compile, preset=args.preset, timed_steps=args.timed_steps, limit=args.limit)
 
 
 if __name__ == "__main__":

@@ -227,10 +227,6 @@ class WatermarkBench:
     decode_ms: float  # once per picture or clip: decoding at the expected size
     search_ms: float  # once per picture or clip, only when that fails: the lattice search (rotated, rescaled)
 
-    @property
-    def required_found(self) -> bool:
-        return all(r.found for r in self.attacks if r.attack.endswith("*"))
-
     def rows(self) -> list[str]:
         lines = [f"{'medium':<11} {'attack':<35} {'size':>9} {'bit acc':>8} {'found':>6} {'p-value':>9}"]
         for r in self.attacks:

@@ -19,11 +19,13 @@ Scheme (spread spectrum on a periodic tile, built to survive what re-sharing doe
      went through), the residual is warped back onto the reference grid, refined by a small search, and
      folded and searched as in 1.
   The sync peak's z-score gives a false-positive probability over every offset, orientation and lattice
-  tried (`p_value`); a payload is reported only when that is below P_THRESHOLD and its CRC matches.
+  tried; a payload is reported only when that is below SYNC_GATE and its CRC-16 matches, which an unmarked
+  picture's decoded bits do once in 65536 per decode: `p_value` is the product, below P_THRESHOLD.
 
 The key below is public on purpose: this mark says "made by facewright, see record X", it is not a secret.
-Files marked before the pattern followed the picture's size (4 px cells at every size) are found by the
-lattice search of step 2.
+Files marked before the pattern followed the picture's size (4 px cells at every size) are read at the
+reference size when that is their size, by the lattice search up to a 900-pixel short side, and above that
+by a direct read at full size of one frame in LEGACY_EVERY.
 """
 from __future__ import annotations
 
@@ -48,9 +50,10 @@ TILE = CELL * CELLS
 REFERENCE = 360  # short side (pixels) up to which cells are CELL pixels; larger pictures scale the pattern
 STRENGTH = 3.0  # RMS in 8-bit levels
 SYNC_SHARE = 0.12  # share of the power spent on the sync pattern; the rest carries the payload
-P_THRESHOLD = 1e-6  # a mark is "found" below this false-positive probability
-SYNC_GATE = 1e-3  # ... and only where the sync peak alone is this unlikely by chance
-CRC_CHANCE = 2.0 ** -ecc.CRC_BITS  # the chance that the payload decoded from an unmarked picture passes its CRC
+SYNC_GATE = 1e-4  # a mark is found where its CRC matches and its sync peak alone is this unlikely by chance
+CRC_CHANCE = 2.0 ** -ecc.CRC_BITS  # the chance that a payload decoded from an unmarked picture passes its CRC
+P_THRESHOLD = 1e-6  # so every mark found has a false-positive probability (at most 2 decodes) below this
+LEGACY_EVERY = 4  # frames of a large picture also read as marked before the pattern followed the size: 1 in 4
 KEY = b"facewright-watermark-v1"
 _WHITEN = 0.5  # the folded tile's spectrum is divided by its magnitude to this power: +1 z on video
 ORIENTATIONS = 8  # the tile is searched in every flip and quarter turn (mirrored or rotated copies)
@@ -65,10 +68,12 @@ _REFINE = ((-0.006, -0.003, 0.0, 0.003, 0.006), (-0.4, -0.2, 0.0, 0.2, 0.4))  # 
 @dataclass(frozen=True)
 class WatermarkResult:
     """What detection found. `bit_accuracy`: share of the raw coded bits that agree with the decoded payload
-    (an estimate of the channel's bit accuracy; 0.5 is chance). `p_value`: probability that an unmarked
-    picture shows a sync peak this strong anywhere. `scale` and `angle`: the size (1.0 = as marked, relative
-    to the picture) and rotation in degrees of the pattern found; `orientation`: 0-3 quarter turns, 4-7 the
-    same mirrored."""
+    re-encoded (1.0 on a clean copy; about 0.7 on pictures without a mark, because the decoder picks the
+    codeword nearest to whatever the bits are: `accuracy_against` a known payload measures a channel).
+    `p_value`: probability that an unmarked picture shows this evidence (a sync peak this strong anywhere
+    searched and, when it matched, the CRC). `scale` and `angle`: the pattern's size relative to what a
+    picture of this size is marked with (1.0: marked at this size, or scaled as a whole) and its rotation in
+    degrees, counter-clockwise; `orientation`: 0-3 quarter turns, 4-7 the same mirrored."""
 
     found: bool
     payload: int | None  # only when found
@@ -174,17 +179,17 @@ def reference_size(height: int, width: int) -> tuple[int, int]:
     return max(1, round(height / scale)), max(1, round(width / scale))
 
 
-def residual(image: Frame) -> NDArray[np.float32]:
-    """High-passed luma at the reference size, weighted by 1 / local variance: the picture mostly removed.
-
-    Textured regions (hair, foliage) hide the mark but also drown it; weighting each pixel by the inverse
-    of its local variance is the matched-filter weighting for noise that varies over the picture, and
-    measured 2-3x the per-bit SNR of a plain band-pass on the astronaut photo.
-    """
-    luma = _luma(image)
+def _at_reference(luma: NDArray[np.float32]) -> NDArray[np.float32]:
     height, width = reference_size(*luma.shape)
     if (height, width) != luma.shape:
-        luma = cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA)
+        return cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA)
+    return luma
+
+
+def _whitened(luma: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Textured regions (hair, foliage) hide the mark but also drown it; weighting each pixel by the inverse
+    of its local variance is the matched-filter weighting for noise that varies over the picture, and
+    measured 2-3x the per-bit SNR of a plain band-pass on the astronaut photo."""
     high = luma - cv2.GaussianBlur(luma, (0, 0), _HIGH_PASS)
     local = np.sqrt(cv2.GaussianBlur(high * high, (0, 0), _LOCAL)) + 1.0
     return np.clip(high / (local * local), -3.0, 3.0)
@@ -202,44 +207,56 @@ class Accumulator:
     """Sums the residuals of frames (one image, or many frames of a video) and decodes the payload from the sum.
 
     The sum is linear in the frames, so folding or warping it equals folding or warping every frame:
-    evidence from a whole clip costs one search. Frames of another size than the first are skipped.
+    evidence from a whole clip costs one search. Frames of another size than the first are skipped. For a
+    picture larger than the reference, one frame in LEGACY_EVERY is also summed at full size, where a mark of
+    the earlier fixed-size pattern lives.
     """
 
     def __init__(self) -> None:
         self.frames = 0
         self._sum: NDArray[np.float64] | None = None
+        self._native: NDArray[np.float64] | None = None
+        self._shape: tuple[int, int] | None = None
 
     def add(self, image: Frame) -> None:
-        res = residual(image)
-        if self._sum is None:
-            self._sum = res.astype(np.float64)
-        elif self._sum.shape == res.shape:
-            self._sum += res
-        else:
+        luma = _luma(image)
+        if self._shape is None:
+            self._shape = luma.shape
+        elif luma.shape != self._shape:
             return
+        res = _whitened(_at_reference(luma))
+        self._sum = res.astype(np.float64) if self._sum is None else self._sum + res
+        if pattern_scale(*luma.shape) > 1 and self.frames % LEGACY_EVERY == 0:
+            native = _whitened(luma)
+            self._native = native.astype(np.float64) if self._native is None else self._native + native
         self.frames += 1
 
     def result(self, search: bool = True) -> WatermarkResult:
         """Decode at the expected size in every orientation; with `search`, measure the lattice if that fails."""
-        if self._sum is None:
+        if self._sum is None or self._shape is None:
             return _nothing(0)
-        return locate(self._sum, self.frames, search=search)
+        return locate(self._sum, self.frames, search=search, native=self._native,
+                      scale=pattern_scale(*self._shape))
 
 
 def _nothing(frames: int) -> WatermarkResult:
     return WatermarkResult(False, None, 0, 0.0, 1.0, 0.0, (0, 0), 1.0, frames)
 
 
-def locate(res: NDArray[np.float64], frames: int = 1, search: bool = True) -> WatermarkResult:
-    """Find and decode the mark in a (summed) residual: at the expected period first, then by lattice search."""
+def locate(res: NDArray[np.float64], frames: int = 1, search: bool = True, native: NDArray[np.float64] | None = None,
+           scale: float = 1.0) -> WatermarkResult:
+    """Find and decode the mark in a (summed) residual: at the expected period first, then by lattice search,
+    then (`native`: the full-size residual of a picture `scale` times the reference) the fixed-size pattern of
+    earlier versions. Each CRC tried counts in the p-value."""
     direct = _Peak.best(fold(res))
-    hypotheses = ORIENTATIONS
+    hypotheses, decodes = ORIENTATIONS, 0
     if direct.p_value(hypotheses) < SYNC_GATE:
-        found = direct.decode(frames, hypotheses)
+        decodes += 1
+        found = direct.decode(frames, hypotheses, decodes)
         if found.found or not search:
             return found
     elif not search:
-        return direct.decode(frames, hypotheses)
+        return direct.decode(frames, hypotheses, 1)
     best = direct
     candidates = _lattice_candidates(res)
     for matrix in candidates:
@@ -249,7 +266,12 @@ def locate(res: NDArray[np.float64], frames: int = 1, search: bool = True) -> Wa
         for refined in _refinements(best.matrix):
             best = max(best, _Peak.of_warp(res, refined), key=lambda peak: peak.z)
         hypotheses += ORIENTATIONS * (len(_REFINE[0]) * len(_REFINE[1]) - 1)
-    return best.decode(frames, hypotheses)
+    if native is not None:
+        hypotheses += ORIENTATIONS
+        best = max(best, _Peak.best(fold(native), np.eye(2) * scale), key=lambda peak: peak.z)
+    if best is direct and decodes:
+        return direct.decode(frames, hypotheses, decodes)  # the same decode again: no new CRC tried
+    return best.decode(frames, hypotheses, decodes + 1)
 
 
 @dataclass(frozen=True)
@@ -294,15 +316,17 @@ class _Peak:
         """The chance of a sync peak this strong at any of the offsets of `hypotheses` folded tiles."""
         return min(1.0, TILE * TILE * hypotheses * _normal_sf(self.z))
 
-    def decode(self, frames: int, hypotheses: int) -> WatermarkResult:
+    def decode(self, frames: int, hypotheses: int, decodes: int = 1) -> WatermarkResult:
+        """The payload at this peak; `decodes`: the CRCs tried on this picture so far, this one included."""
         aligned = np.roll(self.tile, (-self.offset[0], -self.offset[1]), axis=(0, 1))
         soft = _chip_values(aligned)
         message, crc_ok = ecc.decode_bits(soft, PAYLOAD_BITS)
         agreement = float(np.mean((soft > 0) == ecc.encode_bits(message).astype(bool)))
         sync_p = self.p_value(hypotheses)
-        # The payload's CRC is a second, independent test: an unmarked picture passes it by chance once in 2^16.
-        p_value = sync_p * CRC_CHANCE if crc_ok else sync_p
-        found = crc_ok and sync_p < SYNC_GATE and p_value < P_THRESHOLD
+        # The payload's CRC is a second test, independent of the sync on an unmarked picture (the chips' signs
+        # are unrelated to the sync's): each decode's bits pass it by chance once in 2^16.
+        p_value = min(1.0, sync_p * CRC_CHANCE * decodes) if crc_ok else sync_p
+        found = crc_ok and sync_p < SYNC_GATE
         decoded = ecc.bits_to_int(message)
         scale = 1.0 / math.sqrt(abs(np.linalg.det(self.matrix)))
         angle = -math.degrees(math.atan2(self.matrix[1, 0], self.matrix[0, 0]))  # counter-clockwise as seen

@@ -48,7 +48,8 @@ def swap(ws: Workspace, input: str | Path, output: str | Path | None, model: str
     input = Path(input)
     if not input.exists():
         raise InputNotFoundError("no such file or folder", path=input, fix="check the path and its spelling")
-    loaded = loaded or load_swap_model(ws, model, options.device)
+    if loaded is None:
+        loaded = load_swap_model(ws, model, options.device)
     target, extra = _target(loaded, options)
     refuse_revoked(ws, loaded.consent_ids, f"model {loaded.name}", loaded.checkpoint, trust=trust)
     source_consent = require_consent(ws, loaded.source, Role.SOURCE, trust=trust)

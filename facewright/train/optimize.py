@@ -67,7 +67,8 @@ class PairOptimizer:
         if self.place.enabled:
             ids = [device.index] if self.cuda else None
             step_module = nn.parallel.DistributedDataParallel(step_module, device_ids=ids)
-        return torch.compile(step_module) if self.options.compile else step_module
+        # dynamic=False: a batch size is one graph (a new one recompiles, never a slower shape-generic one)
+        return torch.compile(step_module, dynamic=False) if self.options.compile else step_module
 
     def lr_factor(self, step: int) -> float:
         """The learning rate after optimizer step `step`, a share of --lr: linear warm-up, then constant or a

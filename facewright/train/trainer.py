@@ -83,8 +83,10 @@ class Trainer:
     """
 
     def __init__(self, options: TrainOptions, pair: Pair, folder: Path, *, resume: dict[str, Any] | None = None,
-                 progress: ProgressFactory = no_progress, place: Dist | None = None, signer: SigningIdentity | None):
+                 progress: ProgressFactory = no_progress, place: Dist | None = None, signer: SigningIdentity | None,
+                 checkpoints: bool = True):
         self.options, self.pair, self.folder, self.progress = options, pair, folder, progress
+        self.checkpoints = checkpoints  # False: no checkpoint at all (the GPU bench keeps only its figures)
         self.place = place or from_env()
         self.device = pick_device(options.device, self.place)
         self.previews = None
@@ -219,7 +221,7 @@ class Trainer:
     def _save(self) -> Path | None:
         """Checkpoint the current step (rank 0; once per step: a final save right after a periodic one is free)."""
         folder = self.folder / "checkpoints"
-        if not self.place.main or self.step == 0:
+        if not self.place.main or self.step == 0 or not self.checkpoints:
             return None
         if self.saved_step == self.step:
             return folder / checkpoint_name(self.step)

@@ -175,3 +175,20 @@ def test_frames_of_another_size_are_left_out_of_the_sum(clip):
 def test_a_picture_too_small_for_two_tiles_is_searched_quietly(astronaut):
     result = wm.detect(resize(wm.embed(astronaut, PAYLOAD), 64 / 512))
     assert not result.found and result.frames == 1
+
+
+def test_a_1080p_file_marked_with_the_earlier_fixed_size_pattern_is_still_read(clip):
+    # Before the pattern followed the picture's size it had 4 px cells at every size.
+    old = np.tile(wm.tile_pattern(PAYLOAD) * wm.STRENGTH, (9, 15))[:1080, :1920]
+    frames = [np.clip(cv2.resize(f, (1920, 1080)) + np.rint(old)[:, :, None], 0, 255).astype(np.uint8)
+              for f in clip[:8]]
+    result = wm.detect_frames(frames)
+    assert result.found and result.payload == PAYLOAD and result.scale == pytest.approx(1 / 3, abs=1e-3)
+    assert result.p_value < wm.P_THRESHOLD
+
+
+def test_every_mark_found_is_below_the_threshold_and_counts_its_decodes(marked):
+    direct = wm.detect(marked)
+    turned = wm.detect(rotate_cropped(marked, 4))
+    assert direct.found and turned.found
+    assert direct.p_value < wm.P_THRESHOLD and turned.p_value < wm.P_THRESHOLD

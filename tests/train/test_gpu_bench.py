@@ -89,11 +89,14 @@ def test_run_without_cuda_refuses_with_exit_2(prepared, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_run_refuses_a_preset_of_another_resolution(prepared, tmp_path):
+@pytest.mark.parametrize("options", [{"preset": "gpu-256"}, {"batches": []}, {"timed_steps": 0}, {"minutes": 0}],
+                         ids=["resolution", "no-batches", "no-steps", "no-minutes"])
+def test_run_refuses_wrong_options_before_measuring(prepared, tmp_path, options):
     from facewright.bench.gpu_node import run
 
-    with pytest.raises(OptionError, match="64 px"):
-        run(prepared[1], tmp_path / "out", device="cpu", preset="gpu-256")
+    with pytest.raises(OptionError):
+        run(prepared[1], tmp_path / "out", device="cpu", **{"preset": "demo", **options})
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +119,7 @@ def test_node_run_writes_figures_loss_log_and_rendered_faces_only(node_run, prep
     [eager] = figures["throughput"]
     assert eager["batch"] == 4 and not eager["compiled"] and eager["samples_per_second"] > 0
     assert figures["reference"][0]["samples_per_second"] > 0 and figures["ratio_to_reference"][0]["ratio"] > 0
-    assert figures["training"]["steps"] > 0 and (out / LOSS_LOG).read_text().strip()
+    assert figures["training"]["steps"] > 0 and (out / LOSS_LOG).read_text().strip() and figures["complete"]
     assert figures["render"]["faces"] == prepared[2]["target"]["crops"]
     assert sorted(p.name for p in out.iterdir()) == sorted([FIGURES, LOSS_LOG, *figures["render"]["files"]])
     assert "samples/s" in printed and "bench gpu finish" in printed
