@@ -1,4 +1,4 @@
-"""Running a producer one step ahead in a thread, so that two pipeline stages use two cores.
+"""Running a producer one step ahead in a thread (and a consumer behind in one), so pipeline stages use two cores.
 
 Decoding and the landmark model spend their time in C++ with the GIL released; running them in a
 thread while the main thread aligns, scores and writes the previous frames overlaps the two.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -57,3 +57,57 @@ def _put(buffer: queue.Queue, item: object, stop: threading.Event) -> None:
             return
         except queue.Full:
             continue
+
+
+class Behind:
+    """Runs `consume(item)` on each item `put` here, in order, in a background thread up to `depth` items behind.
+
+    The other half of `prefetch`: an encoder (its C++ releases the GIL) writes the frames of the previous
+    batch while the main thread renders the next. An exception in `consume` is raised by the next `put` or by
+    leaving the `with` block; leaving it waits until every item is consumed (or, on an error, stops after the
+    item under way), so what `consume` writes to is complete when the block ends.
+    """
+
+    def __init__(self, consume: Callable[[T], object], depth: int = 2):
+        self._consume = consume
+        self._buffer: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self._worker = threading.Thread(target=self._run, name="facewright-behind", daemon=True)
+
+    def __enter__(self) -> Behind:
+        self._worker.start()
+        return self
+
+    def put(self, item: T) -> None:
+        self._raise()
+        _put(self._buffer, item, self._stop)
+        self._raise()
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is None:
+            _put(self._buffer, _DONE, self._stop)
+        else:
+            self._stop.set()
+        self._worker.join()
+        if kind is None:
+            self._raise()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._buffer.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _DONE:
+                return
+            try:
+                self._consume(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the producer, which raises it
+                self._failure = exc
+                self._stop.set()
+                return
+
+    def _raise(self) -> None:
+        if self._failure is not None:
+            raise self._failure

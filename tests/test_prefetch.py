@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from facewright.prefetch import prefetch
+from facewright.prefetch import Behind, prefetch
 
 
 def test_items_come_in_order():
@@ -50,3 +50,34 @@ def test_producer_runs_ahead_of_the_consumer():
     assert next(stream) == 0
     assert second_started.wait(5)
     assert list(stream) == [1]
+
+
+def test_behind_consumes_every_item_in_order_before_the_block_ends():
+    seen = []
+    with Behind(lambda item: (time.sleep(0.01), seen.append(item))) as behind:
+        for i in range(20):
+            behind.put(i)
+    assert seen == list(range(20))
+
+
+def test_behind_raises_the_consumers_error_and_stops():
+    seen = []
+
+    def consume(item: int) -> None:
+        if item == 3:
+            raise OSError("disk full")
+        seen.append(item)
+
+    with pytest.raises(OSError, match="disk full"), Behind(consume, depth=1) as behind:
+        for i in range(100):
+            behind.put(i)
+    assert seen == [0, 1, 2]
+
+
+def test_an_error_in_the_block_stops_the_consumer_after_the_item_under_way():
+    seen = []
+    with pytest.raises(KeyError), Behind(lambda item: (time.sleep(0.05), seen.append(item)), depth=8) as behind:
+        for i in range(8):
+            behind.put(i)
+        raise KeyError("render failed")
+    assert len(seen) < 8

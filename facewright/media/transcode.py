@@ -11,6 +11,7 @@ from facewright.config import VideoOptions
 from facewright.media.image import Frame
 from facewright.media.video import VideoFrame, VideoReader, probe
 from facewright.media.writer import VideoWriter
+from facewright.prefetch import Behind, prefetch
 from facewright.progress import ProgressFactory, no_progress
 
 
@@ -53,14 +54,20 @@ def transcode(source: str | Path, output: str | Path, *, options: VideoOptions =
         with VideoWriter(output, width=first.width, height=first.height, fps=reader.fps or 30,
                          time_base=reader.time_base, options=options, audio_from=source,
                          inputs=[source]) as writer:
-            for frames in _chunks(reader, max(1, batch) if batch_fn else 1):
-                images = batch_fn(list(frames)) if batch_fn else [frame_fn(f) if frame_fn else f.image for f in frames]
-                for frame, image in zip(frames, images, strict=True):
-                    writer.write(image, frame.pts)
-                bar.update(len(frames))
+            # decoding runs ahead in a thread, encoding behind in another: the frames in between use this one
+            with Behind(lambda done: _write(writer, *done)) as encoder:
+                for frames in prefetch(_chunks(reader, max(1, batch) if batch_fn else 1), depth=2):
+                    images = batch_fn(frames) if batch_fn else [frame_fn(f) if frame_fn else f.image for f in frames]
+                    encoder.put((frames, images))
+                    bar.update(len(frames))
             audio = writer.audio is not None
     return TranscodeResult(Path(output), reader.decoded, time.perf_counter() - start,
                            reader.corrupt_packets, audio, first.frames if first else None)
+
+
+def _write(writer: VideoWriter, frames: list[VideoFrame], images: list[Frame]) -> None:
+    for frame, image in zip(frames, images, strict=True):
+        writer.write(image, frame.pts)
 
 
 def _chunks(frames: Iterable[VideoFrame], size: int) -> Iterator[list[VideoFrame]]:

@@ -70,10 +70,11 @@ class WatermarkResult:
     """What detection found. `bit_accuracy`: share of the raw coded bits that agree with the decoded payload
     re-encoded (1.0 on a clean copy; about 0.7 on pictures without a mark, because the decoder picks the
     codeword nearest to whatever the bits are: `accuracy_against` a known payload measures a channel).
-    `p_value`: probability that an unmarked picture shows this evidence (a sync peak this strong anywhere
-    searched and, when it matched, the CRC). `scale` and `angle`: the pattern's size relative to what a
-    picture of this size is marked with (1.0: marked at this size, or scaled as a whole) and its rotation in
-    degrees, counter-clockwise; `orientation`: 0-3 quarter turns, 4-7 the same mirrored."""
+    `p_value`: probability that an unmarked picture shows this evidence: for a mark found, a sync peak this
+    strong anywhere searched and a matching CRC; otherwise the sync peak's alone, which the gate judged.
+    `scale` and `angle`: the pattern's size relative to what a picture of this size is marked with (1.0:
+    marked at this size, or scaled as a whole) and its rotation in degrees, counter-clockwise;
+    `orientation`: 0-3 quarter turns, 4-7 the same mirrored."""
 
     found: bool
     payload: int | None  # only when found
@@ -325,8 +326,8 @@ class _Peak:
         sync_p = self.p_value(hypotheses)
         # The payload's CRC is a second test, independent of the sync on an unmarked picture (the chips' signs
         # are unrelated to the sync's): each decode's bits pass it by chance once in 2^16.
-        p_value = min(1.0, sync_p * CRC_CHANCE * decodes) if crc_ok else sync_p
         found = crc_ok and sync_p < SYNC_GATE
+        p_value = min(1.0, sync_p * CRC_CHANCE * decodes) if found else sync_p
         decoded = ecc.bits_to_int(message)
         scale = 1.0 / math.sqrt(abs(np.linalg.det(self.matrix)))
         angle = -math.degrees(math.atan2(self.matrix[1, 0], self.matrix[0, 0]))  # counter-clockwise as seen

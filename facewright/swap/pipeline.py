@@ -32,6 +32,7 @@ from facewright.media.image import Frame, read_image
 from facewright.media.kind import MediaKind, media_kind
 from facewright.media.transcode import TranscodeResult, transcode
 from facewright.media.video import VideoFrame, probe, read_video
+from facewright.prefetch import prefetch
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance.consent import ConsentRecord, Role, photo_embedding
 from facewright.provenance.enforce import add_command, require_consent, verified_consents
@@ -271,8 +272,12 @@ def _scan(job: SwapJob, input: Path, frames: int | None, checker: IdentityChecke
         landmarker = None if stored else stack.enter_context(Landmarker(video=True, max_faces=job.options.max_faces))
         bar = stack.enter_context(job.progress(total=frames, desc=f"find faces {input.name}"
                                                + (" (stored)" if stored else ""), unit="frame"))
-        for frame in read_video(input):
-            faces = stored.get(frame.index, []) if stored else landmarker.detect(frame.image, frame.time * 1000)
+        def sighted() -> Iterator[tuple[VideoFrame, list]]:  # decode and landmarks: ahead, in a thread
+            for frame in read_video(input):
+                yield frame, (stored.get(frame.index, []) if stored else landmarker.detect(frame.image,
+                                                                                            frame.time * 1000))
+
+        for frame, faces in prefetch(sighted()):
             scanner.add(frame.index, frame.time, frame.image, faces)
             bar.update(1)
     return scanner.footage()
