@@ -5,9 +5,11 @@ Scheme (spread spectrum on a periodic tile, built to survive what re-sharing doe
   pseudo-random sync sign (the same for every payload) and one payload chip: the sign of one coded bit times
   a pseudo-random sign. The 64-bit payload is CRC-16 protected and convolutionally coded (`ecc`), so each of
   172 coded bits owns about 6 cells of every tile.
-- The pattern's size follows the picture's: cells are CELL pixels on a picture whose short side is
-  REFERENCE pixels or less, and grow with larger pictures (12 px at 1080p). A copy scaled down as a whole
-  (1080p served as 360p) therefore shows the same pattern the detector expects at its size.
+- The pattern's size follows the picture's: cells are CELL pixels on a picture whose short side is GROW_FROM
+  pixels or less, and short side / (REFERENCE / CELL) pixels on larger ones (12 px at 1080p). A copy scaled
+  down as a whole (1080p served as 360p) therefore shows the pattern the detector expects at its size.
+  Small pictures keep the finest cells: more of them, so more evidence per picture (a 512 px photo through
+  H.264 crf 28 was found with z 7.7-9.4 at 4 px cells, 5.8-6.8 at 5.7 px, one payload in five lost).
 - The pattern is smoothed and added equally to R, G and B (a pure luma change, so chroma subsampling in
   JPEG and H.264 does not touch it), at an RMS of `strength` 8-bit levels (3.0 -> PSNR about 38.5 dB).
 - Detection brings the luma to the reference size, removes the picture with a band-pass filter weighted by
@@ -47,7 +49,8 @@ PAYLOAD_BITS = 64
 CELL = 4  # pixels at the reference size: survives JPEG q50, H.264 crf 40 and halving the size
 CELLS = 32
 TILE = CELL * CELLS
-REFERENCE = 360  # short side (pixels) up to which cells are CELL pixels; larger pictures scale the pattern
+REFERENCE = 360  # short side (pixels) whose cells are CELL pixels when the pattern grows with the picture
+GROW_FROM = 576  # short sides up to this keep CELL pixel cells; beyond, the pattern scales with the picture
 STRENGTH = 3.0  # RMS in 8-bit levels
 SYNC_SHARE = 0.12  # share of the power spent on the sync pattern; the rest carries the payload
 SYNC_GATE = 1e-4  # a mark is found where its CRC matches and its sync peak alone is this unlikely by chance
@@ -140,8 +143,9 @@ def tile_pattern(payload: int) -> NDArray[np.float32]:
 
 
 def pattern_scale(height: int, width: int) -> float:
-    """How many picture pixels one reference pixel of the pattern covers: 1 up to REFERENCE, then more."""
-    return max(1.0, min(height, width) / REFERENCE)
+    """How many picture pixels one reference pixel of the pattern covers: 1 up to GROW_FROM, then short / 360."""
+    short = min(height, width)
+    return 1.0 if short <= GROW_FROM else short / REFERENCE
 
 
 def embed(image: Frame, payload: int, strength: float = STRENGTH) -> Frame:
@@ -330,7 +334,7 @@ class _Peak:
         p_value = min(1.0, sync_p * CRC_CHANCE * decodes) if found else sync_p
         decoded = ecc.bits_to_int(message)
         scale = 1.0 / math.sqrt(abs(np.linalg.det(self.matrix)))
-        angle = -math.degrees(math.atan2(self.matrix[1, 0], self.matrix[0, 0]))  # counter-clockwise as seen
+        angle = math.degrees(math.atan2(self.matrix[1, 0], self.matrix[0, 0]))  # counter-clockwise as seen
         return WatermarkResult(found, decoded if found else None, decoded, agreement, p_value, self.z,
                                self.offset, round(scale, 4), frames, round(angle, 2), self.orientation)
 
@@ -373,6 +377,8 @@ def _lattice_candidates(res: NDArray[np.float64]) -> list[NDArray[np.float64]]:
         v1 = _subpixel(score, ys[i], xs[i]) - (height, width)
         v1 = np.array([v1[1], v1[0]])  # (x, y)
         v2 = _partner(score, v1, (height, width))
+        if v1[0] * v2[1] - v1[1] * v2[0] < 0:  # -v2 is a period too: keep the basis a turn, not a mirror
+            v2 = -v2
         if _square(v1, v2):
             matrices.append(TILE * np.linalg.inv(np.column_stack([v1, v2])))
     return matrices
