@@ -222,3 +222,26 @@ def test_unknown_api_options_are_refused_with_the_nearest_name(tmp_path):
         api.extract([tmp_path / "in.mp4"], "x", workspace=tmp_path, evry=2)
     with pytest.raises(OptionError, match="'lable'"):
         api.mark(tmp_path / "in.png", tmp_path / "out.png", workspace=tmp_path, lable="none")
+
+
+def test_a_reader_that_leaves_the_pipe_stops_the_command_quietly(tmp_path, monkeypatch, capsys):
+    class LeftPipe:  # stdout of `facewright assets list | head -1` once head has exited
+        def __init__(self):
+            self.file = open(tmp_path / "stdout", "w")  # noqa: SIM115 - closed below
+
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return self.file.fileno()
+
+    pipe = LeftPipe()
+    monkeypatch.setattr(sys, "stdout", pipe)
+    try:
+        assert main(["assets", "list"]) == 141
+    finally:
+        pipe.file.close()
+    assert "internal error" not in capsys.readouterr().err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -37,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("facewright: interrupted; finished outputs are kept, partial ones removed", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output left (`| head`): stop quietly, as command-line tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe stopped
     except Exception as exc:  # noqa: BLE001 - the last guard: one line, not a traceback, unless --debug
         if debug:
             raise
