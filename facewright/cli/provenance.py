@@ -13,6 +13,7 @@ from facewright.progress import terminal_progress
 from facewright.provenance.consent import ROLES, ConsentRecord
 from facewright.provenance.fingerprint import Match
 from facewright.provenance.verify import OUTCOMES, VerifyReport
+from facewright.provenance.watermark import WatermarkResult
 
 
 def register(commands: argparse._SubParsersAction, command: Command) -> None:
@@ -196,6 +197,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return worst
 
 
+def _geometry(mark: WatermarkResult) -> str:
+    """How the copy in hand was turned or resized since it was marked, as the watermark's pattern shows it."""
+    changes = ["mirrored" if mark.mirrored else "",
+               f"rotated {mark.rotation:+.1f} degrees" if abs(mark.rotation) >= 0.5 else "",
+               f"scaled {mark.scale:.2f}x" if abs(mark.scale - 1) >= 0.02 else ""]
+    changes = [c for c in changes if c]
+    return f" (the copy is {', '.join(changes)})" if changes else ""
+
+
 def format_verify(r: VerifyReport) -> str:
     c2pa = r.c2pa
     lines = [f"{r.path}: {r.outcome.upper()} (exit {OUTCOMES[r.outcome]})",
@@ -211,7 +221,7 @@ def format_verify(r: VerifyReport) -> str:
     mark = r.watermark
     if mark is not None and mark.found:
         lines.append(f"  watermark: found, payload {mark.payload_hex}, bit accuracy {mark.bit_accuracy:.3f}, "
-                     f"p-value {mark.p_value:.1e} over {mark.frames} frame(s)")
+                     f"p-value {mark.p_value:.1e} over {mark.frames} frame(s){_geometry(mark)}")
     else:
         lines.append("  watermark: not found" + (f" (p-value {mark.p_value:.2f})" if mark else ""))
     if r.record:

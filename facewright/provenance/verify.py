@@ -80,7 +80,8 @@ class VerifyReport:
                      "foreign": self.c2pa.foreign},
             "watermark": None if mark is None else {
                 "found": mark.found, "payload": mark.payload_hex, "bit_accuracy": round(mark.bit_accuracy, 4),
-                "p_value": mark.p_value, "frames": mark.frames, "scale": mark.scale},
+                "p_value": mark.p_value, "frames": mark.frames, "scale": mark.scale, "rotation": mark.rotation,
+                "mirrored": mark.mirrored},
             "content": _content_dict(self.content),
             "record": self.record, "consents": [asdict(c) for c in self.consents],
             "label": self.label, "notes": list(self.notes),

@@ -95,6 +95,18 @@ class WatermarkResult:
     def payload_hex(self) -> str | None:
         return None if self.payload is None else f"{self.payload:016x}"
 
+    @property
+    def mirrored(self) -> bool:
+        """Whether the copy in hand is mirrored against the marked picture."""
+        return self.orientation >= 4
+
+    @property
+    def rotation(self) -> float:
+        """The copy's rotation against the marked picture (of its mirror image when mirrored), degrees
+        counter-clockwise in (-180, 180]: the quarter turns the tile search undid plus the lattice's angle."""
+        turned = (90 * ((4 - self.orientation % 4) % 4) + self.angle) % 360
+        return round(turned - 360 if turned > 180 else turned, 1)
+
     def accuracy_against(self, truth: int) -> float:
         """Share of the 64 decoded payload bits equal to `truth`'s."""
         return 1.0 - bin(self.decoded ^ truth).count("1") / PAYLOAD_BITS

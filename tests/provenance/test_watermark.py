@@ -115,7 +115,8 @@ def test_every_flip_and_quarter_turn_is_found_and_told_apart(marked):
         for flip in (False, True):
             copy = mirror(turn(marked, quarters)) if flip else turn(marked, quarters)
             result = wm.detect(copy, search=False)  # the expected size suffices: all eight are searched
-            assert result.found and result.payload == PAYLOAD
+            assert result.found and result.payload == PAYLOAD and result.mirrored == flip
+            assert flip or result.rotation == (0.0, 90.0, 180.0, -90.0)[quarters]
             orientations.add(result.orientation)
     assert orientations == set(range(8))
 
@@ -126,7 +127,7 @@ def test_small_rotations_with_the_edges_cropped_are_found_by_the_lattice_search(
     assert not wm.detect(copy, search=False).found
     result = wm.detect(copy)
     assert result.found and result.payload == PAYLOAD
-    assert min(abs(result.angle - degrees + k * 90) for k in range(-4, 5)) < 0.5  # up to the quarter turns
+    assert abs(result.rotation - degrees) < 0.5 and not result.mirrored
 
 
 def test_pattern_follows_the_picture_size_so_a_1080p_copy_served_at_360p_reads_directly(clip):
