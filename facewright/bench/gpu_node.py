@@ -36,7 +36,7 @@ from facewright.config import TrainOptions
 from facewright.errors import FacewrightError, InputError, NoDeviceError, OptionError
 from facewright.files import atomic_path, sha256_file
 from facewright.progress import terminal_progress
-from facewright.train.augment import from_crops
+from facewright.swap.model import render_crops
 from facewright.train.batches import BatchSource, Pair
 from facewright.train.distributed import Dist
 from facewright.train.models import create_model, describe
@@ -330,38 +330,31 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-@torch.no_grad()
 def _render(model: torch.nn.Module, bundle: Path, manifest: dict[str, Any], device: torch.device, out: Path,
             say: Callable[[str], None]) -> dict[str, Any]:
     """The target's crops through the EMA model as A: uint8 faces and masks, FACES_PER_FILE a file."""
     model = model.eval()
-    cuda = device.type == "cuda"
     with np.load(bundle / manifest["target"]["file"]) as arrays:
         crops, keys = arrays["crops"], arrays["keys"]
     start, files = time.perf_counter(), []
     for first in range(0, len(crops), FACES_PER_FILE):
         faces, masks = [], []
         for i in range(first, min(len(crops), first + FACES_PER_FILE), RENDER_BATCH):
-            x = from_crops(crops[i:min(i + RENDER_BATCH, first + FACES_PER_FILE)], device)
-            if cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-                image, mask = model(x, "a")
-            faces.append(_u8(image.float().permute(0, 2, 3, 1)))
-            masks.append(_u8(mask.float()[:, 0]))
+            face, mask = render_crops(model, crops[i:min(i + RENDER_BATCH, first + FACES_PER_FILE)], device)
+            faces.append(_u8(face))
+            masks.append(_u8(mask))
         name = f"faces-{first // FACES_PER_FILE:03d}.npz"
         with atomic_path(out / name) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, keys=keys[first:first + FACES_PER_FILE], faces=np.concatenate(faces),
                                 masks=np.concatenate(masks))
         files.append(name)
-    _sync(device)
     seconds = time.perf_counter() - start
     say(f"    rendered {len(crops)} faces in {seconds:.1f} s into {len(files)} file(s)")
     return {"faces": int(len(crops)), "seconds": round(seconds, 2), "files": files}
 
 
-def _u8(values: torch.Tensor) -> np.ndarray:
-    return (values.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+def _u8(values: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

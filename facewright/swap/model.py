@@ -52,13 +52,21 @@ class SwapModel:
         if len(crops) == 0:
             size = self.resolution
             return np.zeros((0, size, size, 3), np.float32), np.zeros((0, size, size), np.float32)
-        x = from_crops(crops, self.device)
-        cuda = self.device.type == "cuda"
-        if cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            image, mask = self.network(x, "a")
-        return (image.float().permute(0, 2, 3, 1).cpu().numpy(), mask.float()[:, 0].cpu().numpy())
+        return render_crops(self.network, crops, self.device)
+
+
+@torch.no_grad()
+def render_crops(network: PairModel, crops: Crops, device: torch.device
+                 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """`network`'s A for each of (at least one) crops, on `device` (CUDA: channels_last, bf16): faces
+    N x S x S x 3 and masks N x S x S, float32 in [0, 1]."""
+    x = from_crops(crops, device)
+    cuda = device.type == "cuda"
+    if cuda:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+        image, mask = network(x, "a")
+    return image.float().permute(0, 2, 3, 1).cpu().numpy(), mask.float()[:, 0].cpu().numpy()
 
 
 def resolve_checkpoint(ws: Workspace, model: str | Path) -> Path:
