@@ -38,10 +38,10 @@ from facewright.bench.quality import (
     results_file,
 )
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, build
+from facewright.demo import demo_consent
 from facewright.errors import InputError, OptionError
 from facewright.files import atomic_path, sha256_file
 from facewright.progress import ProgressFactory, no_progress
-from facewright.provenance.consent import ConsentStatus
 from facewright.swap.model import Crops, SwapModel
 from facewright.swap.run import swap as run_swap
 from facewright.train.data import load_faceset
@@ -128,7 +128,8 @@ def prepare(bundle: str | Path, *, workspace: str | Path | None = None, preset: 
     folder = results_file(None, workspace).parent / f"gpu-{bundle_id}"
     root = folder / "ws"
     _pair_workspace(root, api.asset(SAMPLE_A), api.asset(SAMPLE_B), progress)
-    consents = (_active_consent(root, A), _active_consent(root, B))
+    # the records _pair_workspace made: demo_consent returns a person's active one
+    consents = (demo_consent(root, api.asset(SAMPLE_A), A).id, demo_consent(root, api.asset(SAMPLE_B), B).id)
     bundle.mkdir(parents=True, exist_ok=True)
     with Workspace.open(root) as ws:
         people = {key: _person(ws, name, consent, resolution, max_faces, bundle)
@@ -158,11 +159,6 @@ def prepare(bundle: str | Path, *, workspace: str | Path | None = None, preset: 
                                    "face_type": people["b"]["face_type"], "video": SAMPLE_B}))
     manifest["size_mb"] = round(size_mb, 1)
     return manifest
-
-
-def _active_consent(root: Path, identity: str) -> str:
-    active = [c for c in api.consent_list(identity=identity, workspace=root) if c.status() == ConsentStatus.ACTIVE]
-    return active[-1].id
 
 
 def _person(ws: Workspace, name: str, consent: str, resolution: int, max_faces: int, bundle: Path) -> dict[str, Any]:
