@@ -58,6 +58,7 @@ from facewright.train.models import ModelInfo, create_model, describe, model_nam
 from facewright.train.presets import preset_options
 from facewright.train.run import train_pair as _train_pair
 from facewright.train.trainer import TrainResult
+from facewright.workers import Pool
 from facewright.workspace import CATALOG, Workspace, resolve_root
 
 __all__ = [
@@ -383,13 +384,14 @@ def list_mask_models(*, workspace: str | Path | None = None) -> list[str]:
 
 
 def swap(input: str | Path, output: str | Path | None = None, *, model: str | Path, resume: bool = False,
-         workspace: str | Path | None = None, progress: ProgressFactory = no_progress,
+         workspace: str | Path | None = None, progress: ProgressFactory = no_progress, pool: Pool | None = None,
          **options: object) -> list[SwapResult | SwapFailure]:
     """Put the model's person A into a video, an image or every image of a folder; label, watermark, sign.
 
     Needs an active source consent for A and a target consent for the people whose faces are replaced, whose
     photo those faces match. `options`: SwapOptions, MarkOptions and VideoOptions fields. A folder's bad
-    file is returned as a SwapFailure and the others go on.
+    file is returned as a SwapFailure and the others go on. A long video is swapped in chunks on `pool`
+    (facewright.workers; default: a local pool of `workers` processes, one per core).
     """
     swapping, marking, video = build_all((SwapOptions, MarkOptions, VideoOptions), flags=options)
     if swapping.target:
@@ -397,7 +399,7 @@ def swap(input: str | Path, output: str | Path | None = None, *, model: str | Pa
     with Workspace.open(workspace) as ws:
         signer = _signer()
         return _swap(ws, input, output, model, swapping, marking, video, signer=signer, trust=_keys.load_trust(),
-                     resume=resume, progress=progress)
+                     resume=resume, progress=progress, pool=pool)
 
 
 def score(output: str | Path, *, source: str | Path, target_video: str | Path, report: str | Path | None = None,

@@ -180,6 +180,8 @@ class SwapOptions:
     patch: str = option("", "video input: also write each track's aligned swapped faces, masks and matrices "
                         "into this folder, for compositing")
     device: str = option("auto", "cpu, cuda, cuda:N or auto")
+    workers: int = option(0, "processes a long video is split over, in chunks at keyframes (0: one per core; "
+                          "1: this process only)")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -188,7 +190,7 @@ class SwapOptions:
         if not -0.5 < self.erode < 0.5 or not 0 <= self.blur < 0.5:
             raise OptionError("--erode must be in (-0.5, 0.5) and --blur in [0, 0.5) (fractions of the face size)",
                               fix="the defaults are --erode 0.02 --blur 0.06")
-        check_counts(self, (), ("sharpen", "smooth", "smooth_beta", "cut_threshold", "preview"))
+        check_counts(self, (), ("sharpen", "smooth", "smooth_beta", "cut_threshold", "preview", "workers"))
         if not 0 <= self.detail <= 1 or not 0 < self.detail_scale <= 0.1:
             raise OptionError("--detail must be within 0-1 and --detail-scale within (0, 0.1] (of the face size)",
                               fix="e.g. --detail 0.5 --detail-scale 0.01")
@@ -236,6 +238,8 @@ class ExtractOptions:
     reference: str = option("", "photo of the person to keep; without it the largest identity cluster is kept")
     threshold: float = option(0.6, "identity distance under which two faces are the same person (dlib scale)")
     for_swap: bool = option(False, "also store per-frame geometry of every track, for a later swap of this video")
+    workers: int = option(0, "processes a video is split over, in chunks at keyframes (0: one per core; 1: this "
+                          "process only)")
     mask_model: str = option("", "store masks that leave out what this mask model says covers the face (facewright "
                              "mask train): a pair model trained on them learns occluders")
 
@@ -247,6 +251,7 @@ class ExtractOptions:
             raise OptionError("--every and --max-faces must be >= 1, --fps >= 0", fix="e.g. --every 2 or --fps 5")
         if not 0 <= self.dedupe <= 64:
             raise OptionError(f"--dedupe {self.dedupe} is outside 0..64", fix="use 0 (off) to ~10")
+        check_counts(self, (), ("workers",))
 
 
 def check_counts(options: object, at_least_one: Iterable[str], non_negative: Iterable[str]) -> None:

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "facewright"
 
 # Bottom to top (DESIGN.md). A module may import its own layer and the layers below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "config", "files", "locks", "names", "timing", "progress", "prefetch"),
+    ("__init__", "errors", "config", "files", "locks", "names", "timing", "progress", "prefetch", "workers"),
     ("media", "workspace", "assets"),
     ("faces",),
     ("collect", "provenance"),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from facewright.config import VideoOptions
 from facewright.media.image import Frame
+from facewright.media.segments import Chunk, read_chunk
 from facewright.media.video import VideoFrame, VideoReader, probe
 from facewright.media.writer import VideoWriter
 from facewright.prefetch import Behind, prefetch
@@ -63,6 +64,25 @@ def transcode(source: str | Path, output: str | Path, *, options: VideoOptions =
             audio = writer.audio is not None
     return TranscodeResult(Path(output), reader.decoded, time.perf_counter() - start,
                            reader.corrupt_packets, audio, first.frames if first else None)
+
+
+def transcode_chunk(source: str | Path, chunk: Chunk, output: str | Path, *, options: VideoOptions,
+                    batch_fn: Callable[[list[VideoFrame]], list[Frame]], batch: int = 1,
+                    done: Callable[[int], None] | None = None) -> int:
+    """`transcode` of one chunk of `source` into `output`, video only (`segments.join_segments` adds the
+    audio to the joined whole): the same timestamps and encoder settings, so the chunks join without a
+    re-encode. The frames written; `done(n)` after each batch of n."""
+    with VideoReader(source) as reader:  # the rate and time base exactly as `transcode` takes them
+        fps, time_base = reader.fps or 30, reader.time_base
+    first = probe(source).video
+    with VideoWriter(output, width=first.width, height=first.height, fps=fps, time_base=time_base,
+                     options=options, inputs=[source]) as writer:
+        with Behind(lambda done: _write(writer, *done)) as encoder:
+            for frames in prefetch(_chunks(read_chunk(source, chunk), max(1, batch)), depth=2):
+                encoder.put((frames, batch_fn(frames)))
+                if done is not None:
+                    done(len(frames))
+        return writer.frames_written
 
 
 def _write(writer: VideoWriter, frames: list[VideoFrame], images: list[Frame]) -> None:

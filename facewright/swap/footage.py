@@ -10,7 +10,7 @@ scanned (identity.py).
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import cv2
@@ -19,11 +19,12 @@ from numpy.typing import NDArray
 
 from facewright.faces.align import alignment_matrix
 from facewright.faces.identity import Embedding, IdentityEncoder, pairwise_distance
-from facewright.faces.landmarks import FaceLandmarks
+from facewright.faces.landmarks import FaceLandmarks, Landmarker
 from facewright.faces.mask import face_size
 from facewright.faces.track import Tracker
 from facewright.faces.types import Detection, Points
 from facewright.media.image import Frame
+from facewright.media.video import VideoFrame
 from facewright.provenance.likeness import Check
 from facewright.swap.identity import IdentityChecker
 from facewright.swap.smooth import is_cut, one_euro
@@ -119,6 +120,15 @@ class FootageScanner:
             for track_id, checks in self.checker.finish().items():
                 self.tracks[track_id].checks = checks
         return Footage(self.tracks, self.cuts, self.frames)
+
+
+def sighted(frames: Iterable[VideoFrame], landmarker: Landmarker | None,
+            stored: Mapping[int, list[FaceLandmarks]] | None) -> Iterator[tuple[VideoFrame, list[FaceLandmarks]]]:
+    """Each frame with its faces: the landmark model's, or the stored ones (an `extract --for-swap`) where
+    `landmarker` is None."""
+    for frame in frames:
+        yield frame, (stored.get(frame.index, []) if landmarker is None
+                      else landmarker.detect(frame.image, frame.time * 1000))
 
 
 def _wants_sample(track: FaceTrack) -> bool:

@@ -42,7 +42,7 @@ from facewright.provenance.likeness import Reference, consent_reference
 from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, mark_image, record_mark, seal
 from facewright.provenance.trust import Trust
 from facewright.swap.compose import Compositor, fit_track_colors
-from facewright.swap.footage import FaceTrack, Footage, FootageScanner, faces_by_frame, select_tracks
+from facewright.swap.footage import FaceTrack, Footage, FootageScanner, faces_by_frame, select_tracks, sighted
 from facewright.swap.identity import IdentityChecker, verdict
 from facewright.swap.model import SwapModel
 from facewright.swap.occlusion import Occlusion
@@ -207,11 +207,11 @@ def swap_video(job: SwapJob, input: Path, output: Path) -> SwapResult:
         patch = (PatchWriter(Path(job.options.patch), info.video.fps or 30, info.video.time_base, job.video,
                              lambda: job.plan(input, chosen.consent), job.signer) if job.options.patch else None)
         render = FrameRenderer(compositor, chosen.faces, FrameMarker(plan, MediaKind.VIDEO),
-                               _preview_frames(footage.frames, job.options.preview), patch)
+                               preview_frames(footage.frames, job.options.preview), patch)
         encoded = _encode(job, input, output, render, plan)
     result = MarkResult.of(output, plan, MediaKind.VIDEO, encoded.frames, render.marker)
     job.record(result, plan)
-    preview = _write_preview(job, render.strip, output, input, chosen.consent) if render.strip else None
+    preview = write_preview(job, render.strip, output, input, chosen.consent) if render.strip else None
     seconds = time.perf_counter() - start
     stages = {"find faces": scanned - checker.seconds, "identity checks": checker.seconds,
               **compositor.timer.seconds}
@@ -272,12 +272,8 @@ def _scan(job: SwapJob, input: Path, frames: int | None, checker: IdentityChecke
         landmarker = None if stored else stack.enter_context(Landmarker(video=True, max_faces=job.options.max_faces))
         bar = stack.enter_context(job.progress(total=frames, desc=f"find faces {input.name}"
                                                + (" (stored)" if stored else ""), unit="frame"))
-        def sighted() -> Iterator[tuple[VideoFrame, list]]:  # decode and landmarks: ahead, in a thread
-            for frame in read_video(input):
-                yield frame, (stored.get(frame.index, []) if stored else landmarker.detect(frame.image,
-                                                                                            frame.time * 1000))
-
-        for frame, faces in prefetch(sighted()):
+        # decode and landmarks: ahead, in a thread
+        for frame, faces in prefetch(sighted(read_video(input), landmarker, stored or None)):
             scanner.add(frame.index, frame.time, frame.image, faces)
             bar.update(1)
     return scanner.footage()
@@ -306,13 +302,13 @@ def swap_image(job: SwapJob, input: Path, output: Path) -> SwapResult:
                       untouched_frames=chosen.untouched, notes=job.notes + chosen.notes)
 
 
-def _preview_frames(frames: int, count: int) -> set[int]:
+def preview_frames(frames: int, count: int) -> set[int]:
     if count <= 0 or frames <= 0:
         return set()
     return {int(i) for i in np.linspace(0, frames - 1, min(count, frames)).round()}
 
 
-def _write_preview(job: SwapJob, pairs: list[tuple[Frame, Frame]], output: Path, input: Path,
+def write_preview(job: SwapJob, pairs: list[tuple[Frame, Frame]], output: Path, input: Path,
                    consent: ConsentRecord) -> Path:
     """input | output rows as one PNG, itself labelled, watermarked and signed: it shows swapped faces."""
     rows = [np.concatenate([a, b], axis=1) for a, b in pairs]

@@ -14,15 +14,18 @@ from facewright.config import MarkOptions, SwapOptions, VideoOptions, to_dict
 from facewright.errors import DiskFullError, FacewrightError, InputNotFoundError, OptionError
 from facewright.files import check_output, require_file
 from facewright.media.kind import MediaKind, media_kind
+from facewright.media.segments import Chunk
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance.consent import Role
 from facewright.provenance.enforce import refuse_revoked, require_consent
 from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.mark import check_output_kind
 from facewright.provenance.trust import Trust
+from facewright.swap.chunks import swap_chunks, swap_video_chunked
 from facewright.swap.model import SwapModel, load_swap_model
 from facewright.swap.pipeline import SwapJob, SwapResult, image_files, swap_image, swap_video
 from facewright.train.mask_model import MaskModel, load_mask_model, mask_model_for
+from facewright.workers import Pool, cores, local_pool
 from facewright.workspace import Run, RunStatus, Workspace
 
 OUTPUTS = "outputs"
@@ -37,35 +40,76 @@ class SwapFailure:
 def swap(ws: Workspace, input: str | Path, output: str | Path | None, model: str | Path, options: SwapOptions,
          marking: MarkOptions, video: VideoOptions, *, signer: SigningIdentity, trust: Trust,
          resume: bool = False, progress: ProgressFactory = no_progress,
-         payloads: Iterator[int] | None = None, loaded: SwapModel | None = None) -> list[SwapResult | SwapFailure]:
+         payloads: Iterator[int] | None = None, loaded: SwapModel | None = None,
+         pool: Pool | None = None) -> list[SwapResult | SwapFailure]:
     """Swap the faces of a video, an image, or every image of a folder (see pipeline.py); `signer` signs
     every output; the consents are checked against `trust` (the anchors and the ledger heads, from the API).
 
     `payloads`: the outputs' watermark ids in turn (default random; see SwapJob.payloads). `loaded`: a model
     already made (the GPU bench's faces rendered elsewhere) instead of loading `model`'s checkpoint; its
-    consents are checked all the same.
+    consents are checked all the same. `pool`: where the chunks of a long video run (default: a local pool
+    of `options.workers` processes, started only for a video long enough to split; see chunks.py).
     """
     input = Path(input)
     if not input.exists():
         raise InputNotFoundError("no such file or folder", path=input, fix="check the path and its spelling")
-    if loaded is None:
-        loaded = load_swap_model(ws, model, options.device)
-    target, extra = _target(loaded, options)
-    refuse_revoked(ws, loaded.consent_ids, f"model {loaded.name}", loaded.checkpoint, trust=trust)
-    source_consent = require_consent(ws, loaded.source, Role.SOURCE, trust=trust)
-    require_consent(ws, target, Role.TARGET, trust=trust)  # early: before any frame is read; faces: per input
-    mask_model, notes = _mask_model(ws, loaded, options)
-    config = {"input": str(input), "output": str(output), "model": loaded.name, "checkpoint": str(loaded.checkpoint),
-              **to_dict(options), **to_dict(marking), **to_dict(video)}
-    with ws.run("swap", config) as run:
-        job = SwapJob(ws, loaded, options, marking, video, signer, run, source_consent, target, extra, progress,
-                      payloads, trust=trust, mask_model=mask_model, hands=_hands(options), notes=notes)
-        if input.is_dir():
-            results = _folder(job, input, Path(output) if output else ws.root / OUTPUTS / input.name, resume)
-        else:
-            results = [_one(job, require_file(input), _output_path(ws, input, output))]
-        _end(run, results)
-    return results
+    with _Pools(pool, options.workers) as pools:  # closed however the call ends
+        if input.is_file() and not options.patch and media_kind(input) == MediaKind.VIDEO:
+            pools.plan(input)  # a video to split starts its workers now: they load while the model and consents do
+        if loaded is None:
+            loaded = load_swap_model(ws, model, options.device)
+        target, extra = _target(loaded, options)
+        refuse_revoked(ws, loaded.consent_ids, f"model {loaded.name}", loaded.checkpoint, trust=trust)
+        source_consent = require_consent(ws, loaded.source, Role.SOURCE, trust=trust)
+        require_consent(ws, target, Role.TARGET, trust=trust)  # early: before any frame is read; faces: per input
+        mask_model, notes = _mask_model(ws, loaded, options)
+        config = {"input": str(input), "output": str(output), "model": loaded.name,
+                  "checkpoint": str(loaded.checkpoint), **to_dict(options), **to_dict(marking), **to_dict(video)}
+        with ws.run("swap", config) as run:
+            job = SwapJob(ws, loaded, options, marking, video, signer, run, source_consent, target, extra, progress,
+                          payloads, trust=trust, mask_model=mask_model, hands=_hands(options), notes=notes)
+            if input.is_dir():
+                results = _folder(job, input, Path(output) if output else ws.root / OUTPUTS / input.name, resume)
+            else:
+                results = [_one(job, require_file(input), _output_path(ws, input, output), pools=pools)]
+            _end(run, results)
+        return results
+
+
+class _Pools:
+    """The pool given, or a local one of `workers` processes made on first need (a short video or an image
+    never starts one), closed at the end of the call."""
+
+    def __init__(self, given: Pool | None, workers: int):
+        self.given, self.workers = given, workers
+        self._made: Pool | None = None
+        self._chunks: dict[Path, list[Chunk]] = {}
+
+    @property
+    def size(self) -> int:
+        return self.given.workers if self.given is not None else (self.workers or cores())
+
+    def plan(self, input: Path) -> list[Chunk]:
+        """The chunks `input` is swapped in; more than one starts the pool."""
+        if input not in self._chunks:
+            self._chunks[input] = swap_chunks(input, self.size)
+        if len(self._chunks[input]) > 1:
+            self.get()
+        return self._chunks[input]
+
+    def get(self) -> Pool:
+        if self.given is not None:
+            return self.given
+        if self._made is None:
+            self._made = local_pool(self.workers)
+        return self._made
+
+    def __enter__(self) -> _Pools:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._made is not None:
+            self._made.close()
 
 
 def _target(model: SwapModel, options: SwapOptions) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -117,13 +161,20 @@ def _end(run: Run, results: list[SwapResult | SwapFailure]) -> None:
     run.end(RunStatus.FAILED if failed and len(failed) == len(results) else RunStatus.DONE, errors)
 
 
-def _one(job: SwapJob, input: Path, output: Path, inputs: list[Path] | None = None) -> SwapResult:
+def _one(job: SwapJob, input: Path, output: Path, inputs: list[Path] | None = None,
+         pools: _Pools | None = None) -> SwapResult:
     output = check_output(output, inputs or [input])
     kind = check_output_kind(input, output)
     if kind == MediaKind.IMAGE and (job.options.preview or job.options.patch):
         raise OptionError("--preview and --patch are for video inputs", path=input,
                           fix="drop them for images: the output itself shows the swap")
-    return (swap_video if kind == MediaKind.VIDEO else swap_image)(job, input, output)
+    if kind == MediaKind.IMAGE:
+        return swap_image(job, input, output)
+    # --patch collects every track's faces in one process: it keeps the single-process path
+    chunks = pools.plan(input) if pools is not None and not job.options.patch else []
+    if len(chunks) > 1:
+        return swap_video_chunked(job, input, output, chunks, pools.get())
+    return swap_video(job, input, output)
 
 
 def _folder(job: SwapJob, folder: Path, out: Path, resume: bool) -> list[SwapResult | SwapFailure]:

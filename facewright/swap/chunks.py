@@ -1,0 +1,278 @@
+"""A long video swapped in chunks on a pool of processes (facewright.workers): both passes split at keyframes.
+
+Pass 1, `scan_chunk`: each chunk's faces found, tracked and checked against the consent photos on its own.
+The driver stitches a track that runs on across a chunk boundary (no cut there, the same face in the same
+place, within MAX_GAP frames) into one, so choosing the tracks, the consent verdicts, the landmark smoothing
+and the color statistics see every track whole, as in one process.
+Pass 2, `render_chunk`: each chunk's chosen faces rendered, composited, labelled and watermarked, and the
+frames encoded into a segment file with the input's timestamps and the output's encoder settings. The
+driver joins the segments without re-encoding them, muxes the input's audio in once, signs the file once
+and records it: workers never touch the catalog or the signing key.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facewright.collect.tracks import stored_faces
+from facewright.config import SwapOptions, VideoOptions
+from facewright.faces.boxes import box_iou
+from facewright.faces.hands import HandTracker
+from facewright.faces.identity import THRESHOLD, IdentityEncoder, pairwise_distance
+from facewright.faces.landmarks import FaceLandmarks, Landmarker
+from facewright.faces.sface import SFaceEncoder
+from facewright.faces.track import MIN_IOU, greedy_assign
+from facewright.faces.types import Points
+from facewright.files import sha256_file, staging
+from facewright.media.image import Frame
+from facewright.media.kind import MediaKind
+from facewright.media.segments import Chunk, join_segments, keyframe_index, plan_chunks, read_chunk
+from facewright.media.transcode import transcode_chunk
+from facewright.media.video import probe
+from facewright.prefetch import prefetch
+from facewright.provenance.likeness import Reference
+from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, seal
+from facewright.swap.color import ColorMap
+from facewright.swap.compose import Compositor, fit_track_colors
+from facewright.swap.footage import MAX_GAP, MAX_SAMPLES, FaceTrack, Footage, FootageScanner, sighted
+from facewright.swap.identity import IdentityChecker
+from facewright.swap.model import SwapModel
+from facewright.swap.occlusion import Occlusion
+from facewright.swap.pipeline import (
+    FrameRenderer,
+    SwapJob,
+    SwapResult,
+    chosen_faces,
+    preview_frames,
+    write_preview,
+)
+from facewright.swap.smooth import is_cut
+from facewright.train.mask_model import MaskModel
+from facewright.workers import Pool
+
+MIN_CHUNK_SECONDS = 4.0  # a shorter chunk costs its worker more in start-up (models loaded) than it gains
+
+
+def swap_chunks(input: Path, parts: int) -> list[Chunk]:
+    """The chunks a video is swapped in by `parts` workers: one (the whole) when it is too short to split."""
+    info = probe(input).video
+    if parts <= 1 or info is None:
+        return [Chunk(0, 0, info.frames if info else 0, 0)]
+    min_frames = max(1, round(MIN_CHUNK_SECONDS * (info.fps or 30)))
+    return plan_chunks(keyframe_index(input), parts, min_frames)
+
+
+# --- pass 1: faces found, tracked and checked per chunk; tracks stitched on the driver ------------------------
+
+
+@dataclass(frozen=True)
+class ScanContext:
+    input: Path
+    resolution: int  # the model's crop, for the color samples
+    face_type: str
+    cut_threshold: float
+    max_faces: int
+    reference: Reference  # the target's consent photos, which every track is checked against
+
+
+@dataclass(frozen=True)
+class ScanTask:
+    chunk: Chunk
+    stored: Mapping[int, list[FaceLandmarks]] | None = None  # landmarks an `extract --for-swap` stored
+
+
+@dataclass
+class ChunkFootage:
+    chunk: Chunk
+    footage: Footage  # track ids and checks are the chunk's own
+    first: Frame  # the chunk's first and last frame: is there a cut at its boundaries?
+    last: Frame
+    check_seconds: float
+    seconds: float
+
+
+def scan_chunk(context: ScanContext, task: ScanTask) -> ChunkFootage:
+    start = time.perf_counter()
+    dlib = IdentityEncoder()
+    checker = IdentityChecker(context.reference, SFaceEncoder(), dlib)
+    scanner = FootageScanner(dlib, context.resolution, context.face_type, context.cut_threshold, checker)
+    first = last = None
+    with contextlib.ExitStack() as stack:
+        landmarker = None if task.stored is not None else stack.enter_context(
+            Landmarker(video=True, max_faces=context.max_faces))
+        for frame, faces in prefetch(sighted(read_chunk(context.input, task.chunk), landmarker, task.stored)):
+            scanner.add(frame.index, frame.time, frame.image, faces)
+            first = frame.image if first is None else first
+            last = frame.image
+    if first is None:
+        raise ValueError(f"chunk {task.chunk} of {context.input} decoded no frame")
+    return ChunkFootage(task.chunk, scanner.footage(), first, last, checker.seconds, time.perf_counter() - start)
+
+
+def merge_footage(parts: Sequence[ChunkFootage], cut_threshold: float) -> Footage:
+    """The chunks' footage as one: a track that ends near a chunk's end and one that starts near the next
+    chunk's start in the same place (no cut between the two frames) become one track."""
+    tracks: list[FaceTrack] = []
+    cuts: list[int] = []
+    ends: list[FaceTrack] = []  # the merged tracks that may go on into the next chunk
+    for k, part in enumerate(parts):
+        footage, chunk = part.footage, part.chunk
+        boundary_cut = k > 0 and is_cut(parts[k - 1].last, part.first, cut_threshold)
+        cuts += ([chunk.first] if boundary_cut else []) + footage.cuts
+        first_cut = min(footage.cuts, default=chunk.stop)
+        starting = [t for t in footage.tracks if t.frames[0] < first_cut and t.frames[0] - chunk.first <= MAX_GAP]
+        links = {} if boundary_cut else _links(ends, starting)
+        last_cut = max(footage.cuts, default=chunk.first)
+        ends = []
+        for track in footage.tracks:
+            merged = links.get(track.id)
+            if merged is None:
+                merged = FaceTrack(len(tracks))
+                tracks.append(merged)
+            _extend(merged, track)
+            if track.frames[0] >= last_cut and chunk.stop - track.frames[-1] <= MAX_GAP:
+                ends.append(merged)
+    return Footage(tracks, cuts, sum(p.footage.frames for p in parts))
+
+
+def _links(ends: Sequence[FaceTrack], starting: Sequence[FaceTrack]) -> dict[int, FaceTrack]:
+    """chunk track id -> the merged track it continues: boxes overlapping as the tracker's would, and the
+    same person where both have identity samples."""
+    if not ends or not starting:
+        return {}
+    iou = box_iou(np.stack([_box(t.points[-1]) for t in ends]), np.stack([_box(t.points[0]) for t in starting]))
+    allowed = iou >= MIN_IOU
+    for i, end in enumerate(ends):
+        for j, start in enumerate(starting):
+            gap = start.frames[0] - end.frames[-1]
+            same = (not end.embeddings or not start.embeddings
+                    or pairwise_distance(np.stack(end.embeddings[-1:]), np.stack(start.embeddings[:1]))[0, 0]
+                    <= THRESHOLD)
+            allowed[i, j] &= 0 < gap <= MAX_GAP + 1 and bool(same)
+    return {starting[j].id: ends[i] for i, j in greedy_assign(-iou, allowed)}
+
+
+def _box(points: Points) -> np.ndarray:
+    points = np.asarray(points, np.float32)
+    return np.concatenate([points.min(axis=0), points.max(axis=0)])
+
+
+def _extend(merged: FaceTrack, part: FaceTrack) -> None:
+    merged.frames += part.frames
+    merged.times += part.times
+    merged.points += part.points
+    merged.embeddings += part.embeddings
+    merged.checks += part.checks
+    samples = merged.samples + part.samples  # evenly over the whole track, as one scanner keeps them
+    keep = np.unique(np.linspace(0, len(samples) - 1, min(len(samples), MAX_SAMPLES)).round().astype(int))
+    merged.samples = [samples[i] for i in keep]
+
+
+# --- pass 2: each chunk rendered, marked and encoded into a segment; the driver joins, signs, records ----------
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    input: Path
+    model: SwapModel
+    options: SwapOptions
+    colors: Mapping[int, ColorMap]
+    mask_model: MaskModel | None
+    hands: bool
+    plan: MarkPlan
+    video: VideoOptions
+    folder: Path  # where the segments go (beside the output: storage the driver sees)
+
+
+@dataclass(frozen=True)
+class RenderTask:
+    chunk: Chunk
+    faces: Mapping[int, list[tuple[int, Points]]]  # frame -> [(track, smoothed points)] of this chunk
+    preview: frozenset[int] = frozenset()
+
+
+@dataclass
+class ChunkRender:
+    chunk: Chunk
+    segment: Path
+    frames: int
+    thumbnails: list = field(repr=False)  # the marked frames' fingerprints (provenance.fingerprint)
+    strip: list[tuple[Frame, Frame]] = field(repr=False)  # preview rows
+    stages: dict[str, float]
+    seconds: float
+
+
+def render_chunk(context: RenderContext, task: RenderTask) -> ChunkRender:
+    start = time.perf_counter()
+    occlusion = Occlusion(HandTracker(video=True) if context.hands else None, context.mask_model,
+                          context.options.mouth == "keep")
+    with contextlib.closing(occlusion):
+        compositor = Compositor(context.model, context.options, dict(context.colors), occlusion)
+        render = FrameRenderer(compositor, dict(task.faces), FrameMarker(context.plan, MediaKind.VIDEO),
+                               set(task.preview), None)
+        segment = context.folder / f"chunk_{task.chunk.index:04d}.mp4"
+        frames = transcode_chunk(context.input, task.chunk, segment, options=context.video, batch_fn=render,
+                                 batch=context.options.batch)
+    return ChunkRender(task.chunk, segment, frames, render.marker.recorder.kept, render.strip,
+                       dict(compositor.timer.seconds), time.perf_counter() - start)
+
+
+def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence[Chunk], pool: Pool) -> SwapResult:
+    """`pipeline.swap_video`, its two passes run chunk by chunk on `pool`."""
+    start = time.perf_counter()
+    frames = chunks[-1].stop
+    stored = stored_faces(job.ws, sha256_file(input))
+    context = ScanContext(input, job.model.resolution, job.model.face_type, job.options.cut_threshold,
+                          job.options.max_faces, job.identity_reference)
+    tasks = [ScanTask(c, {i: stored.get(i, []) for i in range(c.first, c.stop)} if stored else None) for c in chunks]
+    with job.progress(total=frames, desc=f"find faces {input.name} ({len(chunks)} chunks, {pool.workers} workers)"
+                      + (" (stored)" if stored else ""), unit="frame") as bar:
+        parts = pool.map(scan_chunk, context, tasks, done=lambda _, part: bar.update(part.chunk.frames))
+    scanned = time.perf_counter() - start
+    footage = merge_footage(parts, job.options.cut_threshold)
+    chosen = chosen_faces(job, footage, input)
+    plan = job.plan(input, chosen.consent)
+    previews = preview_frames(footage.frames, job.options.preview)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with staging(output, "swap") as tmp:
+        context = RenderContext(input, job.model, job.options, fit_track_colors(job.model, chosen.tracks, job.options),
+                                job.mask_model, job.hands, plan, job.video, tmp)
+        tasks = [RenderTask(c, {f: faces for f, faces in chosen.faces.items() if f in c},
+                            frozenset(p for p in previews if p in c)) for c in chunks]
+        with job.progress(total=frames, desc=f"swap {input.name} ({len(chunks)} chunks)", unit="frame") as bar:
+            renders = pool.map(render_chunk, context, tasks, done=lambda _, r: bar.update(r.frames))
+        unsigned = tmp / f"unsigned{output.suffix.lower()}"
+        join_segments([r.segment for r in renders], unsigned, audio_from=input)
+        seal(unsigned, output, plan, job.signer)
+    written = sum(r.frames for r in renders)
+    marker = FrameMarker(plan, MediaKind.VIDEO)
+    marker.recorder.kept = [t for r in renders for t in r.thumbnails]
+    result = MarkResult.of(output, plan, MediaKind.VIDEO, written, marker)
+    job.record(result, plan)
+    strip = [row for r in renders for row in r.strip]
+    preview = write_preview(job, strip, output, input, chosen.consent) if strip else None
+    stages = _stages(parts, renders, scanned, time.perf_counter() - start)
+    return SwapResult(input, output, MediaKind.VIDEO, written, len(chosen.faces), len(chosen.tracks),
+                      len(footage.tracks), time.perf_counter() - start, plan.payload_hex, result.sha256, preview,
+                      stages, probe(input).video.frames, 0, chosen.untouched,
+                      job.notes + chosen.notes + (f"swapped in {len(chunks)} chunks on {pool.workers} workers",))
+
+
+def _stages(parts: Sequence[ChunkFootage], renders: Sequence[ChunkRender], scanned: float,
+            seconds: float) -> dict[str, float]:
+    """Wall seconds of the two passes, and the workers' seconds per stage summed over the chunks (with N
+    workers these add up to about N times the wall time)."""
+    stages = {"find faces (wall)": scanned, "render, mark, encode (wall)": seconds - scanned}
+    checks = sum(p.check_seconds for p in parts)
+    stages["workers: find faces"] = sum(p.seconds for p in parts) - checks
+    stages["workers: identity checks"] = checks
+    for render in renders:
+        for name, value in render.stages.items():
+            stages[f"workers: {name}"] = stages.get(f"workers: {name}", 0.0) + value
+    stages["workers: decode, mark, encode"] = sum(r.seconds - sum(r.stages.values()) for r in renders)
+    return stages

@@ -1,0 +1,144 @@
+"""Independent units of work (the chunks of a video) on several processes: the pool a stage is handed.
+
+A stage that can split its work says so by taking a `Pool` and calling `pool.map(fn, context, items)`:
+`fn(context, item)` runs once per item, in another process where the pool has them, and the results come
+back in the order of `items`. `context` is what every item needs (a model, options) and `fn` a module-level
+function, so both pickle. Which pool runs them is the caller's choice: `InlinePool` (this process),
+`LocalPool` (a process per core, the default of `--workers`) or the Ray pool of `facewright.cluster`.
+
+Workers share nothing with the driver: each loads what `context` names, writes its own files, and returns
+plain data; only the driver touches the catalog and the signing key.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol, TypeVar
+
+C = TypeVar("C")
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Each worker is one core's worth: libraries that start a thread per core (OpenMP in torch, OpenCV,
+# MediaPipe's XNNPACK) would otherwise run N x N threads on N cores.
+_ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
+class Pool(Protocol):
+    workers: int  # how many items run at once
+
+    def map(self, fn: Callable[[C, T], R], context: C, items: Sequence[T],
+            done: Callable[[int, R], None] | None = None) -> list[R]:
+        """[fn(context, item) for item in items], some at once; `done(i, result)` as each finishes. The first
+        error raised by an item is raised here, after the items still running have stopped."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class InlinePool:
+    """The items one after another in this process (`--workers 1`)."""
+
+    workers = 1
+
+    def map(self, fn: Callable[[C, T], R], context: C, items: Sequence[T],
+            done: Callable[[int, R], None] | None = None) -> list[R]:
+        results = []
+        for i, item in enumerate(items):
+            results.append(fn(context, item))
+            if done is not None:
+                done(i, results[-1])
+        return results
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> InlinePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalPool:
+    """A process per worker on this machine, started with `spawn` (a fork would copy the driver's threads
+    and CUDA state). The processes start at once and import facewright while the driver works on; they
+    stay for every `map` until `close`."""
+
+    def __init__(self, workers: int):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+        self._executor = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_one_thread_worker)
+        for _ in range(workers):  # start them now: importing torch and the face models takes seconds
+            self._executor.submit(_warm)
+
+    def map(self, fn: Callable[[C, T], R], context: C, items: Sequence[T],
+            done: Callable[[int, R], None] | None = None) -> list[R]:
+        futures = {self._executor.submit(fn, context, item): i for i, item in enumerate(items)}
+        results: dict[int, R] = {}
+        try:
+            for future in cf.as_completed(futures):
+                i = futures[future]
+                results[i] = future.result()
+                if done is not None:
+                    done(i, results[i])
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            cf.wait(futures)  # nothing of this map runs on once it has failed
+            raise
+        return [results[i] for i in range(len(items))]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> LocalPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def local_pool(workers: int | None) -> InlinePool | LocalPool:
+    """The pool of `--workers N`: None or 0 means one per core; 1 means this process alone."""
+    count = workers or cores()
+    return InlinePool() if count <= 1 else LocalPool(count)
+
+
+def split(count: int, parts: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of `parts` nearly equal consecutive ranges covering range(count)."""
+    parts = max(1, min(parts, count))
+    for k in range(parts):
+        yield count * k // parts, count * (k + 1) // parts
+
+
+def _one_thread_worker() -> None:
+    os.environ.update(_ONE_THREAD)
+    try:
+        import cv2
+        cv2.setNumThreads(1)
+    except ImportError:  # a lean GPU node may lack it; nothing to limit then
+        pass
+    try:
+        import torch
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _warm() -> None:
+    """Import the heavy libraries every facewright task needs, once per worker, before the first task."""
+    for name in ("numpy", "cv2", "torch", "av", "mediapipe"):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
