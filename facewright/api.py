@@ -104,10 +104,11 @@ def asset(name: str) -> Path:
 
 
 def extract(inputs: Iterable[str | Path], identity: str, *, workspace: str | Path | None = None,
-            progress: ProgressFactory = no_progress, **options: object) -> ExtractReport:
+            progress: ProgressFactory = no_progress, pool: Pool | None = None, **options: object) -> ExtractReport:
     """Extract the faces of `identity` from photos, folders, globs and videos into its faceset.
 
-    `options` are ExtractOptions fields (every, fps, face_type, size, dedupe, reference, for_swap, ...).
+    `options` are ExtractOptions fields (every, fps, face_type, size, dedupe, reference, for_swap, workers, ...).
+    A long video is split into chunks on `pool` (default: a local pool of `workers` processes, one per core).
     """
     check_name(identity, "--identity")  # the faceset's folder name: checked before anything is made
     inputs = list(inputs)
@@ -117,7 +118,7 @@ def extract(inputs: Iterable[str | Path], identity: str, *, workspace: str | Pat
         config = {"inputs": [str(i) for i in inputs], "identity": identity, "consent": consent.id,
                   **to_dict(resolved)}
         with ws.run("extract", config):
-            report = _extract(inputs, identity, ws, resolved, progress, consent.embedding)
+            report = _extract(inputs, identity, ws, resolved, progress, consent.embedding, pool)
             if resolved.mask_model:  # the stored masks leave out what the mask model says covers the face
                 store_masks(ws, identity, load_mask_model(ws, resolved.mask_model), progress)
             return report

@@ -14,7 +14,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 C = TypeVar("C")
@@ -114,11 +114,32 @@ def local_pool(workers: int | None) -> InlinePool | LocalPool:
     return InlinePool() if count <= 1 else LocalPool(count)
 
 
-def split(count: int, parts: int) -> Iterator[tuple[int, int]]:
-    """(start, stop) of `parts` nearly equal consecutive ranges covering range(count)."""
-    parts = max(1, min(parts, count))
-    for k in range(parts):
-        yield count * k // parts, count * (k + 1) // parts
+class LazyPool:
+    """The pool given, or a local one of `workers` processes made on first `get()` (a short video or a photo
+    never starts one); closed at the end of the `with` block, whichever way it ends."""
+
+    def __init__(self, given: Pool | None, workers: int):
+        self.given, self.workers = given, workers
+        self._made: Pool | None = None
+
+    @property
+    def size(self) -> int:
+        """How many workers the pool has (or will have)."""
+        return self.given.workers if self.given is not None else (self.workers or cores())
+
+    def get(self) -> Pool:
+        if self.given is not None:
+            return self.given
+        if self._made is None:
+            self._made = local_pool(self.workers)
+        return self._made
+
+    def __enter__(self) -> LazyPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._made is not None:
+            self._made.close()
 
 
 def _one_thread_worker() -> None:

@@ -90,3 +90,22 @@ def full_disk(monkeypatch):
         write(self, image, pts)
 
     monkeypatch.setattr(VideoWriter, "write", fill_up)
+
+
+@pytest.fixture(scope="session")
+def long_clip(sample, tmp_path_factory):
+    """Ben's clip forwards then backwards (144 frames, 4.8 s, no cut), a keyframe every 24 frames, his audio."""
+    from facewright.config import VideoOptions
+    from facewright.media import probe, read_video
+    from facewright.media.writer import VideoWriter
+
+    source = sample("single_face.mp4")
+    frames = list(read_video(source))
+    path = tmp_path_factory.mktemp("long-clip") / "ben-long.mp4"
+    info = probe(source).video
+    with VideoWriter(path, width=info.width, height=info.height, fps=30, audio_from=source,
+                     options=VideoOptions(crf=16, preset="veryfast")) as writer:
+        writer.stream.options = {**writer.stream.options, "g": "24", "keyint_min": "24"}
+        for frame in frames + frames[::-1]:
+            writer.write(frame.image)
+    return path

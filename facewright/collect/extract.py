@@ -6,6 +6,7 @@ one catalog transaction. A bad file is reported and skipped; a finished file is 
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,31 +15,31 @@ from pathlib import Path
 
 import numpy as np
 
+from facewright.collect.chunks import ChunkContext, extract_chunk, extract_chunks
 from facewright.collect.inputs import MediaFile, expand_inputs, frame_step
-from facewright.collect.quality import Deduper, Quality, crop_hash, reject_reason, sharpness
+from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace
+from facewright.collect.quality import Deduper
 from facewright.collect.records import FaceRecord
 from facewright.collect.store import FacesetStore, relative, sampling_key
-from facewright.collect.tracks import EMBED_EVERY, TrackRecorder
+from facewright.collect.tracks import TrackRecorder
 from facewright.config import ExtractOptions
 from facewright.errors import ConsentError, InputError, NoFaceError
-from facewright.faces.align import AlignedFace, align_face, transform_points
 from facewright.faces.detect import create_detector
 from facewright.faces.identity import IdentityEncoder, distance
 from facewright.faces.landmarks import FaceLandmarks, Landmarker
-from facewright.faces.mask import hull_mask
 from facewright.faces.track import Tracker
 from facewright.faces.types import Detection
-from facewright.files import sha256_file
-from facewright.media import VideoReader, probe, read_image, write_image
+from facewright.files import atomic_path, check_output, sha256_file
+from facewright.media import VideoReader, probe, read_image
 from facewright.media.image import Frame
 from facewright.media.kind import MediaKind
+from facewright.media.segments import Chunk
 from facewright.media.video import MediaInfo, VideoFrame
 from facewright.prefetch import prefetch
 from facewright.progress import Bar, ProgressFactory, no_progress
 from facewright.timing import Timer
+from facewright.workers import LazyPool, Pool
 from facewright.workspace import Workspace
-
-STAGES = ("decode", "landmarks", "align", "score", "identity", "write")
 
 
 @dataclass
@@ -68,66 +69,51 @@ class ExtractReport:
 
 
 class FaceProcessor:
-    """Per-face work shared by photos and frames: align, score, de-duplicate, identify, write."""
+    """Per-face work shared by photos and frames: measure, then de-duplicate, identify and write (`admit`)."""
 
-    def __init__(self, store: FacesetStore, options: ExtractOptions, encoder: IdentityEncoder,
-                 reference: np.ndarray | None, timer: Timer):
-        self.store, self.options, self.encoder, self.reference, self.timer = store, options, encoder, reference, timer
-        self.deduper = Deduper(options.dedupe, store.kept_hashes())
-        self._track_identity: dict[tuple[str, int], tuple[int, np.ndarray]] = {}
+    def __init__(self, store: FacesetStore, measurer: FaceMeasurer, reference: np.ndarray | None):
+        self.store, self.measurer, self.reference = store, measurer, reference
+        self.options, self.timer = measurer.options, measurer.timer
+        self.deduper = Deduper(self.options.dedupe, store.kept_hashes())
 
     def process(self, image: Frame, face: FaceLandmarks, stem: str, frame: int, index: int,
                 pts: int | None = None, at: float | None = None, track: int | None = None) -> FaceRecord:
-        with self.timer("align"):
-            points68 = face.points68()
-            aligned = align_face(image, points68, size=self.options.size, face_type=self.options.face_type)
+        return self.admit(self.measurer.measure(image, face, frame, index, pts, at, track), stem, image)
+
+    def admit(self, face: MeasuredFace, stem: str, image: Frame | None = None) -> FaceRecord:
+        """De-duplicate, identify and write a measured face. `image`: its frame, to embed it from, unless a
+        worker did (the record's embedding) for every face that passed the quality checks."""
+        record = face.record
         with self.timer("score"):
-            quality = _quality(face, aligned.image)
-            record = FaceRecord(frame, pts, at, index, face.box, face.points, aligned.matrix, quality,
-                                face.blendshapes, crop_hash(aligned.image), reject_reason(quality, self.options),
-                                track=track)
             if record.reason is None and self.deduper.is_duplicate(record.crop_hash, crop_name(stem, record)):
                 record.reason = "duplicate"
+                record.embedding = None  # as one process leaves it: a duplicate is never embedded
         if record.reason is None:
-            self._identify(image, record, stem)
-        if record.reason is None:
-            self.deduper.add(record.crop_hash, crop_name(stem, record))
-            self._write(aligned, points68, record, stem)
-        return record
-
-    def _identify(self, image: Frame, record: FaceRecord, stem: str) -> None:
-        with self.timer("identity"):
-            record.embedding = self._embedding(image, record, stem)
+            if record.embedding is None:
+                record.embedding = self.measurer.embedding(image, record, stem)
             if self.reference is not None and distance(record.embedding, self.reference) > self.options.threshold:
                 record.reason = "other identity"
+        if record.reason is None:
+            self.deduper.add(record.crop_hash, crop_name(stem, record))
+            self._write(face.files or self.measurer.encode(face), record, stem)
+        return record
 
-    def _embedding(self, image: Frame, record: FaceRecord, stem: str) -> np.ndarray:
-        """A face's identity embedding. Within a video track the person does not change, so the track's
-        embedding is reused for EMBED_EVERY frames: dlib's ResNet (~100 ms) would otherwise dominate."""
-        if record.track is None:
-            return self.encoder.embed(image, record.box)
-        key = (stem, record.track)
-        cached = self._track_identity.get(key)
-        if cached is None or record.frame_index - cached[0] >= EMBED_EVERY:
-            cached = (record.frame_index, self.encoder.embed(image, record.box))
-            self._track_identity[key] = cached
-        return cached[1]
-
-    def _write(self, aligned: AlignedFace, points68: np.ndarray, record: FaceRecord, stem: str) -> None:
+    def _write(self, files: tuple[bytes, bytes], record: FaceRecord, stem: str) -> None:
         with self.timer("write"):
             self.store.ensure()
             name = crop_name(stem, record)
-            suffix = "jpg" if self.options.image_format == "jpg" else "png"
-            crop = write_image(aligned.image, self.store.folder / "faces" / f"{name}.{suffix}",
-                               quality=self.options.jpeg_quality, private=True)  # biometric: owner only
-            size = self.options.size
-            crop_points = transform_points(points68, aligned.matrix)
-            mask = hull_mask((size, size), crop_points, face_type=self.options.face_type)
-            mask_rgb = np.repeat((np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
-            mask_path = write_image(mask_rgb, self.store.folder / "masks" / f"{name}.png", private=True)
+            crop = write_private(self.store.folder / "faces" / f"{name}.{self.measurer.suffix}", files[0])
+            mask = write_private(self.store.folder / "masks" / f"{name}.png", files[1])
             record.crop_path = relative(crop, self.store.folder)
-            record.mask_path = relative(mask_path, self.store.folder)
-            record.crop_sha256 = sha256_file(crop)  # training refuses a crop that changed after this
+            record.mask_path = relative(mask, self.store.folder)
+            record.crop_sha256 = hashlib.sha256(files[0]).hexdigest()  # training refuses a crop changed after this
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """`data` into `path`, atomically, readable by its owner only: crops and masks are biometric data."""
+    with atomic_path(check_output(path, ()), private=True) as tmp:
+        tmp.write_bytes(data)
+    return path
 
 
 def crop_name(stem: str, record: FaceRecord) -> str:
@@ -135,30 +121,25 @@ def crop_name(stem: str, record: FaceRecord) -> str:
     return f"{stem}_{record.frame_index:06d}_{record.face_index}"
 
 
-def _quality(face: FaceLandmarks, crop: Frame) -> Quality:
-    yaw, pitch, roll = face.yaw_pitch_roll
-    box = face.box
-    return Quality(face_width=float(box[2] - box[0]), sharpness=sharpness(crop), yaw=yaw, pitch=pitch, roll=roll,
-                   eyes_closed=face.eyes_closed, mouth_open=face.mouth_open)
-
-
 def extract(inputs: list[str | Path], identity: str, ws: Workspace, options: ExtractOptions = ExtractOptions(),
-            progress: ProgressFactory = no_progress, consent_embedding: np.ndarray | None = None) -> ExtractReport:
+            progress: ProgressFactory = no_progress, consent_embedding: np.ndarray | None = None,
+            pool: Pool | None = None) -> ExtractReport:
     """Extract the faces of `identity` from photos, folders, globs and videos into faceset `identity`.
 
     `consent_embedding`: the face in the person's consent photo. It is the reference that decides which
     faces are theirs (unless --reference names another photo of them), so a faceset only ever holds the
-    faces of the person who consented. Raises NoFaceError when no input holds a usable face (nothing is
-    written if none holds any face).
+    faces of the person who consented. A video long enough to split is extracted in chunks on `pool`
+    (default: a local pool of `options.workers` processes; see chunks.py). Raises NoFaceError when no input
+    holds a usable face (nothing is written if none holds any face).
     """
     start, timer = time.perf_counter(), Timer(STAGES)
     store = FacesetStore(ws, identity, options)
     files = expand_inputs(inputs)
     encoder = IdentityEncoder()
-    with _PhotoFinder(options) as photos:
+    with _PhotoFinder(options) as photos, LazyPool(pool, options.workers) as pools:
         reference = _reference(options, photos, encoder, consent_embedding)
-        processor = FaceProcessor(store, options, encoder, reference, timer)
-        runner = InputRunner(ws, store, processor, photos, timer, progress)
+        processor = FaceProcessor(store, FaceMeasurer(options, encoder, timer), reference)
+        runner = InputRunner(ws, store, processor, photos, timer, progress, pools)
         reports = [runner.run(media) for media in files]
     others = store.keep_largest_identity(options.threshold) if store.id is not None and reference is None else []
     if others:  # the identity pass rejected faces after the per-file tallies
@@ -203,9 +184,9 @@ class InputRunner:
     """Runs one input file (photo or video) through the processor and records it in the faceset."""
 
     def __init__(self, ws: Workspace, store: FacesetStore, processor: FaceProcessor, photos: _PhotoFinder,
-                 timer: Timer, progress: ProgressFactory):
+                 timer: Timer, progress: ProgressFactory, pools: LazyPool):
         self.ws, self.store, self.processor, self.photos = ws, store, processor, photos
-        self.options, self.timer, self.progress = processor.options, timer, progress
+        self.options, self.timer, self.progress, self.pools = processor.options, timer, progress, pools
 
     def run(self, media: MediaFile) -> InputReport:
         report = InputReport(media.path, media.kind)
@@ -236,8 +217,12 @@ class InputRunner:
 
     def _video(self, media: MediaFile, sha: str, info: MediaInfo) -> tuple[list[FaceRecord], int, int]:
         step = frame_step(info.video.fps, self.options.every, self.options.fps)
+        # --for-swap keeps every frame's landmarks of whole tracks: one process
+        chunks = extract_chunks(media.path, info, self.pools.size) if not self.options.for_swap else []
+        if len(chunks) > 1:
+            return self._video_chunked(media, sha, step, chunks)
         tracker = Tracker(max_gap=max(15, 3 * step))
-        geometry = TrackRecorder(self.processor.encoder) if self.options.for_swap else None
+        geometry = TrackRecorder(self.processor.measurer.encoder) if self.options.for_swap else None
         records: list[FaceRecord] = []
         sampled_frames = 0
         with VideoReader(media.path, strict=False) as reader, \
@@ -255,6 +240,27 @@ class InputRunner:
         if geometry is not None and geometry.tracks:
             geometry.save(self.ws, info, sha)
         return records, sampled_frames, reader.corrupt_packets
+
+    def _video_chunked(self, media: MediaFile, sha: str, step: int,
+                       chunks: list[Chunk]) -> tuple[list[FaceRecord], int, int]:
+        """The chunks measured on the pool, then admitted here in frame order (chunks.py)."""
+        pool = self.pools.get()
+        context = ChunkContext(media.path, self.options, step, sha[:16])
+        with self.progress(total=chunks[-1].stop, desc=f"extract {media.path.name} ({len(chunks)} chunks, "
+                           f"{pool.workers} workers)", unit="frame") as bar:
+            parts = pool.map(extract_chunk, context, chunks, done=lambda _, part: bar.update(part.frames))
+            records, tracks = [], 0
+            for part in parts:
+                for face in part.faces:
+                    face.record.track += tracks  # a chunk's tracks are its own: numbered on after the last's
+                    records.append(self.processor.admit(face, sha[:16]))
+                tracks += part.tracks
+                for stage, seconds in part.stage_seconds.items():  # the workers' seconds, summed
+                    self.timer.seconds[stage] = self.timer.seconds.get(stage, 0.0) + seconds
+            kept = sum(1 for r in records if r.reason is None)
+            bar.set_postfix(kept=kept, rejected=len(records) - kept)
+        lost = sum(max(0, p.chunk.frames - p.frames) for p in parts)  # frames a damaged chunk could not decode
+        return records, sum(p.sampled for p in parts), lost
 
     def _landmarked(self, reader: VideoReader, landmarker: Landmarker, step: int,
                     every_frame: bool) -> Iterator[tuple[VideoFrame, bool, list[FaceLandmarks] | None]]:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import warnings
 from pathlib import Path
 from typing import TypeAlias
@@ -104,6 +105,16 @@ def write_image(image: Frame, path: str | Path, *, quality: int = 95, inputs: tu
     its owner only (files.PRIVATE_FILE), for pictures of faces kept as data (crops, masks, contact sheets).
     """
     path = check_output(path, inputs)
+    data = encode_image(image, path, quality=quality)
+    with atomic_path(path, private=private) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def encode_image(image: Frame, path: str | Path, *, quality: int = 95) -> bytes:
+    """The bytes `write_image` writes to `path` (format by its suffix), for a file written elsewhere (a worker
+    encodes, the driver writes)."""
+    path = Path(path)
     fmt = WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UnsupportedFormatError(f"cannot write {path.suffix or 'suffix-less'} images", path=path,
@@ -111,6 +122,6 @@ def write_image(image: Frame, path: str | Path, *, quality: int = 95, inputs: tu
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected H x W x 3 uint8 RGB, got {image.dtype} {image.shape}")
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {"compress_level": 6}
-    with atomic_path(path, private=private) as tmp:
-        Image.fromarray(image, "RGB").save(tmp, format=fmt, **options)
-    return path
+    buffer = io.BytesIO()
+    Image.fromarray(image, "RGB").save(buffer, format=fmt, **options)
+    return buffer.getvalue()

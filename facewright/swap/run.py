@@ -25,7 +25,7 @@ from facewright.swap.chunks import swap_chunks, swap_video_chunked
 from facewright.swap.model import SwapModel, load_swap_model
 from facewright.swap.pipeline import SwapJob, SwapResult, image_files, swap_image, swap_video
 from facewright.train.mask_model import MaskModel, load_mask_model, mask_model_for
-from facewright.workers import Pool, cores, local_pool
+from facewright.workers import LazyPool, Pool
 from facewright.workspace import Run, RunStatus, Workspace
 
 OUTPUTS = "outputs"
@@ -76,18 +76,12 @@ def swap(ws: Workspace, input: str | Path, output: str | Path | None, model: str
         return results
 
 
-class _Pools:
-    """The pool given, or a local one of `workers` processes made on first need (a short video or an image
-    never starts one), closed at the end of the call."""
+class _Pools(LazyPool):
+    """The swap's pool, and the chunks of each video it has planned."""
 
     def __init__(self, given: Pool | None, workers: int):
-        self.given, self.workers = given, workers
-        self._made: Pool | None = None
+        super().__init__(given, workers)
         self._chunks: dict[Path, list[Chunk]] = {}
-
-    @property
-    def size(self) -> int:
-        return self.given.workers if self.given is not None else (self.workers or cores())
 
     def plan(self, input: Path) -> list[Chunk]:
         """The chunks `input` is swapped in; more than one starts the pool."""
@@ -96,20 +90,6 @@ class _Pools:
         if len(self._chunks[input]) > 1:
             self.get()
         return self._chunks[input]
-
-    def get(self) -> Pool:
-        if self.given is not None:
-            return self.given
-        if self._made is None:
-            self._made = local_pool(self.workers)
-        return self._made
-
-    def __enter__(self) -> _Pools:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._made is not None:
-            self._made.close()
 
 
 def _target(model: SwapModel, options: SwapOptions) -> tuple[str, tuple[tuple[str, str], ...]]:

@@ -10,9 +10,8 @@ import pytest
 
 from facewright import api
 from facewright.config import MarkOptions, SwapOptions, VideoOptions
-from facewright.media import probe, read_video
+from facewright.media import read_video
 from facewright.media.segments import Chunk, KeyframeIndex, keyframe_index, plan_chunks, read_chunk
-from facewright.media.writer import VideoWriter
 from facewright.swap import chunks as swap_chunks
 from facewright.swap.footage import FaceTrack, Footage
 from facewright.swap.run import swap as run_swap
@@ -26,21 +25,6 @@ from tests.conftest import SWAP_MODEL as MODEL
 # frame, the worst frame's PSNR 40.4 dB.
 MEAN_LEVELS = 2.5
 MIN_PSNR = 36.0
-
-
-@pytest.fixture(scope="module")
-def long_clip(sample, tmp_path_factory):
-    """Ben's clip forwards then backwards (144 frames, 4.8 s, no cut), a keyframe every 24 frames, his audio."""
-    source = sample("single_face.mp4")
-    frames = list(read_video(source))
-    path = tmp_path_factory.mktemp("chunks") / "ben-long.mp4"
-    info = probe(source).video
-    with VideoWriter(path, width=info.width, height=info.height, fps=30, audio_from=source,
-                     options=VideoOptions(crf=16, preset="veryfast")) as writer:
-        writer.stream.options = {**writer.stream.options, "g": "24", "keyint_min": "24"}
-        for frame in frames + frames[::-1]:
-            writer.write(frame.image)
-    return path
 
 
 def test_keyframes_are_found_and_chunks_decode_alone_as_in_the_whole(long_clip):
