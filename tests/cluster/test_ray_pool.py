@@ -1,0 +1,198 @@
+"""RayPool on a Ray started by the tests on 127.0.0.1 with 2 CPUs, and make_pool's choices.
+
+The tasks are this module's functions: Ray's worker processes import this module to run them. Tests that need
+Ray skip where the extra is not installed (`pip install 'facewright[ray]'`; `make test` installs it).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from facewright.cluster import make_pool
+from facewright.cluster.ray import RayPool, _capacity, _check_reachable
+from facewright.errors import FacewrightError, NoDeviceError, OptionError
+from facewright.files import atomic_path
+from facewright.workers import InlinePool
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[RayPool]:
+    pytest.importorskip("ray")
+    with RayPool(local_cpus=2) as started:
+        yield started
+    import ray
+
+    assert not ray.is_initialized()  # close() stopped the Ray it started
+
+
+def square(offset: int, item: int) -> int:
+    return offset + item * item
+
+
+def wait_for_done(folder: str, item: int) -> int:
+    """Item 0 waits until the driver's `done` has seen item 1: so done comes as each task ends, not at the end."""
+    deadline = time.monotonic() + 30
+    while item == 0 and not (Path(folder) / "done-1").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return item * item
+
+
+def refuse_one(folder: str, item: int) -> int:
+    """Item 0 beats for 4 s, item 1 fails at once, the others (queued behind them) leave a file when they run."""
+    if item == 0:
+        for _ in range(80):
+            with (Path(folder) / "beats-0").open("a") as f:
+                f.write(".")
+            time.sleep(0.05)
+    elif item == 1:
+        raise OptionError("this value is refused", path=Path(folder) / "options.json", fix="give another value")
+    else:
+        time.sleep(0.5)
+        (Path(folder) / f"ran-{item}").touch()
+    return item
+
+
+def die_once(folder: str, item: int) -> int:
+    """Killed on its first try (the marker is not there yet); counts its tries in the marker."""
+    marker = Path(folder) / f"tries-{item}"
+    first = not marker.exists()
+    with marker.open("a") as f:
+        f.write("try\n")
+    if first:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item * 10
+
+
+def write_then_die_once(folder: str, item: int) -> str:
+    """Writes out-ITEM.txt atomically; on the first try the worker is killed with half of it written."""
+    marker = Path(folder) / f"tries-{item}"
+    first = not marker.exists()
+    with marker.open("a") as f:
+        f.write("try\n")
+    output = Path(folder) / f"out-{item}.txt"
+    with atomic_path(output) as tmp:
+        with tmp.open("w") as f:
+            f.write("first half\n")
+            f.flush()
+            if first:
+                os.kill(os.getpid(), signal.SIGKILL)
+            f.write("second half\n")
+    return output.name
+
+
+def always_die(folder: str, item: int) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return item
+
+
+def thread_limits(_: None, item: int) -> tuple[str, int]:
+    import torch
+
+    return os.environ.get("OMP_NUM_THREADS", ""), torch.get_num_threads()
+
+
+def test_results_come_in_item_order_and_done_as_each_finishes(pool, tmp_path):
+    finished = []
+
+    def done(i: int, result: int) -> None:
+        finished.append((i, result))
+        (tmp_path / f"done-{i}").touch()
+
+    assert pool.workers == 2
+    assert pool.map(wait_for_done, str(tmp_path), [0, 1, 2, 3], done=done) == [0, 1, 4, 9]
+    assert sorted(finished) == [(0, 0), (1, 1), (2, 4), (3, 9)]
+    assert finished.index((1, 1)) < finished.index((0, 0))
+    assert pool.map(square, 100, [2, 3]) == [104, 109]
+    assert pool.map(square, 0, []) == []
+
+
+def test_a_typed_error_in_a_task_is_raised_as_itself_once_the_rest_stopped(pool, tmp_path):
+    with pytest.raises(OptionError) as caught:
+        pool.map(refuse_one, str(tmp_path), range(12))
+    assert caught.value.path == tmp_path / "options.json"
+    assert caught.value.fix == "give another value" and caught.value.message == "this value is refused"
+    beats = (tmp_path / "beats-0").read_text()
+    time.sleep(0.5)
+    assert (tmp_path / "beats-0").read_text() == beats  # item 0 no longer runs
+    assert len(beats) < 80  # it was interrupted, not waited for
+    assert len(list(tmp_path.glob("ran-*"))) < 10  # the queued ones were cancelled
+
+
+def test_a_worker_killed_mid_task_is_retried(pool, tmp_path):
+    assert pool.map(die_once, str(tmp_path), [1, 2]) == [10, 20]
+    assert (tmp_path / "tries-1").read_text() == "try\n" * 2  # killed once, then ran to the end
+    assert (tmp_path / "tries-2").read_text() == "try\n" * 2
+
+
+def test_a_write_killed_midway_leaves_only_the_complete_file(pool, tmp_path):
+    assert pool.map(write_then_die_once, str(tmp_path), [7]) == ["out-7.txt"]
+    assert (tmp_path / "out-7.txt").read_text() == "first half\nsecond half\n"
+    assert (tmp_path / "tries-7").read_text() == "try\n" * 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out-7.txt", "tries-7"]  # the killed try's .partial: gone
+
+
+def test_a_worker_lost_on_every_try_is_a_facewright_error(pool, tmp_path):
+    shared = RayPool(max_retries=1)  # joins the pool's Ray, and leaves it running on close
+    with shared, pytest.raises(FacewrightError, match=r"item 1 of 1: its Ray worker was lost on each of its 2 tries"):
+        shared.map(always_die, str(tmp_path), [0])
+    assert pool.map(square, 1, [3]) == [10]  # the first pool's Ray lives on
+
+
+def test_each_task_runs_on_one_thread(pool):
+    assert pool.map(thread_limits, None, [0, 1]) == [("1", 1), ("1", 1)]
+
+
+def test_make_pool_ray_takes_the_cluster_or_a_cap(pool, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for workers, expected in ((None, 2), (0, 2), (1, 1)):
+        with make_pool(workers, "ray") as ray_pool:
+            assert isinstance(ray_pool, RayPool) and ray_pool.workers == expected
+            assert ray_pool.map(square, 0, [2, 3]) == [4, 9]
+
+
+def test_make_pool_local_ignores_ray_address(monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # nothing listens there: a RayPool would fail
+    with make_pool(1, "local") as local:
+        assert isinstance(local, InlinePool)
+
+
+def test_make_pool_refuses_an_unknown_cluster():
+    with pytest.raises(OptionError, match="unknown cluster 'slurm'") as caught:
+        make_pool(2, "slurm")
+    assert caught.value.fix == "use --cluster local or ray"
+
+
+def test_without_ray_the_pool_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(OptionError, match="needs Ray") as caught:
+        RayPool()
+    assert "pip install 'facewright[ray]'" in caught.value.fix
+
+
+@pytest.mark.parametrize(("cpus", "gpus", "expected"), [(1, 0, 16), (4, 0, 4), (3, 0, 5), (1, 1, 2), (8, 0.5, 2),
+                                                        (32, 0, 1)])
+def test_workers_are_what_the_cluster_holds_at_once(cpus, gpus, expected):
+    assert _capacity({"CPU": 16.0, "GPU": 2.0}, cpus, gpus) == expected
+
+
+def test_tasks_that_ask_for_a_gpu_on_a_cluster_without_one_are_refused():
+    with pytest.raises(NoDeviceError, match="no GPU") as caught:
+        _capacity({"CPU": 16.0}, 1, 1)
+    assert "--num-gpus=1" in caught.value.fix
+
+
+def test_a_cluster_address_where_nothing_listens_fails_at_once():
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(OptionError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}") as caught:
+        _check_reachable(f"127.0.0.1:{port}")
+    assert "ray start --head" in caught.value.fix
+    _check_reachable("auto")  # left to Ray's own lookup
