@@ -22,6 +22,18 @@ class FacewrightError(Exception):
         text = f"{self.path}: {self.message}" if self.path is not None else self.message
         return f"{text}\n  fix: {self.fix}" if self.fix else text
 
+    def __reduce__(self) -> tuple:
+        # Errors cross processes (a worker's error is raised in the driver): pickle the fields, not the text,
+        # so the driver gets the same type with its path, fix and a subclass's own fields.
+        return _restore, (type(self), dict(self.__dict__))
+
+
+def _restore(cls: type[FacewrightError], fields: dict) -> FacewrightError:
+    error = cls.__new__(cls)
+    error.__dict__.update(fields)
+    error.args = (str(error),)
+    return error
+
 
 class InputError(FacewrightError):
     """The user gave something we cannot use: a path, a file or an option."""
@@ -73,6 +85,10 @@ class DiskFullError(FacewrightError):
     """
 
     exit_code = 2  # the user's disk, not a crash: the fix is theirs (free space, or write elsewhere)
+
+
+class WorkerLostError(FacewrightError):
+    """A worker process (local or on a cluster) died on every try of its chunk: killed, out of memory, lost."""
 
 
 class BusyError(InputError):

@@ -17,6 +17,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
+from facewright.errors import WorkerLostError
+
 C = TypeVar("C")
 T = TypeVar("T")
 R = TypeVar("R")
@@ -72,7 +74,7 @@ class LocalPool:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
         self._executor = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_one_thread_worker)
+                                                initializer=one_thread_worker)
         for _ in range(workers):  # start them now: importing torch and the face models takes seconds
             self._executor.submit(_warm)
 
@@ -83,7 +85,13 @@ class LocalPool:
         try:
             for future in cf.as_completed(futures):
                 i = futures[future]
-                results[i] = future.result()
+                try:
+                    results[i] = future.result()
+                except cf.process.BrokenProcessPool as exc:
+                    raise WorkerLostError(f"a worker process died while running item {i + 1} of {len(items)} "
+                                          "(killed, or out of memory)",
+                                          fix="run fewer at once (--workers N), or --workers 1; nothing "
+                                              "half-written was kept") from exc
                 if done is not None:
                     done(i, results[i])
         except BaseException:
@@ -142,7 +150,8 @@ class LazyPool:
             self._made.close()
 
 
-def _one_thread_worker() -> None:
+def one_thread_worker() -> None:
+    """Limit this (worker) process to one thread per library: run first in each worker."""
     os.environ.update(_ONE_THREAD)
     try:
         import cv2

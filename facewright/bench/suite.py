@@ -20,6 +20,6 @@ def bench_all(*, preset: str = "cpu", device: str = "auto", results: str | Path 
     yield "extract", bench_extract(progress=progress).rows()
     train_preset = quality_preset(preset, None, None)[0]
     yield "train", [bench_train(preset=train_preset, device=device, progress=progress).row()]
-    yield "swap", [row.row() for row in bench_swap(device=device, progress=progress)]
+    yield "swap", [row.row() for row in bench_swap(device=device, progress=progress)[0]]
     yield "quality", [row.row() for row in bench_quality(preset=preset, device=device, results=results,
                                                          workspace=workspace, progress=progress)]

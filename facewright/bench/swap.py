@@ -52,8 +52,48 @@ def scaled_copy(source: Path, output: Path, width: int, height: int) -> Path:
     return output
 
 
-def bench_swap(*, device: str = "auto", progress: ProgressFactory = no_progress) -> list[SwapBench]:
-    """Swap frames/s end to end and ms per stage at 640x360 and 1280x720 (a demo-preset model, sample clips)."""
+def looped_copy(source: Path, output: Path, loops: int = 3, keyframe_every: int = 60) -> Path:
+    """`source` forwards then backwards, `loops` times (no cut anywhere), a keyframe every `keyframe_every`
+    frames, its audio: a longer shot of the same person, to split into chunks."""
+    with VideoReader(source) as reader:
+        frames = [f.image for f in reader]
+        fps = reader.fps or 30
+    height, width = frames[0].shape[:2]
+    with VideoWriter(output, width=width, height=height, fps=fps, audio_from=source,
+                     options=VideoOptions(crf=18, preset="veryfast")) as writer:
+        writer.stream.options = {**writer.stream.options, "g": str(keyframe_every)}
+        for _ in range(loops):
+            for image in frames + frames[::-1]:
+                writer.write(image)
+    return output
+
+
+@dataclass(frozen=True)
+class WorkersBench:
+    """One swap of a long clip on N workers."""
+
+    workers: int
+    frames: int
+    seconds: float
+    chunks: int
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds
+
+
+def workers_rows(runs: list[WorkersBench]) -> list[str]:
+    one = next((r for r in runs if r.workers == 1), None)
+    return [f"{r.workers} worker(s), {r.chunks} chunk(s): {r.frames} frames in {r.seconds:.1f} s = {r.fps:.1f} "
+            f"frames/s" + (f" = {r.fps / one.fps:.2f} x one worker" if one is not None and r is not one else "")
+            for r in runs]
+
+
+def bench_swap(*, device: str = "auto", workers: tuple[int, ...] = (), progress: ProgressFactory = no_progress
+               ) -> tuple[list[SwapBench], list[WorkersBench]]:
+    """Swap frames/s end to end and ms per stage at 640x360 and 1280x720 (a demo-preset model, sample clips),
+    each in one process; then, for each of `workers`, the swap of B's clip looped to 14 s (two or more chunks)
+    on that many worker processes, start-up included."""
     video_a, video_b = api.asset(SAMPLE_A), api.asset(SAMPLE_B)
     with tempfile.TemporaryDirectory(prefix="facewright-bench-swap-") as tmp:
         root = Path(tmp) / "ws"
@@ -70,7 +110,14 @@ def bench_swap(*, device: str = "auto", progress: ProgressFactory = no_progress)
         for width, height in GPU_SIZES if place.type == "cuda" else SIZES:
             clip = video_b if width == 640 else scaled_copy(video_b, Path(tmp) / f"b-{width}.mp4", width, height)
             [result] = api.swap(clip, Path(tmp) / f"out-{width}.mp4", model="bench", workspace=root, device=device,
-                                progress=progress)
+                                workers=1, progress=progress)
             per_frame = {k: 1000 * v / result.frames for k, v in result.stages.items()}
             rows.append(SwapBench(width, height, result.frames, where, result.fps, per_frame))
-        return rows
+        long = looped_copy(video_b, Path(tmp) / "b-long.mp4") if workers else None
+        scaling = []
+        for count in workers:
+            [result] = api.swap(long, Path(tmp) / f"long-{count}.mp4", model="bench", workspace=root, device=device,
+                                workers=count, progress=progress)
+            chunks = next((int(n.split()[2]) for n in result.notes if n.startswith("swapped in ")), 1)
+            scaling.append(WorkersBench(count, result.frames, result.seconds, chunks))
+        return rows, scaling

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from facewright.bench import SAMPLE_A
-from facewright.bench.extract import bench_extract
+from facewright.bench.extract import bench_extract, extraction_floor, scaling_rows
 from facewright.bench.gpu import MAX_FACES
 from facewright.bench.gpu import finish as finish_gpu
 from facewright.bench.gpu import prepare as prepare_gpu
@@ -15,7 +15,7 @@ from facewright.bench.io import bench_io, check_bench_options
 from facewright.bench.occlusion import bench_occlusion
 from facewright.bench.quality import QUALITY_PRESETS, bench_quality, history, results_file
 from facewright.bench.suite import bench_all
-from facewright.bench.swap import bench_swap
+from facewright.bench.swap import bench_swap, workers_rows
 from facewright.bench.train import bench_train
 from facewright.bench.watermark import bench_watermark
 from facewright.cli.common import Command
@@ -32,14 +32,18 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub = command("io", cmd_bench_io, "video decode and encode frames/s at 640x360 and 1280x720", group)
     sub.add_argument("--frames", type=int, default=120, help="frames per test (default: 120)")
     sub.add_argument("--sizes", default="640x360,1280x720", help="WxH list (default: 640x360,1280x720)")
-    sub = command("extract", cmd_bench_extract, "end-to-end extraction frames/s on a sample video, per stage", group)
+    sub = command("extract", cmd_bench_extract, "end-to-end extraction frames/s on a sample video, per stage, for "
+                  "each worker count, beside the bare single-thread floor", group)
     sub.add_argument("--video", default=SAMPLE_A, help="a registered sample video")
+    sub.add_argument("--workers", default="1,2", type=_counts, help="worker counts to run, e.g. 1,2 (default: 1,2)")
     command("watermark", cmd_bench_watermark, "watermark bit accuracy and p-value after re-encoding, downscaling, "
                                               "cropping, mirroring and rotation; false positives; PSNR; speed", group)
     _register_train(command, group)
     sub = command("swap", cmd_bench_swap, "swap frames/s end to end and time per stage, with a freshly trained "
                   "tiny model on the sample clips", group)
     sub.add_argument("--device", default="auto")
+    sub.add_argument("--workers", default="1,2", type=_counts,
+                     help="worker counts for the long-clip swap, e.g. 1,2 (default: 1,2)")
     _register_quality(command, group)
     _register_gpu(command, group)
     sub = command("occlusion", cmd_bench_occlusion, "occluder pixels kept and face pixels swapped with synthetic "
@@ -125,10 +129,23 @@ def cmd_bench_io(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_extract(args: argparse.Namespace) -> int:
-    result = bench_extract(args.video, progress=terminal_progress)
+    floor = extraction_floor(args.video)
+    runs = [bench_extract(args.video, workers=n, progress=terminal_progress) for n in args.workers]
     print("bench extract: decode + landmarks + align + score + identity + write, every frame")
-    print("\n".join("  " + row for row in result.rows()))
+    for run in runs:
+        print("\n".join("  " + row for row in run.rows()))
+    print("\n".join("  " + row for row in scaling_rows(floor, runs)))
     return 0
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"expected worker counts like 1,2; got {text!r}")
+    return counts
 
 
 def cmd_bench_watermark(args: argparse.Namespace) -> int:
@@ -170,8 +187,11 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_swap(args: argparse.Namespace) -> int:
-    for row in bench_swap(device=args.device, progress=terminal_progress):
+    rows, scaling = bench_swap(device=args.device, workers=tuple(args.workers), progress=terminal_progress)
+    for row in rows:
         print("bench swap: " + row.row())
+    for row in workers_rows(scaling):
+        print("bench swap, B's clip looped to 14 s: " + row)
     return 0
 
 

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+from facewright.cluster import Cluster, make_pool
 from facewright.errors import FacewrightError
+from facewright.workers import Pool
 
 Command = Callable[..., argparse.ArgumentParser]  # command(name, handler, help, parent) -> its parser
 
@@ -66,3 +69,24 @@ def _jsonable(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+
+
+def add_cluster(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", default="local", choices=[c.value for c in Cluster],
+                        help="where the chunks of a long video run: this machine's cores (local, --workers of them) "
+                             "or a Ray cluster (ray: the one at $RAY_ADDRESS, else one started here; needs "
+                             "pip install 'facewright[ray]')")
+
+
+@contextlib.contextmanager
+def cluster_pool(args: argparse.Namespace) -> Iterator[Pool | None]:
+    """The pool of --cluster ray for the command, closed after it; None for local (the API makes its own,
+    only when a video is long enough to split)."""
+    if args.cluster == Cluster.LOCAL:
+        yield None
+        return
+    pool = make_pool(args.workers, args.cluster)
+    try:
+        yield pool
+    finally:
+        pool.close()

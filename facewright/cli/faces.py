@@ -5,7 +5,7 @@ import argparse
 import dataclasses
 
 from facewright import api
-from facewright.cli.common import Command, group
+from facewright.cli.common import Command, add_cluster, cluster_pool, group
 from facewright.collect.extract import ExtractReport
 from facewright.config import ExtractOptions, add_options
 from facewright.progress import terminal_progress
@@ -17,6 +17,7 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders, or quoted globs")
     sub.add_argument("--identity", required=True, help="the person's name: the faceset is named after it")
     add_options(sub, ExtractOptions)
+    add_cluster(sub)
 
     faceset_commands = group(commands, "faceset", "facesets: list, show, prune")
     command("list", cmd_faceset_list, "every faceset with its counts", faceset_commands)
@@ -31,8 +32,9 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExtractOptions)}
-    report = api.extract(args.inputs, args.identity, workspace=getattr(args, "workspace", None),
-                         progress=terminal_progress, **options)
+    with cluster_pool(args) as pool:
+        report = api.extract(args.inputs, args.identity, workspace=getattr(args, "workspace", None),
+                             progress=terminal_progress, pool=pool, **options)
     print(format_extract(report))
     return 2 if any(s.error for s in report.inputs) else 0
 

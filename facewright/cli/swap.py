@@ -5,7 +5,7 @@ import argparse
 import dataclasses
 
 from facewright import api
-from facewright.cli.common import Command, warn_undecoded
+from facewright.cli.common import Command, add_cluster, cluster_pool, warn_undecoded
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, add_options
 from facewright.progress import terminal_progress
 
@@ -22,6 +22,7 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub.add_argument("--resume", action="store_true", help="folder input: skip images already swapped")
     for schema in SCHEMAS:
         add_options(sub, schema)
+    add_cluster(sub)
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -29,8 +30,10 @@ def _options(args: argparse.Namespace) -> dict:
 
 
 def cmd_swap(args: argparse.Namespace) -> int:
-    results = api.swap(args.input, args.output, model=args.model, resume=args.resume,
-                       workspace=getattr(args, "workspace", None), progress=terminal_progress, **_options(args))
+    with cluster_pool(args) as pool:
+        results = api.swap(args.input, args.output, model=args.model, resume=args.resume,
+                           workspace=getattr(args, "workspace", None), progress=terminal_progress, pool=pool,
+                           **_options(args))
     failed = 0
     for result in results:
         if isinstance(result, api.SwapFailure):

@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, TypeVar
 
-from facewright.errors import FacewrightError, NoDeviceError, OptionError
-from facewright.workers import _one_thread_worker, cores
+from facewright.errors import FacewrightError, NoDeviceError, OptionError, WorkerLostError
+from facewright.workers import cores, one_thread_worker
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -120,7 +120,7 @@ def _run(fn: Callable[[C, T], R], context: C, item: T) -> R:
 
 @functools.cache  # once per worker process, which Ray keeps for the tasks that follow
 def _limit_threads() -> None:
-    _one_thread_worker()
+    one_thread_worker()
 
 
 def _import_ray() -> ModuleType:
@@ -202,7 +202,7 @@ def _result(ray: ModuleType, ref: Any, what: str, tries: int) -> Any:
         raise FacewrightError(f"{what} failed: {_last_error(str(exc))}") from exc
     except (errors.WorkerCrashedError, errors.NodeDiedError, errors.OutOfMemoryError, errors.LocalRayletDiedError,
             errors.ObjectLostError) as exc:
-        raise FacewrightError(f"{what}: its Ray worker was lost on each of its {tries} tries ({_first_line(exc)})",
+        raise WorkerLostError(f"{what}: its Ray worker was lost on each of its {tries} tries ({_first_line(exc)})",
                               fix=f"see the worker logs ({LOGS} on the node that ran it); a worker killed for "
                                   "memory: run fewer at once (--workers N)") from exc
     except errors.RayError as exc:

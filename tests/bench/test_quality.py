@@ -92,7 +92,7 @@ def test_bench_all_prints_every_benchmark_and_the_quality_row(monkeypatch, capsy
     monkeypatch.setattr(suite, "bench_io", fake("io", [Row("io row")]))
     monkeypatch.setattr(suite, "bench_extract", fake("extract", Row("extract row")))
     monkeypatch.setattr(suite, "bench_train", fake("train", Row("train row")))
-    monkeypatch.setattr(suite, "bench_swap", fake("swap", [Row("swap row")]))
+    monkeypatch.setattr(suite, "bench_swap", fake("swap", ([Row("swap row")], [])))
     monkeypatch.setattr(suite, "bench_quality", fake("quality", [Row("quality row")]))
     assert main(["bench", "all", "--preset", "gpu", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out

@@ -11,7 +11,8 @@ from facewright.media.segments import Chunk
 from facewright.workers import InlinePool
 from facewright.workspace import Workspace
 
-ROWS = "SELECT frame_index, face_index, status, reason, crop_path, crop_sha256 FROM faces ORDER BY frame_index, face_index"
+ROWS = ("SELECT frame_index, face_index, status, reason, crop_path, crop_sha256 FROM faces "
+        "ORDER BY frame_index, face_index")
 
 
 def _extract(root, clip, workers, pool=None):

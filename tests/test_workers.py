@@ -1,0 +1,57 @@
+"""The process pools stages are handed: results in item order, `done` per item, a worker's typed error
+raised in the driver as itself, a dead worker as WorkerLostError, errors that survive pickling."""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+
+import pytest
+
+from facewright.errors import InputError, TruncatedMediaError, WorkerLostError
+from facewright.workers import InlinePool, LocalPool, local_pool
+
+
+def square(offset: int, item: int) -> int:
+    return offset + item * item
+
+
+def fail_on(bad: int, item: int) -> int:
+    if item == bad:
+        raise TruncatedMediaError("cut short", path=f"clip{item}.mp4", fix="re-copy it", decoded_frames=3,
+                                  expected_frames=9)
+    return item
+
+
+def die(_: object, item: int) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return item
+
+
+def test_typed_errors_survive_pickling_with_their_fields():
+    error = pickle.loads(pickle.dumps(TruncatedMediaError("cut short", path="a.mp4", fix="re-copy", decoded_frames=3,
+                                                          expected_frames=9)))
+    assert type(error) is TruncatedMediaError and isinstance(error, InputError)
+    assert (error.message, str(error.path), error.fix, error.decoded_frames, error.expected_frames) == \
+        ("cut short", "a.mp4", "re-copy", 3, 9)
+    assert str(error) == "a.mp4: cut short\n  fix: re-copy" and error.args == (str(error),)
+
+
+def test_the_inline_pool_runs_in_order_and_reports_each_item():
+    seen = []
+    assert InlinePool().map(square, 1, [1, 2, 3], done=lambda i, r: seen.append((i, r))) == [2, 5, 10]
+    assert seen == [(0, 2), (1, 5), (2, 10)]
+    assert isinstance(local_pool(1), InlinePool)
+
+
+@pytest.mark.slow
+def test_a_local_pool_returns_in_order_raises_a_workers_typed_error_and_reports_a_dead_worker():
+    with LocalPool(2) as pool:
+        seen = []
+        assert pool.map(square, 0, list(range(6)), done=lambda i, r: seen.append(i)) == [0, 1, 4, 9, 16, 25]
+        assert sorted(seen) == list(range(6))
+        with pytest.raises(TruncatedMediaError) as caught:
+            pool.map(fail_on, 2, [1, 2, 3])
+        assert caught.value.decoded_frames == 3 and caught.value.path.name == "clip2.mp4"
+    with LocalPool(2) as pool, pytest.raises(WorkerLostError, match="a worker process died"):
+        pool.map(die, None, [1])
