@@ -92,6 +92,12 @@ def test_a_video_swapped_in_chunks_on_workers_equals_the_single_process_swap(mod
                 ws.conn.execute("DELETE FROM marks WHERE payload = ?", (f"{11:016x}",))
     single, chunked = outputs[1], outputs[3]
     assert "swapped in 3 chunks on 3 workers" in chunked.notes and not any("chunks" in n for n in single.notes)
+    assert_same_swap(single, chunked, long_clip, model_ws)
+    assert not list(tmp_path.glob(".*")) and sorted(p.name for p in tmp_path.iterdir()) == ["w1.mp4", "w3.mp4"]
+
+
+def assert_same_swap(single, chunked, clip, workspace) -> None:
+    """`chunked` (a swap in chunks, same watermark id) equals `single` within the stated bound, and verifies."""
     assert chunked.frames == single.frames == 144 and chunked.tracks_seen == single.tracks_seen == 1
     assert chunked.frames_swapped == single.frames_swapped
     one, many = list(read_video(single.output)), list(read_video(chunked.output))
@@ -99,11 +105,10 @@ def test_a_video_swapped_in_chunks_on_workers_equals_the_single_process_swap(mod
     for a, b in zip(one, many, strict=True):
         diff = a.image.astype(np.float64) - b.image
         assert np.abs(diff).mean() < MEAN_LEVELS and 10 * np.log10(255 ** 2 / max((diff ** 2).mean(), 1e-9)) > MIN_PSNR
-    assert _audio(chunked.output) == _audio(single.output) == _audio(long_clip)
-    [report] = api.verify([chunked.output], workspace=model_ws)
+    assert _audio(chunked.output) == _audio(single.output) == _audio(clip)
+    [report] = api.verify([chunked.output], workspace=workspace)
     assert report.outcome == "verified" and report.watermark.payload_hex == chunked.payload_hex
     assert report.record["fingerprint_frames"] == 144
-    assert not list(tmp_path.glob(".*")) and sorted(p.name for p in tmp_path.iterdir()) == ["w1.mp4", "w3.mp4"]
 
 
 def _audio(path) -> list[bytes]:
