@@ -12,6 +12,9 @@ and records it: workers never touch the catalog or the signing key.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from facewright.collect.tracks import stored_faces
-from facewright.config import SwapOptions, VideoOptions
+from facewright.config import SwapOptions, VideoOptions, to_dict
 from facewright.faces.boxes import box_iou
 from facewright.faces.hands import HandTracker
 from facewright.faces.identity import THRESHOLD, IdentityEncoder, pairwise_distance
@@ -28,7 +31,7 @@ from facewright.faces.landmarks import FaceLandmarks, Landmarker
 from facewright.faces.sface import SFaceEncoder
 from facewright.faces.track import MIN_IOU, greedy_assign
 from facewright.faces.types import Points
-from facewright.files import sha256_file, staging
+from facewright.files import atomic_path, sha256_file, staging
 from facewright.media.image import Frame
 from facewright.media.kind import MediaKind
 from facewright.media.segments import Chunk, join_segments, keyframe_index, plan_chunks, read_chunk
@@ -218,12 +221,40 @@ def render_chunk(context: RenderContext, task: RenderTask) -> ChunkRender:
         segment = context.folder / f"chunk_{task.chunk.index:04d}.mp4"
         frames = transcode_chunk(context.input, task.chunk, segment, options=context.video, batch_fn=render,
                                  batch=context.options.batch)
-    return ChunkRender(task.chunk, segment, frames, render.marker.recorder.kept, render.strip,
-                       dict(compositor.timer.seconds), time.perf_counter() - start)
+    result = ChunkRender(task.chunk, segment, frames, render.marker.recorder.kept, render.strip,
+                         dict(compositor.timer.seconds), time.perf_counter() - start)
+    save_render(result)
+    return result
 
 
-def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence[Chunk], pool: Pool) -> SwapResult:
-    """`pipeline.swap_video`, its two passes run chunk by chunk on `pool`."""
+def save_render(result: ChunkRender) -> None:
+    """What the driver needs of a rendered chunk besides its segment, beside it (a resumed swap reads it)."""
+    strip = {f"strip_{i}_{side}": image for i, row in enumerate(result.strip) for side, image in zip("ab", row,
+                                                                                                       strict=True)}
+    with atomic_path(result.segment.with_suffix(".npz")) as tmp, tmp.open("wb") as f:
+        np.savez(f, frames=result.frames, rows=len(result.strip), thumbnails=np.asarray(result.thumbnails, np.uint8),
+                 **strip)
+
+
+def load_render(chunk: Chunk, segment: Path) -> ChunkRender | None:
+    """A chunk rendered by an earlier, interrupted run of the same swap; None if it did not finish."""
+    saved = segment.with_suffix(".npz")
+    if not (segment.is_file() and saved.is_file()):
+        return None
+    try:
+        with np.load(saved, allow_pickle=False) as data:
+            rows = int(data["rows"])
+            strip = [(data[f"strip_{i}_a"], data[f"strip_{i}_b"]) for i in range(rows)]
+            return ChunkRender(chunk, segment, int(data["frames"]), list(data["thumbnails"]), strip, {}, 0.0)
+    except (OSError, ValueError, KeyError):
+        return None  # damaged: render it again
+
+
+def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence[Chunk], pool: Pool,
+                       resume: bool = False) -> SwapResult:
+    """`pipeline.swap_video`, its two passes run chunk by chunk on `pool`. The rendered chunks wait in a
+    folder beside the output until the output is signed; `resume` takes those an interrupted run of the same
+    swap (input, model, options, chunks) finished, and renders the rest."""
     start = time.perf_counter()
     frames = chunks[-1].stop
     stored = stored_faces(job.ws, sha256_file(input))
@@ -239,16 +270,24 @@ def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence
     plan = job.plan(input, chosen.consent)
     previews = preview_frames(footage.frames, job.options.preview)
     output.parent.mkdir(parents=True, exist_ok=True)
+    folder = ChunkFolder(output, _swap_key(job, input, chunks))
+    plan = folder.open(plan, resume)
+    context = RenderContext(input, job.model, job.options, fit_track_colors(job.model, chosen.tracks, job.options),
+                            job.mask_model, job.hands, plan, job.video, folder.path)
+    done = {c.index: r for c in chunks if resume and (r := load_render(c, folder.segment(c))) is not None}
+    tasks = [RenderTask(c, {f: faces for f, faces in chosen.faces.items() if f in c},
+                        frozenset(p for p in previews if p in c)) for c in chunks if c.index not in done]
+    with job.progress(total=frames, desc=f"swap {input.name} ({len(chunks)} chunks"
+                      + (f", {len(done)} done before" if done else "") + ")", unit="frame") as bar:
+        bar.update(sum(r.frames for r in done.values()))
+        for render in pool.map(render_chunk, context, tasks, done=lambda _, r: bar.update(r.frames)):
+            done[render.chunk.index] = render
+    renders = [done[c.index] for c in chunks]
     with staging(output, "swap") as tmp:
-        context = RenderContext(input, job.model, job.options, fit_track_colors(job.model, chosen.tracks, job.options),
-                                job.mask_model, job.hands, plan, job.video, tmp)
-        tasks = [RenderTask(c, {f: faces for f, faces in chosen.faces.items() if f in c},
-                            frozenset(p for p in previews if p in c)) for c in chunks]
-        with job.progress(total=frames, desc=f"swap {input.name} ({len(chunks)} chunks)", unit="frame") as bar:
-            renders = pool.map(render_chunk, context, tasks, done=lambda _, r: bar.update(r.frames))
         unsigned = tmp / f"unsigned{output.suffix.lower()}"
         join_segments([r.segment for r in renders], unsigned, audio_from=input)
         seal(unsigned, output, plan, job.signer)
+    folder.remove()
     written = sum(r.frames for r in renders)
     marker = FrameMarker(plan, MediaKind.VIDEO)
     marker.recorder.kept = [t for r in renders for t in r.thumbnails]
@@ -260,7 +299,49 @@ def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence
     return SwapResult(input, output, MediaKind.VIDEO, written, len(chosen.faces), len(chosen.tracks),
                       len(footage.tracks), time.perf_counter() - start, plan.payload_hex, result.sha256, preview,
                       stages, probe(input).video.frames, 0, chosen.untouched,
-                      job.notes + chosen.notes + (f"swapped in {len(chunks)} chunks on {pool.workers} workers",))
+                      job.notes + chosen.notes + (f"swapped in {len(chunks)} chunks on {pool.workers} workers",)
+                      + ((f"{len(chunks) - len(tasks)} chunk(s) rendered by an interrupted run were kept",)
+                         if len(tasks) < len(chunks) else ()))
+
+
+class ChunkFolder:
+    """Where the rendered chunks of one swap wait for the join: `.NAME.chunks/` beside the output, with the
+    swap's key and watermark id in `swap.json` (a resumed run must mark its frames with the same id)."""
+
+    def __init__(self, output: Path, key: dict):
+        self.path = output.parent / f".{output.name}.chunks"
+        self.key = key
+
+    def segment(self, chunk: Chunk) -> Path:
+        return self.path / f"chunk_{chunk.index:04d}.mp4"
+
+    def open(self, plan: MarkPlan, resume: bool) -> MarkPlan:
+        """The plan to render with: the earlier run's watermark id when resuming the same swap; otherwise the
+        folder starts empty."""
+        saved = self.path / "swap.json"
+        if resume and saved.is_file():
+            try:
+                earlier = json.loads(saved.read_text())
+            except (OSError, ValueError):
+                earlier = {}
+            if earlier.get("key") == self.key and isinstance(earlier.get("payload"), int):
+                return dataclasses.replace(plan, payload=earlier["payload"])
+        self.remove()
+        self.path.mkdir(parents=True)
+        with atomic_path(saved) as tmp:
+            tmp.write_text(json.dumps({"key": self.key, "payload": plan.payload}))
+        return plan
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _swap_key(job: SwapJob, input: Path, chunks: Sequence[Chunk]) -> dict:
+    """What decides a chunk's pixels: the input, the model, the options (bar where they run), the chunks."""
+    options = {k: v for k, v in to_dict(job.options).items() if k not in ("workers", "device")}
+    return {"input": sha256_file(input), "model": job.model.sha256, "options": options,
+            "marking": to_dict(job.marking), "video": to_dict(job.video),
+            "chunks": [[c.first, c.frames] for c in chunks]}
 
 
 def _stages(parts: Sequence[ChunkFootage], renders: Sequence[ChunkRender], scanned: float,

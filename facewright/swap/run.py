@@ -24,6 +24,7 @@ from facewright.provenance.trust import Trust
 from facewright.swap.chunks import swap_chunks, swap_video_chunked
 from facewright.swap.model import SwapModel, load_swap_model
 from facewright.swap.pipeline import SwapJob, SwapResult, image_files, swap_image, swap_video
+from facewright.swap.render_only import check_render_only, render_video
 from facewright.train.mask_model import MaskModel, load_mask_model, mask_model_for
 from facewright.workers import LazyPool, Pool
 from facewright.workspace import Run, RunStatus, Workspace
@@ -54,7 +55,7 @@ def swap(ws: Workspace, input: str | Path, output: str | Path | None, model: str
     if not input.exists():
         raise InputNotFoundError("no such file or folder", path=input, fix="check the path and its spelling")
     with _Pools(pool, options.workers) as pools:  # closed however the call ends
-        if input.is_file() and not options.patch and media_kind(input) == MediaKind.VIDEO:
+        if input.is_file() and not (options.patch or options.render_only) and media_kind(input) == MediaKind.VIDEO:
             pools.plan(input)  # a video to split starts its workers now: they load while the model and consents do
         if loaded is None:
             loaded = load_swap_model(ws, model, options.device)
@@ -71,7 +72,7 @@ def swap(ws: Workspace, input: str | Path, output: str | Path | None, model: str
             if input.is_dir():
                 results = _folder(job, input, Path(output) if output else ws.root / OUTPUTS / input.name, resume)
             else:
-                results = [_one(job, require_file(input), _output_path(ws, input, output), pools=pools)]
+                results = [_one(job, require_file(input), _output_path(ws, input, output), pools=pools, resume=resume)]
             _end(run, results)
         return results
 
@@ -142,7 +143,9 @@ def _end(run: Run, results: list[SwapResult | SwapFailure]) -> None:
 
 
 def _one(job: SwapJob, input: Path, output: Path, inputs: list[Path] | None = None,
-         pools: _Pools | None = None) -> SwapResult:
+         pools: _Pools | None = None, resume: bool = False) -> SwapResult:
+    if job.options.render_only:  # the faces only, in one process, for `facewright composite` (render_only.py)
+        return render_video(job, *check_render_only(input, job.options))
     output = check_output(output, inputs or [input])
     kind = check_output_kind(input, output)
     if kind == MediaKind.IMAGE and (job.options.preview or job.options.patch):
@@ -153,7 +156,7 @@ def _one(job: SwapJob, input: Path, output: Path, inputs: list[Path] | None = No
     # --patch collects every track's faces in one process: it keeps the single-process path
     chunks = pools.plan(input) if pools is not None and not job.options.patch else []
     if len(chunks) > 1:
-        return swap_video_chunked(job, input, output, chunks, pools.get())
+        return swap_video_chunked(job, input, output, chunks, pools.get(), resume)
     return swap_video(job, input, output)
 
 

@@ -15,6 +15,7 @@ from facewright.media.segments import Chunk, KeyframeIndex, keyframe_index, plan
 from facewright.swap import chunks as swap_chunks
 from facewright.swap.footage import FaceTrack, Footage
 from facewright.swap.run import swap as run_swap
+from facewright.workers import InlinePool
 from facewright.workspace import Workspace
 from tests.conftest import SWAP_MODEL as MODEL
 
@@ -114,3 +115,55 @@ def assert_same_swap(single, chunked, clip, workspace) -> None:
 def _audio(path) -> list[bytes]:
     with av.open(str(path)) as container:
         return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
+
+
+class Interrupting(InlinePool):
+    """Two workers' chunks, run here; the render of chunk `stop_at` is interrupted (Ctrl-C) when given."""
+
+    workers = 2
+
+    def __init__(self, stop_at: int | None = None):
+        self.stop_at, self.rendered = stop_at, []
+
+    def map(self, fn, context, items, done=None):
+        def run(context, item):
+            if fn is swap_chunks.render_chunk:
+                if item.chunk.index == self.stop_at:
+                    raise KeyboardInterrupt
+                self.rendered.append(item.chunk.index)
+            return fn(context, item)
+        return super().map(run, context, items, done)
+
+
+@pytest.mark.slow
+def test_resume_keeps_the_chunks_an_interrupted_swap_rendered_and_gives_the_same_file(model_ws, long_clip, tmp_path,
+                                                                                     monkeypatch):
+    monkeypatch.setattr(swap_chunks, "MIN_CHUNK_SECONDS", 1.0)
+    output = tmp_path / "out.mp4"
+
+    def swap(pool, payload, resume, name="out.mp4"):
+        with Workspace.open(model_ws) as ws:
+            [result] = run_swap(ws, long_clip, tmp_path / name, MODEL, SwapOptions(preview=4), MarkOptions(),
+                                VideoOptions(), signer=api.keys_show(), trust=api.consent_trust(),
+                                payloads=itertools.count(payload), pool=pool, resume=resume)
+            return result
+
+    first = Interrupting(stop_at=1)
+    with pytest.raises(KeyboardInterrupt):
+        swap(first, 31, resume=False)
+    assert first.rendered == [0] and not output.exists()
+    assert sorted(p.name for p in (tmp_path / ".out.mp4.chunks").iterdir()) == \
+        ["chunk_0000.mp4", "chunk_0000.npz", "swap.json"]
+    again = Interrupting()
+    resumed = swap(again, 41, resume=True)
+    assert again.rendered == [1]  # chunk 0 was kept
+    assert resumed.payload_hex == f"{31:016x}"  # the interrupted run's watermark id, in chunk 0's frames too
+    assert "1 chunk(s) rendered by an interrupted run were kept" in resumed.notes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "out.preview.png"]  # the chunks are gone
+    with Workspace.open(model_ws) as ws:
+        ws.conn.execute("DELETE FROM marks WHERE payload = ?", (f"{31:016x}",))
+    whole = swap(Interrupting(), 31, resume=True, name="whole.mp4")  # nothing to resume: all chunks rendered
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(read_video(resumed.output), read_video(whole.output),
+                                                                 strict=True))
+    [report] = api.verify([whole.output], workspace=model_ws)
+    assert report.outcome == "verified"
