@@ -24,6 +24,7 @@ import numpy as np
 
 from facewright.collect.tracks import stored_faces
 from facewright.config import SwapOptions, VideoOptions, to_dict
+from facewright.errors import InvalidMediaError
 from facewright.faces.boxes import box_iou
 from facewright.faces.hands import HandTracker
 from facewright.faces.identity import THRESHOLD, IdentityEncoder, pairwise_distance
@@ -113,7 +114,8 @@ def scan_chunk(context: ScanContext, task: ScanTask) -> ChunkFootage:
             first = frame.image if first is None else first
             last = frame.image
     if first is None:
-        raise ValueError(f"chunk {task.chunk} of {context.input} decoded no frame")
+        raise InvalidMediaError(f"frames {task.chunk.first}-{task.chunk.stop - 1} could not be decoded",
+                                path=context.input, fix="use --workers 1 for this file, or re-encode it")
     return ChunkFootage(task.chunk, scanner.footage(), first, last, checker.seconds, time.perf_counter() - start)
 
 
