@@ -47,6 +47,7 @@ from facewright.provenance.mark import MarkPlan, MarkResult, mark_file, record_m
 from facewright.provenance.verify import CatalogLookup, VerifyReport, verify_file
 from facewright.score.report import ScoreReport
 from facewright.score.run import run_score
+from facewright.swap.composite import composite as _composite
 from facewright.swap.pipeline import SwapResult
 from facewright.swap.run import SwapFailure
 from facewright.swap.run import swap as _swap
@@ -63,10 +64,10 @@ from facewright.workspace import CATALOG, Workspace, resolve_root
 
 __all__ = [
     "ExtractReport", "FacesetReport", "MarkResult", "MediaInfo", "ModelInfo", "ScoreReport", "SwapFailure",
-    "SwapResult", "TrainResult", "VerifyReport", "asset", "consent_add", "consent_adopt_ledger", "consent_list",
-    "consent_revoke", "consent_show", "consent_trust", "extract", "fetch_assets", "init", "keys_export_anchor",
-    "keys_import", "keys_show", "keys_trust", "list_assets", "list_facesets", "list_models", "mark", "probe",
-    "prune_faceset", "score", "show_faceset", "swap", "train", "verify",
+    "SwapResult", "TrainResult", "VerifyReport", "asset", "composite", "consent_add", "consent_adopt_ledger",
+    "consent_list", "consent_revoke", "consent_show", "consent_trust", "extract", "fetch_assets", "init",
+    "keys_export_anchor", "keys_import", "keys_show", "keys_trust", "list_assets", "list_facesets", "list_models",
+    "mark", "probe", "prune_faceset", "score", "show_faceset", "swap", "train", "verify",
 ]
 
 
@@ -401,6 +402,21 @@ def swap(input: str | Path, output: str | Path | None = None, *, model: str | Pa
         signer = _signer()
         return _swap(ws, input, output, model, swapping, marking, video, signer=signer, trust=_keys.load_trust(),
                      resume=resume, progress=progress, pool=pool)
+
+
+def composite(input: str | Path, output: str | Path, *, patch: str | Path, workspace: str | Path | None = None,
+              progress: ProgressFactory = no_progress, **options: object) -> SwapResult:
+    """Make the swapped video from the faces `swap(input, render_only=DIR)` rendered into `patch` (DIR): color,
+    occlusion, blend, label, watermark, encode with the input's timestamps and audio, sign, record. The
+    render's consents must still be active here; an edited track file is used and recorded as edited.
+    `options`: MarkOptions and VideoOptions fields, and `device` (where a mask model named by the render runs).
+    """
+    device = str(options.pop("device", None) or "auto")
+    marking, video = build_all((MarkOptions, VideoOptions), flags=options)
+    with Workspace.open(workspace) as ws:
+        signer = _signer()
+        return _composite(ws, input, patch, output, marking, video, signer=signer, trust=_keys.load_trust(),
+                          progress=progress, device=device)
 
 
 def score(output: str | Path, *, source: str | Path, target_video: str | Path, report: str | Path | None = None,

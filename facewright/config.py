@@ -179,6 +179,8 @@ class SwapOptions:
     preview: int = option(0, "also write a PNG strip of N frames, input | output (0: off)")
     patch: str = option("", "video input: also write each track's aligned swapped faces, masks and matrices "
                         "into this folder, for compositing")
+    render_only: str = option("", "video input: render the chosen faces into this folder and stop, no output "
+                              "video; `facewright composite INPUT --patch DIR` makes it (resumable)")
     device: str = option("auto", "cpu, cuda, cuda:N or auto")
     workers: int = option(0, "processes a long video is split over, in chunks at keyframes (0: one per core; "
                           "1: this process only)")

@@ -103,6 +103,11 @@ class OptionError(InputError):
     """A wrong option value or a bad config file."""
 
 
+class PatchError(InputError):
+    """A render folder (`swap --render-only`) that cannot be composited: unfinished, made from another input,
+    or a track file that does not decode to the frames it should hold."""
+
+
 class WorkspaceError(FacewrightError):
     """A workspace that is missing, newer than this program, or damaged."""
 

@@ -1,7 +1,7 @@
 """Command line: argument parsing -> facewright.api calls -> printed results. No pipeline logic here.
 
-One module per group of commands (media, faces, provenance, train, swap, batch, score, bench, demo); each registers
-its parsers and handlers.
+One module per group of commands (media, faces, provenance, train, swap, composite, batch, score, bench, demo);
+each registers its parsers and handlers.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from facewright import __version__
-from facewright.cli import batch, bench, demo, faces, mask, media, provenance, score, swap, train
+from facewright.cli import batch, bench, composite, demo, faces, mask, media, provenance, score, swap, train
 from facewright.cli.common import report
 from facewright.cli.config import apply_config
 from facewright.errors import FacewrightError
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         paths.append(path)
         return sub
 
-    for module in (media, faces, provenance, train, mask, swap, batch, score, bench, demo):
+    for module in (media, faces, provenance, train, mask, swap, composite, batch, score, bench, demo):
         module.register(commands, command)
     parser.command_paths = paths
     return parser

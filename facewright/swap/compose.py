@@ -31,45 +31,61 @@ from facewright.swap.occlusion import Occlusion, crop_keep
 SHARPEN_RADIUS = 1 / 128  # of the crop size: the detail scale the model blurs most
 
 
-class Compositor:
-    """Call with a frame and its faces to swap [(track id, 68 points)]; returns a new frame."""
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    """The model's work on a batch of faces, in crop coordinates: all that compositing needs of it."""
 
-    def __init__(self, model: SwapModel, options: SwapOptions, colors: dict[int, ColorMap] | None = None,
+    matrices: list[np.ndarray]  # per face, 2 x 3 float64: frame pixels -> crop pixels
+    faces: np.ndarray  # N x S x S x 3 float32 RGB in [0, 1], before color transfer
+    masks: np.ndarray  # N x S x S float32 in [0, 1], the model's predicted masks
+
+
+FaceJob = tuple[int, int, Points]  # (frame position in the batch, track id, 68 points in frame pixels)
+
+
+def face_jobs(faces: Sequence[Sequence[tuple[int, Points]]]) -> list[FaceJob]:
+    """The faces of a batch of frames ([(track, points)] per frame), one job each, in frame order."""
+    return [(i, track, points) for i, frame_faces in enumerate(faces) for track, points in frame_faces]
+
+
+def aligned_crops(images: Sequence[Frame], jobs: Sequence[FaceJob], matrices: Sequence[np.ndarray],
+                  size: int) -> np.ndarray:
+    """N x size x size x 3 uint8: each job's face cut out of its frame as the model sees it."""
+    return np.stack([cv2.warpAffine(images[job[0]], m, (size, size), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REFLECT) for job, m in zip(jobs, matrices, strict=True)])
+
+
+class FaceCompositor:
+    """Composites faces already rendered (`Rendered`) into their frames: mask, color, occlusion, detail,
+    blend. Needs no model: `facewright composite` runs it on faces another process rendered (swap.composite)."""
+
+    def __init__(self, options: SwapOptions, face_type: str, colors: dict[int, ColorMap] | None = None,
                  occlusion: Occlusion | None = None):
         self.occlusion = occlusion or Occlusion()
         if options.mask == "auto":  # swap.run resolves it; here for callers that build a Compositor themselves
             options = dataclasses.replace(options, mask="occlusion" if self.occlusion.model else "intersect")
-        self.model, self.options, self.colors = model, options, colors or {}
+        self.options, self.face_type, self.colors = options, face_type, colors or {}
         self.timer = self.occlusion.timer  # seconds per stage: align, model, hands, mask model, mask, color, blend
         # Called with (frame position in the batch, track, face, mask, frame->crop matrix) before blending.
         self.on_face: Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], None] | None = None
 
-    def __call__(self, image: Frame, faces: Sequence[tuple[int, Points]]) -> Frame:
-        return self.many([image], [faces])[0]
-
-    def many(self, images: Sequence[Frame], faces: Sequence[Sequence[tuple[int, Points]]],
-             times: Sequence[float | None] | None = None) -> list[Frame]:
-        """Swap the faces of several frames, the model seeing all their faces in batches of `--batch`.
-        `times`: the frames' times in seconds (a video's: the hand model tracks hands through them)."""
-        jobs = [(i, track, points) for i, frame_faces in enumerate(faces) for track, points in frame_faces]
+    def composite(self, images: Sequence[Frame], jobs: Sequence[FaceJob], rendered: Rendered,
+                  times: Sequence[float | None] | None = None, crops: np.ndarray | None = None) -> list[Frame]:
+        """`images` with the rendered face of every job composited in (new frames; the inputs are kept).
+        `times`: the frames' times in seconds (a video's: the hand model tracks hands through them);
+        `crops`: the jobs' aligned crops when the caller has them (else cut again, identically)."""
         out = list(images)
         if not jobs:
             return out
-        size = self.model.resolution
-        with self.timer("align"):
-            matrices = [alignment_matrix(points, size, self.model.face_type) for _, _, points in jobs]
-            crops = np.stack([cv2.warpAffine(images[job[0]], m, (size, size), flags=cv2.INTER_LINEAR,
-                                             borderMode=cv2.BORDER_REFLECT)
-                              for job, m in zip(jobs, matrices, strict=True)])
-        with self.timer("model"):
-            rendered, predicted = self._render(crops)
+        if crops is None:
+            crops = aligned_crops(images, jobs, rendered.matrices, rendered.faces.shape[1])
         self.occlusion.prepare(images, times or [None] * len(images), jobs)
-        for j, (job, matrix, crop, face, mask) in enumerate(zip(jobs, matrices, crops, rendered, predicted,
-                                                                strict=True)):
+        for j, (job, matrix, crop, face, mask) in enumerate(zip(jobs, rendered.matrices, crops, rendered.faces,
+                                                                rendered.masks, strict=True)):
             out[job[0]] = self._composite(j, job, matrix, crop, face, mask, out[job[0]], images[job[0]])
         return out
 
-    def _composite(self, j: int, job: tuple[int, int, Points], matrix: np.ndarray, crop: np.ndarray,
+    def _composite(self, j: int, job: FaceJob, matrix: np.ndarray, crop: np.ndarray,
                    face: np.ndarray, mask: np.ndarray, frame: Frame, original: Frame) -> Frame:
         """Face `j` of the batch post-processed, warped into its frame, cut where something is in front of
         it (in the frame's pixels: an occluder keeps its own edges), given the `original` frame's fine
@@ -79,7 +95,7 @@ class Compositor:
         with self.timer("blend"):
             warped = _blend.warp_to_frame(face, mask, matrix, frame.shape)
         with self.timer("mask"):
-            keep = self.occlusion.keep(j, i, warped.box, points, self.model.face_type, self.options.blur)
+            keep = self.occlusion.keep(j, i, warped.box, points, self.face_type, self.options.blur)
             if keep is not None:
                 warped = dataclasses.replace(warped, mask=warped.mask * (1 - keep))
         if self.options.detail > 0 and not warped.empty:
@@ -94,17 +110,12 @@ class Compositor:
         with self.timer("blend"):
             return _blend.paste_face(frame, warped, self.options.blend)
 
-    def _render(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        step = self.options.batch
-        parts = [self.model.render(crops[i:i + step]) for i in range(0, len(crops), step)]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
     def _post(self, track: int, points: Points, crop: np.ndarray, face: np.ndarray,
               predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mask, color, scale and sharpen one rendered face (crop coordinates)."""
         options, size = self.options, face.shape[0]
         with self.timer("mask"):
-            hull = hull_mask(face.shape[:2], points, self.model.face_type)
+            hull = hull_mask(face.shape[:2], points, self.face_type)
             mask = _blend.combine_masks(predicted, hull, options.mask)
             mask = _blend.refine_mask(mask, face_size(points), erode=options.erode, blur=options.blur)
         with self.timer("color"):
@@ -123,6 +134,40 @@ class Compositor:
         if fitted is not None:
             return fitted.apply(face)
         return transfer(face, crop.astype(np.float32) / 255, mask, mode)
+
+
+class Compositor(FaceCompositor):
+    """Call with a frame and its faces to swap [(track id, 68 points)]; returns a new frame. Renders each
+    face with the model, then composites it (FaceCompositor)."""
+
+    def __init__(self, model: SwapModel, options: SwapOptions, colors: dict[int, ColorMap] | None = None,
+                 occlusion: Occlusion | None = None):
+        super().__init__(options, model.face_type, colors, occlusion)
+        self.model = model
+
+    def __call__(self, image: Frame, faces: Sequence[tuple[int, Points]]) -> Frame:
+        return self.many([image], [faces])[0]
+
+    def many(self, images: Sequence[Frame], faces: Sequence[Sequence[tuple[int, Points]]],
+             times: Sequence[float | None] | None = None) -> list[Frame]:
+        """Swap the faces of several frames, the model seeing all their faces in batches of `--batch`.
+        `times`: the frames' times in seconds (a video's: the hand model tracks hands through them)."""
+        jobs = face_jobs(faces)
+        if not jobs:
+            return list(images)
+        rendered, crops = self.render(images, jobs)
+        return self.composite(images, jobs, rendered, times, crops)
+
+    def render(self, images: Sequence[Frame], jobs: Sequence[FaceJob]) -> tuple[Rendered, np.ndarray]:
+        """The model's faces and masks for `jobs` (at least one), and the aligned crops it was given."""
+        size = self.model.resolution
+        with self.timer("align"):
+            matrices = [alignment_matrix(points, size, self.model.face_type) for _, _, points in jobs]
+            crops = aligned_crops(images, jobs, matrices, size)
+        with self.timer("model"):
+            step = self.options.batch
+            parts = [self.model.render(crops[i:i + step]) for i in range(0, len(crops), step)]
+        return Rendered(matrices, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])), crops
 
 
 def fit_track_colors(model: SwapModel, tracks: Sequence[FaceTrack], options: SwapOptions) -> dict[int, ColorMap]:

@@ -47,6 +47,7 @@ from facewright.swap.identity import IdentityChecker, verdict
 from facewright.swap.model import SwapModel
 from facewright.swap.occlusion import Occlusion
 from facewright.swap.patch import PatchWriter
+from facewright.swap.rendered import INTERMEDIATE
 from facewright.train.mask_model import MaskModel
 from facewright.workspace import Run, Workspace
 
@@ -148,6 +149,13 @@ class SwapJob:
                         names=self.marking.name_in_manifest,
                         **({"payload": next(self.payloads)} if self.payloads is not None else {}))
 
+    def intermediate_plan(self, input: Path, target_consent: ConsentRecord) -> MarkPlan:
+        """A render-only faces file's: watermarked and signed, unlabelled and said to be an intermediate
+        (swap.rendered tells why); always a random watermark id (composite takes it off again)."""
+        return MarkPlan(Label("none", self.marking.label_position), (self.source_consent.id, target_consent.id),
+                        model=self.model.name, model_sha256=self.model.sha256, parent=input,
+                        extra=(*self.extra, INTERMEDIATE), names=self.marking.name_in_manifest)
+
     def record(self, result: MarkResult, plan: MarkPlan) -> None:
         record_mark(self.ws, self.run.id, result, plan, self.signer.fingerprint)
 
@@ -198,7 +206,7 @@ def swap_video(job: SwapJob, input: Path, output: Path) -> SwapResult:
         raise NoVideoStreamError("the file has no video stream (audio only?)", path=input,
                                  fix="give a video or an image")
     checker = job.checker()
-    footage = _scan(job, input, info.video.frames, checker)
+    footage = scan_footage(job, input, info.video.frames, checker)
     scanned = time.perf_counter() - start
     chosen = chosen_faces(job, footage, input)
     plan = job.plan(input, chosen.consent)
@@ -261,7 +269,7 @@ def _encode(job: SwapJob, input: Path, output: Path, render: FrameRenderer, plan
     return encoded
 
 
-def _scan(job: SwapJob, input: Path, frames: int | None, checker: IdentityChecker) -> Footage:
+def scan_footage(job: SwapJob, input: Path, frames: int | None, checker: IdentityChecker) -> Footage:
     """The first pass: faces in every frame, tracked shot by shot and checked against the consent photo. A
     video extracted `--for-swap` before has its landmarks in the workspace already: they are used instead of
     running the landmark model again (the identity checks run either way, on the pixels of this file)."""
