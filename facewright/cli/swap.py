@@ -43,7 +43,9 @@ def cmd_swap(args: argparse.Namespace) -> int:
             continue
         print(f"{result.input.name} -> {result.output.resolve()}\n"
               f"  {result.frames} frame(s), faces swapped in {result.frames_swapped}; {result.tracks_swapped} of "
-              f"{result.tracks_seen} face track(s); {result.fps:.1f} frames/s; watermark id {result.payload_hex}")
+              f"{result.tracks_seen} face track(s); {result.fps:.1f} frames/s; "
+              + (f"watermark id {result.payload_hex}" if result.payload_hex else  # --render-only: no video yet
+                 f"rendered for `facewright composite {result.input} --patch {result.output.parent} -o OUT`"))
         if result.preview is not None:
             print(f"  preview: {result.preview.resolve()}")
         for note in result.notes:  # frames whose face failed its identity check: left as they were
