@@ -19,8 +19,9 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub.add_argument("--model", required=True, help="model folder name in the workspace (or a checkpoint file)")
     sub.add_argument("-o", "--output", help="output file, or folder for a folder input "
                      "(default: <workspace>/outputs/NAME-swapped.EXT)")
-    sub.add_argument("--resume", action="store_true", help="folder input: skip images already swapped; a long video: keep the chunks an "
-                     "interrupted run of the same swap rendered (same input, model, options and --workers)")
+    sub.add_argument("--resume", action="store_true",
+                     help="folder input: skip images already swapped; a long video: keep the chunks an interrupted "
+                          "run of the same swap rendered (same input, model, options and --workers)")
     for schema in SCHEMAS:
         add_options(sub, schema)
     add_cluster(sub)
