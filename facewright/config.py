@@ -240,8 +240,8 @@ class ExtractOptions:
     reference: str = option("", "photo of the person to keep; without it the largest identity cluster is kept")
     threshold: float = option(0.6, "identity distance under which two faces are the same person (dlib scale)")
     for_swap: bool = option(False, "also store per-frame geometry of every track, for a later swap of this video")
-    workers: int = option(0, "processes a video is split over, in chunks at keyframes (0: one per core; 1: this "
-                          "process only)")
+    workers: int = option(0, "processes a video is split over, in chunks at keyframes (0: one per two cores, as "
+                          "one extraction keeps about 1.5 cores busy; 1: this process only)")
     mask_model: str = option("", "store masks that leave out what this mask model says covers the face (facewright "
                              "mask train): a pair model trained on them learns occluders")
 
