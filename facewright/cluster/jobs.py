@@ -39,7 +39,8 @@ SCHEMAS = (SwapOptions, MarkOptions, VideoOptions)
 DEFAULTS = {f.name: f.default for schema in SCHEMAS for f in dataclasses.fields(schema)}
 SHOT_KEYS = ("name", "input", "output")  # a shot's own: never shared through [defaults]
 TOP_KEYS = ("workspace", "defaults", "shot")
-PATH_OPTIONS = ("reference", "patch")  # option values that are paths, relative to the jobs file like the inputs
+# option values that are paths, relative to the jobs file like the inputs
+PATH_OPTIONS = ("reference", "patch", "render_only")
 NOT_IN_HASH = frozenset({"workers"})  # how a shot is run, not what it makes: changing it does not redo a shot
 KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text in quotes"}
 
@@ -184,8 +185,9 @@ def _refuse_clashes(shots: tuple[Shot, ...], jobs: Path) -> None:
     for shot in shots:
         # swap's default output is named after the input's stem: two defaults of one stem would collide
         claims = [("name", shot.name), ("output", shot.output or ("default output of", shot.input.stem))]
-        if shot.options.get("patch"):
-            claims.append(("patch folder", shot.options["patch"]))
+        for option in ("patch", "render_only"):
+            if shot.options.get(option):
+                claims.append(("patch folder", shot.options[option]))
         for kind, value in claims:
             if (kind, value) in seen:
                 raise OptionError(f"shots {seen[kind, value]!r} and {shot.name!r} have the same {kind} "

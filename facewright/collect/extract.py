@@ -252,7 +252,7 @@ class InputRunner:
                        chunks: list[Chunk]) -> tuple[list[FaceRecord], int, int]:
         """The chunks measured on the pool, then admitted here in frame order (chunks.py)."""
         pool = self.pools.get()
-        context = ChunkContext(media.path, self.options, step, sha[:16])
+        context = ChunkContext(media.path.resolve(), self.options, step, sha[:16])  # workers elsewhere
         with self.progress(total=chunks[-1].stop, desc=f"extract {media.path.name} ({len(chunks)} chunks, "
                            f"{pool.workers} workers)", unit="frame") as bar:
             parts = pool.map(extract_chunk, context, chunks, done=lambda _, part: bar.update(part.frames))

@@ -105,9 +105,8 @@ def write_image(image: Frame, path: str | Path, *, quality: int = 95, inputs: tu
     its owner only (files.PRIVATE_FILE), for pictures of faces kept as data (crops, masks, contact sheets).
     """
     path = check_output(path, inputs)
-    data = encode_image(image, path, quality=quality)
-    with atomic_path(path, private=private) as tmp:
-        tmp.write_bytes(data)
+    with atomic_path(path, private=private) as tmp:  # inside: a full disk is reported as what it is
+        tmp.write_bytes(encode_image(image, path, quality=quality))
     return path
 
 

@@ -30,6 +30,7 @@ class Chunk:
     first: int
     frames: int
     start_pts: int
+    stop_pts: int | None = None  # the next chunk's keyframe (None: the last chunk runs to the end)
 
     @property
     def stop(self) -> int:
@@ -53,7 +54,7 @@ def keyframe_index(path: str | Path) -> KeyframeIndex | None:
         stream = video_stream(container, Path(path))
         stamps, keys = [], []
         for packet in container.demux(stream):
-            if not packet.size:
+            if not packet.size or packet.is_discard:  # an edit list's hidden frames are not decoded as frames
                 continue
             if packet.pts is None:
                 return None
@@ -81,11 +82,12 @@ def plan_chunks(index: KeyframeIndex | None, parts: int, min_frames: int) -> lis
     pts = dict(index.keyframes)
     first_pts = index.keyframes[0][1] if index.keyframes else 0
     bounds = [*starts, index.frames]
-    return [Chunk(i, a, b - a, pts.get(a, first_pts)) for i, (a, b) in enumerate(pairwise(bounds))]
+    return [Chunk(i, a, b - a, pts.get(a, first_pts), pts.get(b)) for i, (a, b) in enumerate(pairwise(bounds))]
 
 
 def read_chunk(path: str | Path, chunk: Chunk) -> Iterator[VideoFrame]:
-    """The chunk's frames, decoded from its keyframe on, with their indices in the whole video."""
+    """The chunk's frames, decoded from its keyframe up to the next chunk's (by timestamp, so a frame that
+    cannot be decoded never lets a chunk run on into the next), with their indices in the whole video."""
     with VideoReader(path, strict=False) as reader:
         if chunk.first > 0:
             reader.container.seek(chunk.start_pts, stream=reader.stream, backward=True, any_frame=False)
@@ -93,6 +95,8 @@ def read_chunk(path: str | Path, chunk: Chunk) -> Iterator[VideoFrame]:
         for frame in reader:
             if chunk.first > 0 and frame.pts < chunk.start_pts:
                 continue  # an open GOP's leading frames belong to the chunk before
+            if chunk.stop_pts is not None and frame.pts >= chunk.stop_pts:
+                return
             if count == 0 and chunk.first > 0 and frame.pts != chunk.start_pts:
                 raise InvalidMediaError(f"frame {chunk.first} cannot be decoded on its own (the stream's keyframe "
                                         "there is not a clean start)", path=reader.path,

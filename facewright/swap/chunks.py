@@ -12,19 +12,24 @@ and records it: workers never touch the catalog or the signing key.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
+import hashlib
 import json
 import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+import torch
 
+from facewright import __version__
 from facewright.collect.tracks import stored_faces
 from facewright.config import SwapOptions, VideoOptions, to_dict
-from facewright.errors import InvalidMediaError
+from facewright.errors import DiskFullError, InvalidMediaError, WorkerLostError
 from facewright.faces.boxes import box_iou
 from facewright.faces.hands import HandTracker
 from facewright.faces.identity import THRESHOLD, IdentityEncoder, pairwise_distance
@@ -56,9 +61,11 @@ from facewright.swap.pipeline import (
     write_preview,
 )
 from facewright.swap.smooth import is_cut
+from facewright.train.distributed import Dist, pick_device
 from facewright.train.mask_model import MaskModel
 from facewright.workers import Pool
 
+M = TypeVar("M", SwapModel, MaskModel, None)  # a model that renders on its `device` with its `network`
 MIN_CHUNK_SECONDS = 4.0  # a shorter chunk costs its worker more in start-up (models loaded) than it gains
 
 
@@ -200,6 +207,16 @@ class RenderTask:
     faces: Mapping[int, list[tuple[int, Points]]]  # frame -> [(track, smoothed points)] of this chunk
     preview: frozenset[int] = frozenset()
 
+    def digest(self) -> str:
+        """What this chunk renders (its faces, where, which frames the preview takes): a resumed swap keeps a
+        chunk rendered before only if it would render the same now (the consent checks ran again)."""
+        h = hashlib.sha256(f"{self.chunk.first} {self.chunk.frames} {sorted(self.preview)}".encode())
+        for frame in sorted(self.faces):
+            for track, points in self.faces[frame]:
+                h.update(f"{frame} {track}".encode())
+                h.update(np.ascontiguousarray(points, np.float32).tobytes())
+        return h.hexdigest()
+
 
 @dataclass
 class ChunkRender:
@@ -214,10 +231,11 @@ class ChunkRender:
 
 def render_chunk(context: RenderContext, task: RenderTask) -> ChunkRender:
     start = time.perf_counter()
-    occlusion = Occlusion(HandTracker(video=True) if context.hands else None, context.mask_model,
-                          context.options.mouth == "keep")
+    occlusion = Occlusion(HandTracker(video=True) if context.hands else None,
+                          _placed(context.mask_model, context.options.device), context.options.mouth == "keep")
     with contextlib.closing(occlusion):
-        compositor = Compositor(context.model, context.options, dict(context.colors), occlusion)
+        compositor = Compositor(_placed(context.model, context.options.device), context.options,
+                                dict(context.colors), occlusion)
         render = FrameRenderer(compositor, dict(task.faces), FrameMarker(context.plan, MediaKind.VIDEO),
                                set(task.preview), None)
         segment = context.folder / f"chunk_{task.chunk.index:04d}.mp4"
@@ -225,26 +243,50 @@ def render_chunk(context: RenderContext, task: RenderTask) -> ChunkRender:
                                  batch=context.options.batch)
     result = ChunkRender(task.chunk, segment, frames, render.marker.recorder.kept, render.strip,
                          dict(compositor.timer.seconds), time.perf_counter() - start)
-    save_render(result)
+    save_render(result, task.digest())
     return result
 
 
-def save_render(result: ChunkRender) -> None:
-    """What the driver needs of a rendered chunk besides its segment, beside it (a resumed swap reads it)."""
+def _portable(model: M) -> M:
+    """A model (SwapModel, MaskModel) as it travels to a worker: its weights on the CPU (a worker may have no
+    GPU, or another one)."""
+    if model is None or model.device.type == "cpu":
+        return model
+    return dataclasses.replace(model, network=copy.deepcopy(model.network).to("cpu"), device=torch.device("cpu"))
+
+
+def _placed(model: M, device: str) -> M:
+    """The model on this worker's device (`--device`; auto: its GPU if it has one)."""
+    place = pick_device(device, Dist())
+    if model is None or place == model.device:
+        return model
+    network = model.network.to(place)
+    if place.type == "cuda":
+        network = network.to(memory_format=torch.channels_last)
+    return dataclasses.replace(model, network=network, device=place)
+
+
+def save_render(result: ChunkRender, task: str) -> None:
+    """What the driver needs of a rendered chunk besides its segment, beside it (a resumed swap reads it):
+    the task's digest, the segment's sha256, the frames' fingerprints and the preview rows."""
     strip = {f"strip_{i}_{side}": image for i, row in enumerate(result.strip) for side, image in zip("ab", row,
                                                                                                        strict=True)}
     with atomic_path(result.segment.with_suffix(".npz")) as tmp, tmp.open("wb") as f:
-        np.savez(f, frames=result.frames, rows=len(result.strip), thumbnails=np.asarray(result.thumbnails, np.uint8),
-                 **strip)
+        np.savez(f, task=task, segment=sha256_file(result.segment), frames=result.frames, rows=len(result.strip),
+                 thumbnails=np.asarray(result.thumbnails, np.uint8), **strip)
 
 
-def load_render(chunk: Chunk, segment: Path) -> ChunkRender | None:
-    """A chunk rendered by an earlier, interrupted run of the same swap; None if it did not finish."""
+def load_render(task: RenderTask, segment: Path) -> ChunkRender | None:
+    """The chunk as an earlier, interrupted run of the same swap rendered it, if it finished, its segment is
+    intact and it would be rendered the same now; else None (render it again)."""
     saved = segment.with_suffix(".npz")
     if not (segment.is_file() and saved.is_file()):
         return None
+    chunk = task.chunk
     try:
         with np.load(saved, allow_pickle=False) as data:
+            if str(data["task"]) != task.digest() or str(data["segment"]) != sha256_file(segment):
+                return None
             rows = int(data["rows"])
             strip = [(data[f"strip_{i}_a"], data[f"strip_{i}_b"]) for i in range(rows)]
             return ChunkRender(chunk, segment, int(data["frames"]), list(data["thumbnails"]), strip, {}, 0.0)
@@ -260,7 +302,7 @@ def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence
     start = time.perf_counter()
     frames = chunks[-1].stop
     stored = stored_faces(job.ws, sha256_file(input))
-    context = ScanContext(input, job.model.resolution, job.model.face_type, job.options.cut_threshold,
+    context = ScanContext(input.resolve(), job.model.resolution, job.model.face_type, job.options.cut_threshold,
                           job.options.max_faces, job.identity_reference)
     tasks = [ScanTask(c, {i: stored.get(i, []) for i in range(c.first, c.stop)} if stored else None) for c in chunks]
     with job.progress(total=frames, desc=f"find faces {input.name} ({len(chunks)} chunks, {pool.workers} workers)"
@@ -272,23 +314,24 @@ def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence
     plan = job.plan(input, chosen.consent)
     previews = preview_frames(footage.frames, job.options.preview)
     output.parent.mkdir(parents=True, exist_ok=True)
-    folder = ChunkFolder(output, _swap_key(job, input, chunks))
+    folder = ChunkFolder(output, _swap_key(job, input, chunks, chosen.consent.id))
     plan = folder.open(plan, resume)
-    context = RenderContext(input, job.model, job.options, fit_track_colors(job.model, chosen.tracks, job.options),
-                            job.mask_model, job.hands, plan, job.video, folder.path)
-    done = {c.index: r for c in chunks if resume and (r := load_render(c, folder.segment(c))) is not None}
-    tasks = [RenderTask(c, {f: faces for f, faces in chosen.faces.items() if f in c},
-                        frozenset(p for p in previews if p in c)) for c in chunks if c.index not in done]
-    with job.progress(total=frames, desc=f"swap {input.name} ({len(chunks)} chunks"
-                      + (f", {len(done)} done before" if done else "") + ")", unit="frame") as bar:
-        bar.update(sum(r.frames for r in done.values()))
-        for render in pool.map(render_chunk, context, tasks, done=lambda _, r: bar.update(r.frames)):
-            done[render.chunk.index] = render
-    renders = [done[c.index] for c in chunks]
-    with staging(output, "swap") as tmp:
-        unsigned = tmp / f"unsigned{output.suffix.lower()}"
-        join_segments([r.segment for r in renders], unsigned, audio_from=input)
-        seal(unsigned, output, plan, job.signer)
+    colors = fit_track_colors(job.model, chosen.tracks, job.options)
+    context = RenderContext(input.resolve(), _portable(job.model), job.options, colors, _portable(job.mask_model),
+                            job.hands, plan, job.video, folder.path.resolve())
+    every = [RenderTask(c, {f: faces for f, faces in chosen.faces.items() if f in c},
+                        frozenset(p for p in previews if p in c)) for c in chunks]
+    try:
+        renders, kept = _render(job, pool, context, every, folder, resume, input)
+        with staging(output, "swap") as tmp:
+            unsigned = tmp / f"unsigned{output.suffix.lower()}"
+            join_segments([r.segment for r in renders], unsigned, audio_from=input)
+            seal(unsigned, output, plan, job.signer)
+    except (KeyboardInterrupt, WorkerLostError, DiskFullError):
+        raise  # worth resuming: the chunks rendered so far stay for --resume
+    except BaseException:
+        folder.remove()  # a bad file or option fails the same way again: leave no marked, unsigned segments
+        raise
     folder.remove()
     written = sum(r.frames for r in renders)
     marker = FrameMarker(plan, MediaKind.VIDEO)
@@ -302,8 +345,22 @@ def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence
                       len(footage.tracks), time.perf_counter() - start, plan.payload_hex, result.sha256, preview,
                       stages, probe(input).video.frames, 0, chosen.untouched,
                       job.notes + chosen.notes + (f"swapped in {len(chunks)} chunks on {pool.workers} workers",)
-                      + ((f"{len(chunks) - len(tasks)} chunk(s) rendered by an interrupted run were kept",)
-                         if len(tasks) < len(chunks) else ()))
+                      + ((f"{kept} chunk(s) rendered by an interrupted run were kept",) if kept else ()))
+
+
+def _render(job: SwapJob, pool: Pool, context: RenderContext, every: Sequence[RenderTask], folder: ChunkFolder,
+            resume: bool, input: Path) -> tuple[list[ChunkRender], int]:
+    """Pass 2: every chunk rendered into its segment on the pool, but those an interrupted run of the same
+    swap finished (`resume`); the renders in chunk order, and how many were kept from before."""
+    done = {t.chunk.index: r for t in every if resume and (r := load_render(t, folder.segment(t.chunk))) is not None}
+    kept = len(done)
+    tasks = [t for t in every if t.chunk.index not in done]
+    with job.progress(total=every[-1].chunk.stop, desc=f"swap {input.name} ({len(every)} chunks"
+                      + (f", {kept} done before" if kept else "") + ")", unit="frame") as bar:
+        bar.update(sum(r.frames for r in done.values()))
+        for render in pool.map(render_chunk, context, tasks, done=lambda _, r: bar.update(r.frames)):
+            done[render.chunk.index] = render
+    return [done[t.chunk.index] for t in every], kept
 
 
 class ChunkFolder:
@@ -338,12 +395,15 @@ class ChunkFolder:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _swap_key(job: SwapJob, input: Path, chunks: Sequence[Chunk]) -> dict:
-    """What decides a chunk's pixels: the input, the model, the options (bar where they run), the chunks."""
+def _swap_key(job: SwapJob, input: Path, chunks: Sequence[Chunk], target_consent: str) -> dict:
+    """What decides a chunk's pixels and its provenance, bar the faces (each chunk's digest has those): the
+    input, the model and mask model, the options (bar where they run), the consents, the chunks, the version."""
     options = {k: v for k, v in to_dict(job.options).items() if k not in ("workers", "device")}
     return {"input": sha256_file(input), "model": job.model.sha256, "options": options,
-            "marking": to_dict(job.marking), "video": to_dict(job.video),
-            "chunks": [[c.first, c.frames] for c in chunks]}
+            "mask_model": job.mask_model.sha256 if job.mask_model else None, "hands": job.hands,
+            "consents": [job.source_consent.id, target_consent], "marking": to_dict(job.marking),
+            "video": to_dict(job.video), "chunks": [[c.first, c.frames] for c in chunks],
+            "version": __version__}
 
 
 def _stages(parts: Sequence[ChunkFootage], renders: Sequence[ChunkRender], scanned: float,

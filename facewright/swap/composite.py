@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from facewright.config import MarkOptions, SwapOptions, VideoOptions, to_dict
-from facewright.errors import OptionError
+from facewright.errors import OptionError, PatchError
 from facewright.faces.hands import HandTracker
 from facewright.files import check_output, require_file, sha256_file, staging
 from facewright.media.image import Frame
@@ -58,7 +59,9 @@ def composite(ws: Workspace, input: str | Path, patch: str | Path, output: str |
     if check_output_kind(input, output) != MediaKind.VIDEO:
         raise OptionError("composite makes a video from a video's render", path=input,
                           fix="give the video that `swap --render-only` rendered")
-    manifest, tracks = read_render(Path(patch), input, sha256_file(input))
+    input_sha256 = sha256_file(input)
+    manifest, tracks = read_render(Path(patch), input, input_sha256)
+    check_recorded(ws, Path(patch), manifest, tracks, input_sha256)
     consent_ids = tuple(active_consent(ws, c, trust=trust).id for c in manifest["consent_ids"])
     model = manifest["model"]
     refuse_revoked(ws, model["consent_ids"], f"model {model['name']}", Path(patch), trust=trust)
@@ -93,6 +96,26 @@ def composite(ws: Workspace, input: str | Path, patch: str | Path, output: str |
     return SwapResult(input, output, MediaKind.VIDEO, encoded.frames, stored.frames_swapped, len(tracks),
                       manifest["tracks_seen"], seconds, plan.payload_hex, result.sha256, None, stages,
                       encoded.input_frames, encoded.corrupt_packets, manifest["untouched_frames"], notes)
+
+
+def check_recorded(ws: Workspace, folder: Path, manifest: dict, tracks: Sequence[StoredTrack],
+                   input_sha256: str) -> None:
+    """The render folder is not signed as a whole: the catalog is its witness. Every track's faces file must be
+    one this workspace's render recorded (by its watermark id) for the consents, model and input the folder
+    names, and where the faces go (the geometry, placed by that render's consent checks) must be unedited."""
+    for track in tracks:
+        if "geometry" in track.edited:
+            raise PatchError(f"track {track.id}'s geometry (where its faces go) changed since the render", path=folder,
+                             fix="faces are composited only where the render's consent checks placed them: render "
+                                 "again (swap --render-only) rather than editing the .npz")
+        row = ws.conn.execute("SELECT consent_ids_json, model_sha256, parent_sha256 FROM marks WHERE payload = ?",
+                              (f"{track.payload:016x}",)).fetchone()
+        if row is None or (json.loads(row[0]), row[1], row[2]) != (list(manifest["consent_ids"]),
+                                                                   manifest["model"]["sha256"], input_sha256):
+            raise PatchError(f"track {track.id} is not a render this workspace recorded for these consents, this "
+                             "model and this input", path=folder,
+                             fix="composite in the workspace that rendered it (swap --render-only), from its "
+                                 "unaltered patch.json")
 
 
 def edited(tracks: Sequence[StoredTrack]) -> str:

@@ -207,10 +207,12 @@ class RenderWriter:
         record = {"track": track, "render": _identity(self.facts), "frames": len(entry.frames), "size": size,
                   "payload": entry.marker.plan.payload_hex,
                   "sha256": {name: sha256_file(self.folder / name) for name in names.values()}}
-        with atomic_path(self.folder / track_record(track)) as tmp:
-            tmp.write_text(json.dumps(record, indent=1) + "\n")
+        # recorded before the record that makes the track complete: a crash between the two leaves a track
+        # that is rendered again, never a complete one the catalog does not know (composite looks it up)
         self.record(MarkResult.of(faces, entry.marker.plan, MediaKind.VIDEO, len(entry.frames), entry.marker),
                     entry.marker.plan)
+        with atomic_path(self.folder / track_record(track)) as tmp:
+            tmp.write_text(json.dumps(record, indent=1) + "\n")
 
     def finish(self, tracks: Sequence[int]) -> Path:
         """End every open track and write `patch.json` naming `tracks` (compositing order)."""

@@ -49,6 +49,7 @@ def test_chunks_start_on_keyframes_cover_every_frame_and_keep_a_minimum_length(p
     assert [c.first for c in planned] == firsts
     assert sum(c.frames for c in planned) == 144 and planned[-1].stop == 144
     assert all(c.start_pts == c.first * 1000 for c in planned)
+    assert [c.stop_pts for c in planned] == [c.start_pts for c in planned[1:]] + [None]  # decoding stops there
     assert all(c.frames >= min_frames for c in planned) or len(planned) == 1
 
 

@@ -177,3 +177,26 @@ def test_options_that_do_not_fit_render_only_are_refused(model_ws, sample, tmp_p
     with pytest.raises(OptionError, match="--render-only writes none"):
         api.swap(sample("single_face.mp4"), model=MODEL, workspace=model_ws, render_only=str(tmp_path / "r"),
                  preview=2)
+
+
+def test_moved_geometry_or_a_forged_manifest_is_refused(model_ws, sample, rendered, tmp_path):
+    """patch.json and the .npz are not signed: the catalog's record of each faces file is the witness."""
+    source = sample("single_face.mp4")
+    folder = copy_of(rendered, tmp_path)
+    geometry = folder / track_files(0)["geometry"]
+    with np.load(geometry, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["points"] = arrays["points"] + 40  # the faces moved onto someone else's
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    geometry.write_bytes(buffer.getvalue())
+    with pytest.raises(PatchError, match="geometry .* changed since the render"):
+        api.composite(source, tmp_path / "x.mp4", patch=folder, workspace=model_ws)
+    shutil.rmtree(folder)
+    folder = copy_of(rendered, tmp_path)
+    manifest = json.loads((folder / "patch.json").read_text())
+    manifest["consent_ids"] = manifest["consent_ids"][::-1]  # other consents claimed for the same faces
+    (folder / "patch.json").write_text(json.dumps(manifest))
+    with pytest.raises(PatchError, match="not a render this workspace recorded"):
+        api.composite(source, tmp_path / "x.mp4", patch=folder, workspace=model_ws)
+    assert not (tmp_path / "x.mp4").exists()
