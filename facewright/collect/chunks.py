@@ -13,14 +13,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace
+from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace, timed_frames
 from facewright.collect.quality import Deduper
 from facewright.config import ExtractOptions
 from facewright.faces.identity import IdentityEncoder
 from facewright.faces.landmarks import FaceLandmarks, Landmarker
 from facewright.faces.track import Tracker
 from facewright.faces.types import Detection
-from facewright.media.segments import Chunk, keyframe_index, plan_chunks, read_chunk
+from facewright.media.segments import Chunk, read_chunk, video_chunks
 from facewright.media.video import MediaInfo, VideoFrame
 from facewright.prefetch import prefetch
 from facewright.timing import Timer
@@ -30,10 +30,7 @@ MIN_CHUNK_SECONDS = 4.0  # a shorter chunk costs its worker more in start-up (mo
 
 def extract_chunks(path: Path, info: MediaInfo, parts: int) -> list[Chunk]:
     """The chunks a video is extracted in by `parts` workers: one (the whole) when it is too short to split."""
-    if parts <= 1 or info.video is None:
-        return [Chunk(0, 0, info.video.frames if info.video else 0, 0)]
-    min_frames = max(1, round(MIN_CHUNK_SECONDS * (info.video.fps or 30)))
-    return plan_chunks(keyframe_index(path), parts, min_frames)
+    return video_chunks(path, info.video, parts, MIN_CHUNK_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -93,12 +90,7 @@ def _measure(measurer: FaceMeasurer, local: Deduper, frame: VideoFrame, face: Fa
 def _landmarked(frames: Iterable[VideoFrame], landmarker: Landmarker, step: int, timer: Timer
                 ) -> Iterator[tuple[VideoFrame, list[FaceLandmarks] | None]]:
     """(frame, faces or None when the frame is not sampled), decoding and the landmark model timed."""
-    frames = iter(frames)
-    while True:
-        with timer("decode"):
-            frame = next(frames, None)
-        if frame is None:
-            return
+    for frame in timed_frames(frames, timer):
         if frame.index % step:
             yield frame, None
             continue

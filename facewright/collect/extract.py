@@ -17,7 +17,7 @@ import numpy as np
 
 from facewright.collect.chunks import ChunkContext, extract_chunk, extract_chunks
 from facewright.collect.inputs import MediaFile, expand_inputs, frame_step
-from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace
+from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace, timed_frames
 from facewright.collect.quality import Deduper
 from facewright.collect.records import FaceRecord
 from facewright.collect.store import FacesetStore, relative, sampling_key
@@ -272,7 +272,7 @@ class InputRunner:
     def _landmarked(self, reader: VideoReader, landmarker: Landmarker, step: int,
                     every_frame: bool) -> Iterator[tuple[VideoFrame, bool, list[FaceLandmarks] | None]]:
         """(frame, sampled, faces or None): decoding and the landmark model, run ahead in a thread."""
-        for frame in _timed(reader, self.timer):
+        for frame in timed_frames(reader, self.timer):
             sampled = frame.index % step == 0
             if not (sampled or every_frame):
                 yield frame, False, None
@@ -304,16 +304,6 @@ def _recount(report: InputReport, store: FacesetStore) -> None:
     counts = store.source_counts(report.sha256)
     report.kept = counts.pop("kept", 0)
     report.rejected = Counter(counts)
-
-
-def _timed(reader: VideoReader, timer: Timer) -> Iterator[VideoFrame]:
-    frames = iter(reader)
-    while True:
-        with timer("decode"):
-            frame = next(frames, None)
-        if frame is None:
-            return
-        yield frame
 
 
 def _show(bar: Bar, records: list[FaceRecord]) -> None:

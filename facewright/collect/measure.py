@@ -5,6 +5,7 @@ the faces before (de-duplication) or on the workspace (writing, the catalog) is 
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from facewright.faces.identity import IdentityEncoder
 from facewright.faces.landmarks import FaceLandmarks
 from facewright.faces.mask import hull_mask
 from facewright.media.image import Frame, encode_image
+from facewright.media.video import VideoFrame
 from facewright.timing import Timer
 
 STAGES = ("decode", "landmarks", "align", "score", "identity", "write")
@@ -87,3 +89,14 @@ def _quality(face: FaceLandmarks, crop: Frame) -> Quality:
     box = face.box
     return Quality(face_width=float(box[2] - box[0]), sharpness=sharpness(crop), yaw=yaw, pitch=pitch, roll=roll,
                    eyes_closed=face.eyes_closed, mouth_open=face.mouth_open)
+
+
+def timed_frames(frames: Iterable[VideoFrame], timer: Timer) -> Iterator[VideoFrame]:
+    """`frames`, the time spent decoding each one counted as the "decode" stage."""
+    frames = iter(frames)
+    while True:
+        with timer("decode"):
+            frame = next(frames, None)
+        if frame is None:
+            return
+        yield frame

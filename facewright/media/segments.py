@@ -18,7 +18,7 @@ import av
 from facewright.errors import InvalidMediaError
 from facewright.files import atomic_path
 from facewright.media.audio import AudioPassthrough
-from facewright.media.video import VideoFrame, VideoReader, open_media, video_stream
+from facewright.media.video import StreamInfo, VideoFrame, VideoReader, open_media, video_stream
 from facewright.media.writer import CONTAINERS
 
 
@@ -83,6 +83,15 @@ def plan_chunks(index: KeyframeIndex | None, parts: int, min_frames: int) -> lis
     first_pts = index.keyframes[0][1] if index.keyframes else 0
     bounds = [*starts, index.frames]
     return [Chunk(i, a, b - a, pts.get(a, first_pts), pts.get(b)) for i, (a, b) in enumerate(pairwise(bounds))]
+
+
+def video_chunks(path: str | Path, video: StreamInfo | None, parts: int, min_seconds: float) -> list[Chunk]:
+    """The chunks `parts` workers split a video into, each at least `min_seconds` long: one (the whole)
+    when there is one worker, or the video is too short to split."""
+    if parts <= 1 or video is None:
+        return [Chunk(0, 0, video.frames if video else 0, 0)]
+    min_frames = max(1, round(min_seconds * (video.fps or 30)))
+    return plan_chunks(keyframe_index(path), parts, min_frames)
 
 
 def read_chunk(path: str | Path, chunk: Chunk) -> Iterator[VideoFrame]:

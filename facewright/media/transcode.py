@@ -57,7 +57,7 @@ def transcode(source: str | Path, output: str | Path, *, options: VideoOptions =
                          inputs=[source]) as writer:
             # decoding runs ahead in a thread, encoding behind in another: the frames in between use this one
             with Behind(lambda done: _write(writer, *done)) as encoder:
-                for frames in prefetch(_chunks(reader, max(1, batch) if batch_fn else 1), depth=2):
+                for frames in prefetch(batches(reader, max(1, batch) if batch_fn else 1), depth=2):
                     images = batch_fn(frames) if batch_fn else [frame_fn(f) if frame_fn else f.image for f in frames]
                     encoder.put((frames, images))
                     bar.update(len(frames))
@@ -78,7 +78,7 @@ def transcode_chunk(source: str | Path, chunk: Chunk, output: str | Path, *, opt
     with VideoWriter(output, width=first.width, height=first.height, fps=fps, time_base=time_base,
                      options=options, inputs=[source]) as writer:
         with Behind(lambda done: _write(writer, *done)) as encoder:
-            for frames in prefetch(_chunks(read_chunk(source, chunk), max(1, batch)), depth=2):
+            for frames in prefetch(batches(read_chunk(source, chunk), max(1, batch)), depth=2):
                 encoder.put((frames, batch_fn(frames)))
                 if done is not None:
                     done(len(frames))
@@ -90,7 +90,7 @@ def _write(writer: VideoWriter, frames: list[VideoFrame], images: list[Frame]) -
         writer.write(image, frame.pts)
 
 
-def _chunks(frames: Iterable[VideoFrame], size: int) -> Iterator[list[VideoFrame]]:
+def batches(frames: Iterable[VideoFrame], size: int) -> Iterator[list[VideoFrame]]:
     """Lists of `size` consecutive frames (the last may be shorter); itertools.batched needs Python 3.12."""
     frames = iter(frames)
     while chunk := list(islice(frames, size)):

@@ -40,7 +40,7 @@ from facewright.faces.types import Points
 from facewright.files import atomic_path, sha256_file, staging
 from facewright.media.image import Frame
 from facewright.media.kind import MediaKind
-from facewright.media.segments import Chunk, join_segments, keyframe_index, plan_chunks, read_chunk
+from facewright.media.segments import Chunk, join_segments, read_chunk, video_chunks
 from facewright.media.transcode import transcode_chunk
 from facewright.media.video import probe
 from facewright.prefetch import prefetch
@@ -71,11 +71,7 @@ MIN_CHUNK_SECONDS = 4.0  # a shorter chunk costs its worker more in start-up (mo
 
 def swap_chunks(input: Path, parts: int) -> list[Chunk]:
     """The chunks a video is swapped in by `parts` workers: one (the whole) when it is too short to split."""
-    info = probe(input).video
-    if parts <= 1 or info is None:
-        return [Chunk(0, 0, info.frames if info else 0, 0)]
-    min_frames = max(1, round(MIN_CHUNK_SECONDS * (info.fps or 30)))
-    return plan_chunks(keyframe_index(input), parts, min_frames)
+    return video_chunks(input, probe(input).video, parts, MIN_CHUNK_SECONDS)
 
 
 # --- pass 1: faces found, tracked and checked per chunk; tracks stitched on the driver ------------------------

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator
-from itertools import islice
 from pathlib import Path
 
 from facewright.config import SwapOptions, to_dict
@@ -17,7 +15,8 @@ from facewright.errors import NoVideoStreamError, OptionError
 from facewright.faces.types import Points
 from facewright.files import sha256_file
 from facewright.media.kind import MediaKind, media_kind
-from facewright.media.video import VideoFrame, probe, read_video
+from facewright.media.transcode import batches
+from facewright.media.video import probe, read_video
 from facewright.prefetch import prefetch
 from facewright.swap.compose import Compositor, face_jobs, fit_track_colors
 from facewright.swap.pipeline import SwapJob, SwapResult, chosen_faces, scan_footage
@@ -79,7 +78,7 @@ def _render_pass(job: SwapJob, input: Path, faces: dict[int, list[tuple[int, Poi
     if not last:
         return
     with job.progress(total=max(last.values()) + 1, desc=f"render {input.name}", unit="frame") as bar:
-        for frames in prefetch(_batches(read_video(input), job.options.batch), depth=2):
+        for frames in prefetch(batches(read_video(input), job.options.batch), depth=2):
             jobs = face_jobs([faces.get(f.index, []) for f in frames])
             if jobs:
                 writer.add(frames, jobs, compositor.render([f.image for f in frames], jobs)[0])
@@ -89,12 +88,6 @@ def _render_pass(job: SwapJob, input: Path, faces: dict[int, list[tuple[int, Poi
             bar.update(len(frames))
             if not last:
                 break
-
-
-def _batches(frames: Iterable[VideoFrame], size: int) -> Iterator[list[VideoFrame]]:
-    frames = iter(frames)
-    while batch := list(islice(frames, size)):
-        yield batch
 
 
 def check_render_only(input: Path, options: SwapOptions) -> tuple[Path, Path]:
