@@ -26,7 +26,7 @@ VENV_VERSION := $(shell test -e $(VENV)/pyvenv.cfg && { $(BIN)/python -c '$(VERS
 
 help:
 	@echo "make demo   set up .venv and run the pipeline on the sample media"
-	@echo "make test   set up .venv, fetch the models and test media, run lint + pytest"
+	@echo "make test   set up .venv, fetch the models and test media, install Chromium if missing, run lint + pytest"
 	@echo "make clean  remove .venv and the demo workspace (the asset cache is kept)"
 	@echo "make wheelhouse [PY=3.12]  wheels of every pinned dependency (torch left out) + the asset cache in dist/offline"
 	@echo "make install-offline [OFFLINE=dist/offline]  on an air-gapped node: install from that folder only, keep its torch"
@@ -90,6 +90,7 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/facewright assets fetch
+	scripts/install-chromium.sh
 	$(BIN)/python -m pytest
 
 # Not part of `make test`: for 3.12/3.13 this machine has no local CPU torch, so pip downloads PyPI's CUDA build.

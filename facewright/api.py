@@ -16,23 +16,35 @@ from pathlib import Path
 
 from facewright import assets as _assets
 from facewright.collect import report as _faceset
+from facewright.collect import review as _review
 from facewright.collect.extract import ExtractReport
 from facewright.collect.extract import extract as _extract
 from facewright.config import (
     ExtractOptions,
     MarkOptions,
     MaskTrainOptions,
+    OptionField,
     ScoreOptions,
     SwapOptions,
     TrainOptions,
     VideoOptions,
     build,
     build_all,
+    describe_options,
     to_dict,
 )
-from facewright.errors import FacewrightError, OptionError
-from facewright.files import require_file
-from facewright.media import MediaInfo, write_image
+from facewright.errors import ConsentError, FacewrightError, InputError, OptionError
+from facewright.files import numbered_folder, require_file
+from facewright.media import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    MediaInfo,
+    MediaKind,
+    media_kind,
+    read_image,
+    read_video,
+    write_image,
+)
 from facewright.media import probe as _probe
 from facewright.names import check_name
 from facewright.progress import ProgressFactory, no_progress
@@ -52,22 +64,29 @@ from facewright.swap.pipeline import SwapResult
 from facewright.swap.run import SwapFailure
 from facewright.swap.run import swap as _swap
 from facewright.train import distributed as _distributed
+from facewright.train import listing as _listing
 from facewright.train.mask_model import StoredMasks, load_mask_model, mask_model_names, store_masks
 from facewright.train.mask_trainer import MaskTrainResult
 from facewright.train.mask_trainer import train_mask as _train_mask
 from facewright.train.models import ModelInfo, create_model, describe, model_names
-from facewright.train.presets import preset_options
+from facewright.train.presets import PRESETS, preset_options
 from facewright.train.run import train_pair as _train_pair
 from facewright.train.trainer import TrainResult
 from facewright.workers import Pool
 from facewright.workspace import CATALOG, Workspace, resolve_root
+from facewright.workspace import history as _history
+from facewright.workspace.jobs import JobBook, JobRecord, JobStatus
 
 __all__ = [
+    "ConsentError", "FacewrightError", "InputError", "JobBook", "JobRecord", "JobStatus", "Overview",
+    "PreviewFrame", "check_options", "consent_photo_faces", "face_crop", "face_page", "job_book", "list_outputs",
+    "list_trained_models", "option_fields", "output_record", "overview", "remove_faces", "review_faceset",
+    "swap_preview", "train_presets", "training_metrics", "upload_folder", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES",
     "ExtractReport", "FacesetReport", "MarkResult", "MediaInfo", "ModelInfo", "ScoreReport", "SwapFailure",
     "SwapResult", "TrainResult", "VerifyReport", "asset", "composite", "consent_add", "consent_adopt_ledger",
     "consent_list", "consent_revoke", "consent_show", "consent_trust", "extract", "fetch_assets", "init",
     "keys_export_anchor", "keys_import", "keys_show", "keys_trust", "list_assets", "list_facesets", "list_models",
-    "mark", "probe", "prune_faceset", "score", "show_faceset", "swap", "train", "verify",
+    "mark", "probe", "prune_faceset", "resolve_root", "score", "show_faceset", "swap", "train", "verify",
 ]
 
 
@@ -155,6 +174,46 @@ def prune_faceset(name: str, *, workspace: str | Path | None = None) -> _faceset
         return _faceset.prune(ws, name)
 
 
+@dataclass(frozen=True)
+class FacesetReview:
+    summary: _faceset.FacesetSummary
+    cells: dict[tuple[int, int], int]  # kept faces per pose cell (lower corner, degrees); empty cells absent
+    reasons: dict[str, int]  # rejected faces per reason
+
+
+def review_faceset(name: str, *, workspace: str | Path | None = None) -> FacesetReview:
+    """What a reviewer of faceset `name` looks at first: its counts, its pose coverage by cell, its rejects."""
+    check_name(name, "faceset name")
+    with Workspace.open(workspace) as ws:
+        return FacesetReview(_faceset.summarize(ws, name), _review.pose_cells(ws, name),
+                             _review.reject_reasons(ws, name))
+
+
+def face_page(name: str, *, workspace: str | Path | None = None, offset: int = 0, limit: int = 60,
+              status: str = "kept", reason: str = "", cell: tuple[int, int] | None = None,
+              min_sharpness: float | None = None, max_sharpness: float | None = None) -> _review.FacePage:
+    """A page of faceset `name`'s faces that pass the filters (see collect.review.FaceFilter), in order."""
+    check_name(name, "faceset name")
+    where = _review.FaceFilter(status, reason, cell, min_sharpness, max_sharpness)
+    with Workspace.open(workspace) as ws:
+        return _review.face_page(ws, name, where, offset=max(0, offset), limit=max(1, min(limit, 500)))
+
+
+def face_crop(name: str, face_id: int, *, workspace: str | Path | None = None) -> Path:
+    """The aligned crop file of one face of faceset `name`."""
+    check_name(name, "faceset name")
+    with Workspace.open(workspace) as ws:
+        return _review.crop_file(ws, name, face_id)
+
+
+def remove_faces(name: str, face_ids: Iterable[int], *, workspace: str | Path | None = None) -> int:
+    """Throw faces out of faceset `name` (rejected as removed by user, files deleted); return how many."""
+    check_name(name, "faceset name")
+    with Workspace.open(workspace) as ws:
+        with ws.run("faceset remove", {"faceset": name, "faces": sorted(set(face_ids))}):
+            return _review.remove_faces(ws, name, list(face_ids))
+
+
 # --- provenance: signing identity, consent, marking, verification --------------------------------------------
 
 
@@ -225,6 +284,11 @@ def consent_add(identity: str, *, photo: str | Path, role: str, purpose: str, ch
                                     purpose=purpose, channels=channels, expires=expires, photo=photo,
                                     signer=signer, trust=_keys.load_trust(), release=release,
                                     recorded_by=recorded_by, scope=scope)
+
+
+def consent_photo_faces(photo: str | Path) -> list[tuple[float, float, float, float]]:
+    """The faces (x0, y0, x1, y1 in pixels) that consent_add would find in `photo`: it needs exactly one."""
+    return [tuple(float(v) for v in d.box) for d in _consent.photo_faces(read_image(require_file(photo)))]
 
 
 def consent_list(*, identity: str | None = None, workspace: str | Path | None = None) -> list[_consent.ConsentRecord]:
@@ -322,6 +386,11 @@ def _verify_one(path: str | Path, anchor_pem: bytes, lookup: CatalogLookup | Non
 # --- train, swap, score ----------------------------------------------------------------------------------------
 
 
+def train_presets() -> dict[str, dict[str, object]]:
+    """The named option sets of `train --preset` (flags given beside one win over it)."""
+    return {name: dict(values) for name, values in PRESETS.items()}
+
+
 def list_models(resolution: int = 128) -> list[ModelInfo]:
     """Every registered architecture with its parameter count and GFLOPs per sample at `resolution`."""
     return [describe(create_model(name, resolution)) for name in model_names()]
@@ -404,6 +473,54 @@ def swap(input: str | Path, output: str | Path | None = None, *, model: str | Pa
                      resume=resume, progress=progress, pool=pool)
 
 
+PREVIEW_FOLDER = "previews"  # workspace folder of swap previews: previews/<n>/frame_NNNNNN{,.swap}.png
+
+
+@dataclass(frozen=True)
+class PreviewFrame:
+    index: int  # frame number in the video
+    before: Path  # the frame as it is
+    after: Path  # the frame swapped: labelled, watermarked, signed and recorded like any swapped image
+
+
+def swap_preview(input: str | Path, *, model: str | Path, frames: int = 3, workspace: str | Path | None = None,
+                 progress: ProgressFactory = no_progress, **options: object) -> list[PreviewFrame]:
+    """Swap `frames` frames spread over video `input` (or the one image) as images, to judge the options before
+    rendering the whole video. Each swapped frame is a marked output under the same consent checks as a swap.
+    `options`: as swap's; those that only make sense for a whole video are ignored."""
+    for name in ("preview", "patch", "render_only", "workers"):
+        options.pop(name, None)
+    if not 1 <= frames <= 12:
+        raise OptionError(f"a preview takes 1-12 frames, not {frames}", fix="e.g. frames=3")
+    with Workspace.open(workspace) as ws:
+        folder = numbered_folder(ws.root / PREVIEW_FOLDER)
+    stills = _preview_stills(require_file(input), frames, folder)
+    made = []
+    for index, before in stills:
+        [result] = swap(before, before.with_name(f"{before.stem}.swap.png"), model=model, workspace=workspace,
+                        progress=progress, **options)
+        if isinstance(result, SwapFailure):
+            raise result.error
+        made.append(PreviewFrame(index, before, result.output))
+    return made
+
+
+def _preview_stills(input: Path, count: int, folder: Path) -> list[tuple[int, Path]]:
+    """`count` frames spread evenly over the video (the image itself for an image), as PNGs in `folder`."""
+    if media_kind(input) == MediaKind.IMAGE:
+        return [(0, write_image(read_image(input), folder / "frame_000000.png", private=True))]
+    total = max(1, _probe(input).video.frames or 1)
+    wanted = {round(i * (total - 1) / max(1, count - 1)) if count > 1 else total // 2 for i in range(count)}
+    stills = []
+    for frame in read_video(input):
+        if frame.index in wanted:
+            stills.append((frame.index, write_image(frame.image, folder / f"frame_{frame.index:06d}.png",
+                                                    private=True)))
+        if len(stills) == len(wanted):
+            break
+    return stills
+
+
 def composite(input: str | Path, output: str | Path, *, patch: str | Path, workspace: str | Path | None = None,
               progress: ProgressFactory = no_progress, **options: object) -> SwapResult:
     """Make the swapped video from the faces `swap(input, render_only=DIR)` rendered into `patch` (DIR): color,
@@ -436,3 +553,95 @@ def score(output: str | Path, *, source: str | Path, target_video: str | Path, r
         signer = _signer() if ws else None
         return run_score(ws, output, target_video, source, scoring, signer=signer,
                          trust=_keys.load_trust() if ws else None, report_dir=report, progress=progress)
+
+
+# --- the workspace at a glance (the web UI's overview) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    identity: str
+    consents: list[_consent.ConsentRecord]  # newest last, revoked and expired ones included
+
+    @property
+    def active(self) -> list[_consent.ConsentRecord]:
+        return [c for c in self.consents if c.status() == _consent.ConsentStatus.ACTIVE]
+
+
+@dataclass(frozen=True)
+class Overview:
+    workspace: Path
+    people: list[Person]
+    facesets: list[_faceset.FacesetSummary]
+    models: list[_listing.TrainedModel]
+    outputs: list[_history.OutputRecord]
+    runs: list[_history.RunRecord]
+
+
+def overview(*, workspace: str | Path | None = None, recent: int = 10) -> Overview:
+    """The workspace's people with their consents, facesets, models, newest outputs and newest runs."""
+    with Workspace.init(workspace) as ws:
+        consents = _consent.list_consents(ws, None)
+        names = sorted({c.identity for c in consents} | {f.name for f in _faceset.list_facesets(ws)})
+        people = [Person(n, [c for c in consents if c.identity == n]) for n in names]
+        return Overview(ws.root, people, _faceset.list_facesets(ws), _listing.trained_models(ws),
+                        _history.recent_outputs(ws, recent), _history.recent_runs(ws, recent))
+
+
+def list_trained_models(*, workspace: str | Path | None = None) -> list[_listing.TrainedModel]:
+    with Workspace.open(workspace) as ws:
+        return _listing.trained_models(ws)
+
+
+def training_metrics(model: str, *, workspace: str | Path | None = None, points: int = 400) -> list[dict]:
+    """The logged loss and speed of model `model`'s training, at most `points` of them, oldest first."""
+    with Workspace.open(workspace) as ws:
+        return _listing.training_metrics(ws.root / _listing.MODELS / check_name(model, "--model"), points)
+
+
+def list_outputs(*, workspace: str | Path | None = None, limit: int = 50) -> list[_history.OutputRecord]:
+    with Workspace.open(workspace) as ws:
+        return _history.recent_outputs(ws, limit)
+
+
+def output_record(output_id: int, *, workspace: str | Path | None = None) -> _history.OutputRecord:
+    with Workspace.open(workspace) as ws:
+        found = _history.output_by_id(ws, output_id)
+    if found is None:
+        raise InputError(f"no output {output_id} in the catalog", path=resolve_root(workspace),
+                         fix="pick one from the overview's outputs")
+    return found
+
+
+OPTION_SCHEMAS = {"extract": (ExtractOptions,), "train": (TrainOptions,), "mask train": (MaskTrainOptions,),
+                  "swap": (SwapOptions, MarkOptions, VideoOptions), "score": (ScoreOptions,),
+                  "mark": (MarkOptions, VideoOptions)}
+
+
+def option_fields(command: str) -> list[OptionField]:
+    """The options `command` (a key of OPTION_SCHEMAS) takes, with defaults and help: what its CLI flags are."""
+    if command not in OPTION_SCHEMAS:
+        raise OptionError(f"no options for {command!r}", fix=f"one of {', '.join(OPTION_SCHEMAS)}")
+    return describe_options(OPTION_SCHEMAS[command])
+
+
+def check_options(command: str, options: dict[str, object]) -> dict[str, object]:
+    """`options` resolved for `command` as its API function would resolve them: an unknown name or a bad value is
+    an OptionError now, not when the work starts. Returns every option's value."""
+    if command not in OPTION_SCHEMAS:
+        raise OptionError(f"no options for {command!r}", fix=f"one of {', '.join(OPTION_SCHEMAS)}")
+    resolved = build_all(OPTION_SCHEMAS[command], flags=options)
+    return {key: value for part in resolved for key, value in to_dict(part).items()}
+
+
+UPLOAD_FOLDER = "uploads"  # workspace folder of files sent through the web UI: uploads/<n>/NAME
+
+
+def upload_folder(*, workspace: str | Path | None = None) -> Path:
+    """A new, private folder for one uploaded file, inside the workspace."""
+    return numbered_folder(init(workspace) / UPLOAD_FOLDER)
+
+
+def job_book(*, workspace: str | Path | None = None) -> JobBook:
+    """The web UI's job queue in the workspace's catalog (the workspace is made if new)."""
+    return JobBook(init(workspace))

@@ -285,6 +285,26 @@ def add_options(parser: argparse.ArgumentParser, schema: type) -> None:
                            choices=field.metadata.get("choices"), help=f"{text} (default: {field.default})")
 
 
+@dataclasses.dataclass(frozen=True)
+class OptionField:
+    """One option as a form shows it: the name (a flag's and an API keyword's), its default, its type's name
+    (bool, int, float, str), its help text and its allowed values."""
+
+    name: str
+    default: Any
+    kind: str
+    help: str
+    choices: tuple | None
+    group: str
+
+
+def describe_options(schemas: Sequence[type]) -> list[OptionField]:
+    """Every field of `schemas`, in order, for a form built from the same schema as the CLI's flags."""
+    return [OptionField(f.name, f.default, type(f.default).__name__, f.metadata.get("help", ""),
+                        f.metadata.get("choices"), (schema.__doc__ or schema.__name__).strip().rstrip("."))
+            for schema in schemas for f in dataclasses.fields(schema)]
+
+
 def build(schema: type[T], flags: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None) -> T:
     """Resolve an options object: defaults, then `config` (a config file's section, a preset), then the
     `flags` that were given (None: not given). A key the schema does not know is an OptionError."""

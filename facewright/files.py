@@ -241,6 +241,19 @@ def private_dir(folder: str | Path, root: str | Path) -> Path:
     return folder
 
 
+def numbered_folder(parent: Path) -> Path:
+    """A new, private parent/<n>, n one past the highest there; a concurrent maker of the same n moves on."""
+    parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    number = max((int(p.name) for p in parent.iterdir() if p.name.isdigit()), default=0)
+    while True:
+        number += 1
+        try:
+            (parent / str(number)).mkdir(mode=PRIVATE_DIR)
+            return parent / str(number)
+        except FileExistsError:
+            continue
+
+
 def private_file(path: str | Path) -> Path:
     """Create `path` empty as PRIVATE_FILE if it does not exist, else take the group's and others' access away.
 

@@ -1,6 +1,6 @@
 """Command line: argument parsing -> facewright.api calls -> printed results. No pipeline logic here.
 
-One module per group of commands (media, faces, provenance, train, swap, composite, batch, score, bench, demo);
+One module per group of commands (media, faces, provenance, train, swap, composite, batch, score, bench, demo, serve);
 each registers its parsers and handlers.
 """
 from __future__ import annotations
@@ -14,7 +14,20 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from facewright import __version__
-from facewright.cli import batch, bench, composite, demo, faces, mask, media, provenance, score, swap, train
+from facewright.cli import (
+    batch,
+    bench,
+    composite,
+    demo,
+    faces,
+    mask,
+    media,
+    provenance,
+    score,
+    serve,
+    swap,
+    train,
+)
 from facewright.cli.common import report
 from facewright.cli.config import apply_config
 from facewright.errors import FacewrightError
@@ -97,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         paths.append(path)
         return sub
 
-    for module in (media, faces, provenance, train, mask, swap, composite, batch, score, bench, demo):
+    for module in (media, faces, provenance, train, mask, swap, composite, batch, score, bench, demo, serve):
         module.register(commands, command)
     parser.command_paths = paths
     return parser

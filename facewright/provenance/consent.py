@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from facewright.errors import ConsentError, InputError, NoFaceError, OptionError
-from facewright.faces.detect import Detector, create_detector
+from facewright.faces.detect import Detection, Detector, create_detector
 from facewright.faces.identity import EMBEDDING_SIZE, Embedding, IdentityEncoder
 from facewright.files import PRIVATE_DIR, atomic_path, private_dir, require_file, sha256_file
 from facewright.media.image import Frame, read_image
@@ -210,14 +210,18 @@ def _os_user() -> str:
         return "unknown"
 
 
+def photo_faces(image: Frame, detector: Detector | None = None) -> list[Detection]:
+    """Every face the consent photo's detector finds in `image` (a consent photo must show exactly one)."""
+    if detector is not None:
+        return list(detector.detect(image))
+    with create_detector(DETECTOR) as own:
+        return list(own.detect(image))
+
+
 def photo_embedding(image: Frame, path: Path, encoder: IdentityEncoder | None, detector: Detector | None) -> Embedding:
     """The (128,) embedding of the one face in a photo (a consent photo, a swap reference); none or several
     is an error naming the file."""
-    if detector is None:
-        with create_detector(DETECTOR) as own:
-            found = own.detect(image)
-    else:
-        found = detector.detect(image)
+    found = photo_faces(image, detector)
     if not found:
         raise NoFaceError("no face found in the photo", path=path,
                           fix="give a clear, front-facing photo of the one person")

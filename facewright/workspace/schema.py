@@ -164,4 +164,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         # it cannot compare them.
         "ALTER TABLE marks ADD COLUMN fingerprint BLOB",
     )),
+    Migration(8, "jobs: the web UI's queue of long work", (
+        # One row per job the web UI queued (facewright.workspace.jobs): its kind and options, where it stands,
+        # and its outcome. The work itself records its own runs; `pid` names the process that ran it, so the
+        # runs it made can be found, and a server restart closes as 'interrupted' the jobs it left running.
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            params_json TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled',
+                                                   'interrupted')),
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            pid INTEGER,
+            error_json TEXT,
+            result_json TEXT)""",
+    )),
 )

@@ -1,0 +1,243 @@
+"""The JSON routes the pages' JavaScript calls: uploads, consents, jobs and their live state, faceset review,
+verification. Every route that changes something is a POST (the guard wants the token header on those)."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from facewright import api
+from facewright.web import uploads
+from facewright.web.browse import resolve
+from facewright.web.jobs import JobRefused
+from facewright.web.security import relative_to
+
+router = APIRouter(prefix="/api")
+EVENT_WAIT = 15.0  # seconds between keep-alive comments on the event stream
+
+
+def settings_of(request: Request):
+    return request.app.state.settings
+
+
+# --- uploads ---------------------------------------------------------------------------------------------------
+
+
+@router.post("/uploads")
+async def upload(request: Request, file: Annotated[UploadFile, File()], kind: str = "image") -> dict[str, Any]:
+    """Store one file (`kind`: image, video, media or release); a photo comes back with the faces found in it."""
+    settings = settings_of(request)
+    kinds = {"image": ("image",), "video": ("video",), "media": ("image", "video"), "release": ("release",)}
+    if kind not in kinds:
+        raise uploads.UploadRefused(f"unknown upload kind {kind!r}", fix="image, video, media or release")
+    limit = settings.max_upload_mb * 2**20
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 2**16:  # refused before a byte is stored
+        raise uploads.UploadRefused(f"larger than the server's limit of {settings.max_upload_mb} MB",
+                                    path=file.filename, fix="pick it from an allowed folder instead")
+    stored = await run_in_threadpool(uploads.store, file.file, file.filename or "upload", kinds[kind],
+                                     settings.workspace, limit)
+    answer: dict[str, Any] = {"ref": f"ws:{stored.relative}", "name": stored.path.name, "type": stored.kind,
+                              "url": f"/files/ws/{stored.relative}"}
+    if kind == "image":
+        answer["faces"] = await run_in_threadpool(api.consent_photo_faces, stored.path)
+        info = await run_in_threadpool(api.probe, stored.path)
+        answer["width"], answer["height"] = info.video.width, info.video.height
+    return answer
+
+
+# --- consent ---------------------------------------------------------------------------------------------------
+
+
+@router.post("/consents")
+async def consent_add(request: Request) -> dict[str, Any]:
+    settings = settings_of(request)
+    body = await request.json()
+    channels = body.get("channels") or []
+    if isinstance(channels, str):
+        channels = [c.strip() for c in channels.split(",") if c.strip()]
+    photo = resolve(settings, body.get("photo", ""), folders=("uploads",))
+    release = resolve(settings, body["release"], folders=("uploads",)) if body.get("release") else None
+    record = await run_in_threadpool(
+        lambda: api.consent_add(str(body.get("identity", "")), photo=photo, role=str(body.get("role", "")),
+                                purpose=str(body.get("purpose", "")), channels=channels,
+                                expires=str(body.get("expires", "")), display_name=body.get("display_name") or None,
+                                release=release, recorded_by=body.get("recorded_by") or None,
+                                scope=str(body.get("scope", "")), workspace=settings.workspace))
+    return {"id": record.id, "identity": record.identity, "status": str(record.status())}
+
+
+@router.post("/consents/{consent_id}/revoke")
+async def consent_revoke(request: Request, consent_id: str) -> dict[str, Any]:
+    body = await request.json()
+    record = await run_in_threadpool(lambda: api.consent_revoke(consent_id, reason=str(body.get("reason", "")),
+                                                                by=body.get("by") or None,
+                                                                workspace=settings_of(request).workspace))
+    return {"id": record.id, "status": str(record.status()), "revoked_reason": record.revoked_reason}
+
+
+# --- jobs ------------------------------------------------------------------------------------------------------
+
+
+@router.post("/jobs")
+async def job_submit(request: Request) -> dict[str, Any]:
+    body = await request.json()
+    kind, params = str(body.get("kind", "")), dict(body.get("params") or {})
+    params = await run_in_threadpool(checked_params, request, kind, params)
+    return request.app.state.runner.submit(kind, params).to_dict()
+
+
+@router.post("/jobs/{job_id}/cancel")
+def job_cancel(request: Request, job_id: int) -> dict[str, Any]:
+    return request.app.state.runner.cancel(job_id).to_dict()
+
+
+@router.post("/jobs/{job_id}/resume")
+def job_resume(request: Request, job_id: int) -> dict[str, Any]:
+    return request.app.state.runner.resume(job_id).to_dict()
+
+
+@router.get("/jobs")
+def jobs(request: Request) -> dict[str, Any]:
+    return request.app.state.runner.snapshot()
+
+
+@router.get("/events")
+async def events(request: Request) -> StreamingResponse:
+    """Server-sent events: the whole queue's state whenever it changes (a comment every EVENT_WAIT s)."""
+    runner = request.app.state.runner
+
+    async def stream():
+        version = -1
+        while not await request.is_disconnected():
+            if version != runner.version:
+                version = runner.version
+                snapshot = await run_in_threadpool(runner.snapshot)
+                yield f"data: {json.dumps(snapshot, default=str)}\n\n"
+                continue
+            changed = await run_in_threadpool(runner.wait, version, 1.0)
+            if changed == version:
+                await asyncio.sleep(0)
+                yield ": waiting\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def checked_params(request: Request, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The page's params with file references turned into paths and options checked, before anything is queued:
+    a wrong option or a person without consent is said now, not after a process has started."""
+    settings = settings_of(request)
+    options = {k: v for k, v in (params.get("options") or {}).items() if v is not None and v != ""}
+    command = {"preview": "swap"}.get(kind, kind)
+    if command in api.OPTION_SCHEMAS:
+        check_types(command, options)
+        api.check_options(command, options)
+    params["options"] = options
+    if kind == "extract":
+        params["inputs"] = [str(resolve(settings, ref)) for ref in params.get("inputs") or []]
+        if not params["inputs"]:
+            raise JobRefused("no files chosen to extract from", fix="tick files in the list, or upload some")
+        require_consent(settings, [str(params.get("identity", ""))])
+    elif kind == "train":
+        require_consent(settings, [str(params.get("src", "")), str(params.get("dst", ""))])
+    elif kind in ("swap", "preview"):
+        params["input"] = str(resolve(settings, params.get("input", "")))
+    elif kind == "score":
+        output = api.output_record(int(params.get("output_id", 0)), workspace=settings.workspace)
+        params["output"] = str(output.path)
+        params["target_video"] = str(resolve(settings, params["target_video"])) if params.get("target_video") else (
+            str(output.source) if output.source else "")
+        if not params["target_video"]:
+            raise JobRefused("the output's source footage is not recorded", fix="pick the target video")
+    return params
+
+
+JSON_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+
+
+def check_types(command: str, options: dict[str, Any]) -> None:
+    """An OptionError for an option whose JSON value is not of its type ("64" for an int, 1 for a bool): the CLI's
+    parser makes the types, a page's JSON does not."""
+    kinds = {f.name: f.kind for f in api.option_fields(command)}
+    for name, value in options.items():
+        wanted = JSON_TYPES.get(kinds.get(name, ""))
+        if wanted and (not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted)):
+            raise api.OptionError(f"option {name!r} is of type {kinds[name]}, not {type(value).__name__} ({value!r})",
+                                  fix=f"send {name} as a JSON {kinds[name]}")
+
+
+def require_consent(settings, identities: list[str]) -> None:
+    """A ConsentError (shown with a link to the consent page) for the first person without an active consent."""
+    people = {p.identity: p for p in api.overview(workspace=settings.workspace).people}
+    for identity in identities:
+        person = people.get(identity)
+        if person is None or not person.active:
+            state = "no consent recorded" if person is None or not person.consents else "no active consent"
+            raise api.ConsentError(f"{identity!r} has {state}: nothing is made of a person without one",
+                                   fix=f"record their consent on the Consent page (/consent?identity={identity})")
+
+
+# --- faceset review --------------------------------------------------------------------------------------------
+
+
+@router.get("/facesets/{name}/faces")
+def faces(request: Request, name: str, offset: int = 0, limit: int = 60, status: str = "kept", reason: str = "",
+          cell: str = "", min_sharpness: float | None = None, max_sharpness: float | None = None) -> dict[str, Any]:
+    where = _numbers(cell, "cell", "YAW,PITCH, e.g. 0,-15", 2) if cell else None
+    page = api.face_page(name, workspace=settings_of(request).workspace, offset=offset, limit=limit, status=status,
+                         reason=reason, cell=where, min_sharpness=min_sharpness, max_sharpness=max_sharpness)
+    return {"total": page.total, "offset": page.offset,
+            # a rejected face's crop is gone (removal and prune keep its old path in the catalog): no broken image
+            "faces": [{**vars(row), "url": f"/files/face/{name}/{row.id}" if row.crop and row.status == "kept"
+                       else None} for row in page.rows]}
+
+
+@router.post("/facesets/{name}/remove")
+async def faces_remove(request: Request, name: str) -> dict[str, Any]:
+    body = await request.json()
+    ids = _numbers(body.get("ids") or [], "ids", "a list of face ids, e.g. [12, 40]")
+    removed = await run_in_threadpool(api.remove_faces, name, ids, workspace=settings_of(request).workspace)
+    return {"removed": removed}
+
+
+def _numbers(given: Any, field: str, fix: str, count: int | None = None) -> tuple[int, ...]:
+    """Whole numbers from a comma-separated string or a JSON list, or an InputError (a 400, not a 500)."""
+    items = given.split(",") if isinstance(given, str) else given
+    try:
+        if not isinstance(items, list | tuple) or any(isinstance(v, bool | float) for v in items):
+            raise TypeError(field)
+        numbers = tuple(int(v) for v in items)
+        if count is not None and len(numbers) != count:
+            raise ValueError(field)
+    except (TypeError, ValueError):
+        raise api.InputError(f"{field} must be {fix}, not {given!r}", fix=f"send {fix}") from None
+    return numbers
+
+
+@router.get("/models/{name}/metrics")
+def metrics(request: Request, name: str) -> dict[str, Any]:
+    root = settings_of(request).workspace
+    found = {m.name: m for m in api.list_trained_models(workspace=root)}.get(name)
+    return {"metrics": api.training_metrics(name, workspace=root),
+            "step": found.step if found else 0,
+            "preview": f"/files/ws/{relative_to(root, found.preview)}" if found and found.preview else None}
+
+
+# --- verify ----------------------------------------------------------------------------------------------------
+
+
+@router.post("/verify")
+async def verify(request: Request) -> dict[str, Any]:
+    """The layered report of an uploaded file (`ref`) or a workspace output (`ref` ws:outputs/...)."""
+    settings = settings_of(request)
+    body = await request.json()
+    path = resolve(settings, str(body.get("ref", "")))
+    [report] = await run_in_threadpool(api.verify, [path], workspace=settings.workspace)
+    if isinstance(report, Exception):
+        raise report
+    return report.to_dict()
