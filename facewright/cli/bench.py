@@ -18,12 +18,16 @@ from facewright.bench.suite import bench_all
 from facewright.bench.swap import bench_swap, workers_rows
 from facewright.bench.train import bench_train
 from facewright.bench.watermark import bench_watermark
+from facewright.bench.web import MIN_FACES as WEB_MIN_FACES
+from facewright.bench.web import bench_workspace as web_workspace
+from facewright.bench.web import cache_folder as web_cache
 from facewright.cli.common import Command
 from facewright.cli.common import group as command_group
 from facewright.config import SwapOptions, TrainOptions, parse_assignments
 from facewright.errors import OptionError
 from facewright.progress import terminal_progress
 from facewright.train.presets import PRESETS
+from facewright.web.bench import measure as measure_web
 
 
 def register(commands: argparse._SubParsersAction, command: Command) -> None:
@@ -52,6 +56,14 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub.add_argument("--mask-steps", type=int, help="mask-model training steps (default: mask train's)")
     sub.add_argument("--device", default="auto")
     sub.add_argument("--results", help="JSONL the row is appended to (default: <workspace>/bench/occlusion.jsonl)")
+    sub = command("web", cmd_bench_web, "web UI response times (overview, faceset review page, a page of 60 faces) "
+                  "on a faceset of 500+ faces, served in-process; median and p95 per route", group)
+    sub.add_argument("--repeats", type=int, default=20, help="timed requests per route (default: 20)")
+    sub.add_argument("--warmup", type=int, default=2, help="untimed requests per route first (default: 2)")
+    sub.add_argument("--min-faces", type=int, default=WEB_MIN_FACES,
+                     help=f"kept faces the bench's faceset must hold (default: {WEB_MIN_FACES})")
+    sub.add_argument("--cache", help="folder of the bench's workspace, built once and reused (default: "
+                     "<workspace>/bench/web-workspace)")
 
 
 def _register_train(command: Command, group: argparse._SubParsersAction) -> None:
@@ -220,4 +232,15 @@ def cmd_bench_all(args: argparse.Namespace) -> int:
                                  workspace=getattr(args, "workspace", None), progress=terminal_progress):
         print(f"bench {name}:", flush=True)
         print("\n".join("  " + line for line in lines), flush=True)
+    return 0
+
+
+def cmd_bench_web(args: argparse.Namespace) -> int:
+    workspace = getattr(args, "workspace", None)
+    root, faceset, reused = web_workspace(args.cache, workspace=workspace, min_faces=args.min_faces,
+                                          progress=terminal_progress)
+    result = measure_web(root, faceset, repeats=args.repeats, warmup=args.warmup)
+    print(f"bench web: GET through the app in-process (FastAPI TestClient); workspace "
+          f"{'reused' if reused else 'built'} in {web_cache(args.cache, workspace)}")
+    print("\n".join("  " + row for row in result.rows()))
     return 0

@@ -10,6 +10,7 @@ import os
 import platform
 import statistics
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,7 +67,9 @@ def measure(workspace: str | Path, faceset: str, *, repeats: int = 20, warmup: i
     """Time each route of routes_of(faceset) `repeats` times after `warmup` untimed calls, through the app as
     `facewright serve` builds it (jobs not run)."""
     try:
-        from fastapi.testclient import TestClient  # here: only the bench needs the test client, and its httpx
+        with warnings.catch_warnings():  # Starlette's note on httpx's successor: not the bench's reader's concern
+            warnings.filterwarnings("ignore", message=".*httpx2")
+            from fastapi.testclient import TestClient  # here: only the bench needs the test client, and its httpx
     except ImportError as exc:  # httpx comes with the test extra, not with facewright itself
         raise api.InputError(f"bench web needs FastAPI's test client: {exc}",
                              fix="pip install httpx (or facewright[test])") from exc

@@ -126,7 +126,9 @@ def score(request: Request, output: int | None = None) -> HTMLResponse:
     root = request.app.state.settings.workspace
     outputs = [o for o in api.list_outputs(workspace=root, limit=100) if o.kind == "video" and o.exists]
     return render(request, "score.html", "score", outputs=outputs, chosen=output,
-                  facesets=api.list_facesets(workspace=root), options=options_of("score"))
+                  facesets=api.list_facesets(workspace=root), options=options_of("score"),
+                  allowed=allowed_files(request.app.state.settings), uploads=uploaded_files(request.app.state.settings,
+                                                                                            "video"))
 
 
 @router.get("/jobs", response_class=HTMLResponse)

@@ -53,7 +53,9 @@ def output_by_id(ws: Workspace, output_id: int) -> OutputRecord | None:
 
 def _outputs(ws: Workspace, clause: str, args: tuple) -> list[OutputRecord]:
     rows = ws.conn.execute(
-        "SELECT o.id, o.run_id, o.path, o.kind, o.created_at, k.label, k.consent_ids_json, k.model, m.path AS src "
+        # the source: as recorded, else the catalog's media file whose content the mark names as the parent
+        "SELECT o.id, o.run_id, o.path, o.kind, o.created_at, k.label, k.consent_ids_json, k.model, "
+        "COALESCE(m.path, (SELECT p.path FROM media p WHERE p.sha256 = k.parent_sha256)) AS src "
         "FROM outputs o LEFT JOIN marks k ON k.output_id = o.id LEFT JOIN media m ON m.id = o.source_media_id "
         + clause, args).fetchall()
     return [OutputRecord(r["id"], r["run_id"], Path(r["path"]), r["kind"], r["created_at"], r["label"],

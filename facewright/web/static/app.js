@@ -653,8 +653,9 @@ pages.score = () => {
   form.addEventListener("submit", guarded(async (event) => {
     event.preventDefault();
     const data = new FormData(form);
+    const [target] = picked(form, "target_video");
     const job = await runJob("score", { output_id: parseInt(data.get("output_id"), 10), source: data.get("source"),
-                                        options: optionsOf(form) }, $("#score-live"));
+                                        target_video: target || null, options: optionsOf(form) }, $("#score-live"));
     if (job.status !== "done") return;
     const list = $("#score-headline");
     list.replaceChildren(...job.result.headline.map((line) => element("li", "", line)));
