@@ -512,6 +512,16 @@ pages.train = () => {
                   preset: data.get("preset") || null, resume: data.get("resume") === "on", options });
   }));
   for (const button of $$("[data-watch-model]")) button.addEventListener("click", () => watch(button.dataset.watchModel));
+  $("#mask-form").addEventListener("submit", guarded(async (event) => {
+    event.preventDefault();
+    const data = new FormData(event.target);
+    const options = { model: data.get("model"), steps: parseInt(data.get("steps"), 10) };
+    const job = await runJob("mask train", { faceset: data.get("faceset"), options }, $("#mask-live"));
+    if (job.status === "done") {
+      const iou = job.result.iou == null ? "" : `, held-out face IoU ${job.result.iou.toFixed(3)}`;
+      $("#mask-live .result").textContent = `Mask model ${job.result.model}: ${job.result.steps} steps${iou}.`;
+    }
+  }));
   const chosen = new URLSearchParams(window.location.search).get("model");
   if (chosen) watch(chosen);
   // a training started in another tab, or before a reload, is followed here too
