@@ -21,7 +21,8 @@ COMMANDS = [[], ["init"], ["probe"], ["assets"], ["assets", "list"], ["assets", 
             ["keys", "export-anchor"], ["keys", "import"], ["keys", "trust"], ["consent"], ["consent", "add"],
             ["consent", "list"], ["consent", "show"], ["consent", "revoke"], ["consent", "adopt-ledger"], ["mark"],
             ["verify"], ["models"], ["models", "list"],
-            ["train"], ["demo"], ["score"], ["bench", "quality"], ["bench", "all"], ["batch"], ["serve"], ["bench", "web"]]
+            ["train"], ["demo"], ["score"], ["bench", "quality"], ["bench", "all"], ["batch"], ["serve"],
+            ["bench", "web"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")

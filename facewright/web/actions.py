@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Request, UploadFile
@@ -130,14 +131,25 @@ async def events(request: Request) -> StreamingResponse:
 
 def checked_params(request: Request, kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """The page's params with file references turned into paths and options checked, before anything is queued:
-    a wrong option or a person without consent is said now, not after a process has started."""
+    a wrong option or a person without consent is said now, not after a process has started.
+
+    Nothing a client sends is used as a path: files come as references (browse.resolve), models and facesets
+    as names of the workspace's own, an output as a plain file name inside outputs/; options that name a folder
+    to write (--patch, --render-only) are the command line's."""
     settings = settings_of(request)
     options = {k: v for k, v in (params.get("options") or {}).items() if v is not None and v != ""}
+    refused = sorted(set(options) & CLI_ONLY)
+    if refused:
+        raise JobRefused(f"--{refused[0].replace('_', '-')} writes into a folder of your choosing: it is the command "
+                         "line's, not the web UI's", fix="leave it empty here, or run the command in a terminal")
     command = {"preview": "swap"}.get(kind, kind)
     if command in api.OPTION_SCHEMAS:
         check_types(command, options)
+        if options.get("reference"):
+            options["reference"] = str(resolve(settings, options["reference"]))
         api.check_options(command, options)
     params["options"] = options
+    params["resume"] = params.get("resume") is True  # never a path: a checkpoint is found by the model's name
     if kind == "extract":
         params["inputs"] = [str(resolve(settings, ref)) for ref in params.get("inputs") or []]
         if not params["inputs"]:
@@ -145,16 +157,48 @@ def checked_params(request: Request, kind: str, params: dict[str, Any]) -> dict[
         require_consent(settings, [str(params.get("identity", ""))])
     elif kind == "train":
         require_consent(settings, [str(params.get("src", "")), str(params.get("dst", ""))])
+        if params.get("preset") and params["preset"] not in api.train_presets():
+            raise JobRefused(f"no preset {params['preset']!r}", fix=f"one of {', '.join(api.train_presets())}")
     elif kind in ("swap", "preview"):
         params["input"] = str(resolve(settings, params.get("input", "")))
+        require_model(settings, str(params.get("model", "")))
+        if kind == "swap" and params.get("output"):
+            params["output"] = output_name(str(params["output"]))
+        if kind == "preview":
+            params["frames"] = _numbers([params.get("frames", 3)], "frames", "a whole number of frames, 1-12")[0]
     elif kind == "score":
-        output = api.output_record(int(params.get("output_id", 0)), workspace=settings.workspace)
+        [output_id] = _numbers([params.get("output_id", 0)], "output_id", "an output's number")
+        output = api.output_record(output_id, workspace=settings.workspace)
         params["output"] = str(output.path)
         params["target_video"] = str(resolve(settings, params["target_video"])) if params.get("target_video") else (
             str(output.source) if output.source else "")
         if not params["target_video"]:
             raise JobRefused("the output's source footage is not recorded", fix="pick the target video")
+        facesets = {f.name for f in api.list_facesets(workspace=settings.workspace)}
+        if params.get("source") not in facesets:
+            raise JobRefused(f"no faceset {params.get('source')!r} to score against", fix="pick person A's faceset")
+    elif kind == "mask train":
+        require_consent(settings, [str(params.get("faceset", ""))])
     return params
+
+
+CLI_ONLY = {"patch", "render_only"}  # options that write into a folder the user names
+OUTPUT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}\.(mp4|mov|mkv|png|jpg|jpeg|webp)", re.IGNORECASE)
+
+
+def output_name(name: str) -> str:
+    """A plain file name for outputs/, or JobRefused: never a path."""
+    if not OUTPUT_NAME.fullmatch(name) or ".." in name:
+        raise JobRefused(f"{name!r} is not a plain output file name", fix="e.g. interview-swapped.mp4 (letters, "
+                         "digits, '.', '-', '_'; ending in .mp4, .mov, .mkv, .png, .jpg or .webp)")
+    return name
+
+
+def require_model(settings, model: str) -> None:
+    """`model` must be one of the workspace's trained models, by name (a path could load any file)."""
+    usable = {m.name for m in api.list_trained_models(workspace=settings.workspace) if m.usable}
+    if model not in usable:
+        raise JobRefused(f"no trained model {model!r} in the workspace", fix="pick one on the Swap page, or train one")
 
 
 JSON_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}

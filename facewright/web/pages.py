@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from facewright import api
+from facewright.web.actions import CLI_ONLY
 from facewright.web.browse import allowed_files, uploaded_files
 from facewright.web.security import COOKIE, relative_to, token_matches
 
@@ -23,7 +24,8 @@ def render(request: Request, template: str, page: str, **context) -> HTMLRespons
 
 
 def options_of(command: str) -> list[api.OptionField]:
-    return api.option_fields(command)
+    """The command's options for a form: all of them but those that write into a folder the user names."""
+    return [f for f in api.option_fields(command) if f.name not in CLI_ONLY]
 
 
 @router.get("/login", response_class=HTMLResponse)

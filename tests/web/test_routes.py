@@ -447,6 +447,30 @@ def test_bad_job_submissions_are_refused_before_anything_is_queued(client):
     assert [j["id"] for j in client.get("/api/jobs").json()["jobs"]] == [job["id"]]
 
 
+def test_a_job_never_takes_a_path_from_the_client(client, small_ws):
+    """Models and outputs by name only, no option that writes where the client says, resume never a path."""
+    checkpoints = small_ws / "models" / "fake" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "step_0000010.pt").write_bytes(b"")  # listed as a usable model; never loaded here
+    clip = "allowed:0/clip.mp4"
+    refused = [submit(client, "swap", input=clip, model=str(checkpoints / "step_0000010.pt")),
+               submit(client, "preview", input=clip, model="../fake"),
+               submit(client, "swap", input=clip, model="fake", output="../../evil.mp4"),
+               submit(client, "swap", input=clip, model="fake", output="/tmp/evil.mp4"),
+               submit(client, "swap", input=clip, model="fake", output="evil.sh"),
+               submit(client, "swap", input=clip, model="fake", options={"patch": "/tmp/faces"}),
+               submit(client, "swap", input=clip, model="fake", options={"render_only": "faces"}),
+               submit(client, "swap", input=clip, model="fake", options={"reference": "/etc/passwd"}),
+               submit(client, "preview", input=clip, model="fake", frames="3; rm")]
+    for number, answer in enumerate(refused):
+        assert answer.status_code == 400, (number, answer.text)
+    assert client.get("/api/jobs").json()["jobs"] == []
+    swap = submit(client, "swap", input=clip, model="fake", output="take-2.mp4", resume="/etc/passwd").json()
+    assert swap["params"]["output"] == "take-2.mp4" and swap["params"]["resume"] is False  # not a checkpoint path
+    assert submit(client, "extract", identity="ben", inputs=[clip], resume=1).json()["params"]["resume"] is False
+    assert submit(client, "extract", identity="ben", inputs=[clip], resume=True).json()["params"]["resume"] is True
+
+
 # --- the job runner, without spawning work ---------------------------------------------------------------------
 
 
