@@ -90,7 +90,7 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/facewright assets fetch
-	scripts/install-chromium.sh
+	PYTHON=$(BIN)/python scripts/install-chromium.sh
 	$(BIN)/python -m pytest
 
 # Not part of `make test`: for 3.12/3.13 this machine has no local CPU torch, so pip downloads PyPI's CUDA build.

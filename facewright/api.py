@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +41,11 @@ from facewright.media import (
     VIDEO_SUFFIXES,
     MediaInfo,
     MediaKind,
+    is_media,
     media_kind,
     read_image,
     read_video,
+    sniff_type,
     write_image,
 )
 from facewright.media import probe as _probe
@@ -78,10 +81,11 @@ from facewright.workspace import history as _history
 from facewright.workspace.jobs import JobBook, JobRecord, JobStatus
 
 __all__ = [
-    "ConsentError", "FacewrightError", "InputError", "JobBook", "JobRecord", "JobStatus", "Overview",
+    "ConsentError", "FacewrightError", "InputError", "OptionError", "JobBook", "JobRecord", "JobStatus", "Overview",
     "PreviewFrame", "check_options", "consent_photo_faces", "face_crop", "face_page", "job_book", "list_outputs",
     "list_trained_models", "option_fields", "output_record", "overview", "remove_faces", "review_faceset",
     "swap_preview", "train_presets", "training_metrics", "upload_folder", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES",
+    "is_media", "media_kind", "sniff_type",
     "ExtractReport", "FacesetReport", "MarkResult", "MediaInfo", "ModelInfo", "ScoreReport", "SwapFailure",
     "SwapResult", "TrainResult", "VerifyReport", "asset", "composite", "consent_add", "consent_adopt_ledger",
     "consent_list", "consent_revoke", "consent_show", "consent_trust", "extract", "fetch_assets", "init",
@@ -179,6 +183,9 @@ class FacesetReview:
     summary: _faceset.FacesetSummary
     cells: dict[tuple[int, int], int]  # kept faces per pose cell (lower corner, degrees); empty cells absent
     reasons: dict[str, int]  # rejected faces per reason
+    yaws: tuple[int, ...] = tuple(range(-_faceset.YAW_RANGE, _faceset.YAW_RANGE, _faceset.POSE_BIN))  # cell corners
+    pitches: tuple[int, ...] = tuple(range(-_faceset.PITCH_RANGE, _faceset.PITCH_RANGE, _faceset.POSE_BIN))
+    cell_size: int = _faceset.POSE_BIN  # degrees
 
 
 def review_faceset(name: str, *, workspace: str | Path | None = None) -> FacesetReview:
@@ -473,7 +480,7 @@ def swap(input: str | Path, output: str | Path | None = None, *, model: str | Pa
                      resume=resume, progress=progress, pool=pool)
 
 
-PREVIEW_FOLDER = "previews"  # workspace folder of swap previews: previews/<n>/frame_NNNNNN{,.swap}.png
+PREVIEW_FOLDER = "previews"  # swap previews: previews/<n>/frames/frame_NNNNNN.png, and swapped/ the same names
 
 
 @dataclass(frozen=True)
@@ -494,15 +501,18 @@ def swap_preview(input: str | Path, *, model: str | Path, frames: int = 3, works
         raise OptionError(f"a preview takes 1-12 frames, not {frames}", fix="e.g. frames=3")
     with Workspace.open(workspace) as ws:
         folder = numbered_folder(ws.root / PREVIEW_FOLDER)
-    stills = _preview_stills(require_file(input), frames, folder)
-    made = []
-    for index, before in stills:
-        [result] = swap(before, before.with_name(f"{before.stem}.swap.png"), model=model, workspace=workspace,
-                        progress=progress, **options)
-        if isinstance(result, SwapFailure):
-            raise result.error
-        made.append(PreviewFrame(index, before, result.output))
-    return made
+    try:  # one swap of the folder of stills: the model loads once, one run records them all
+        stills = _preview_stills(require_file(input), frames, folder / "frames")
+        results = swap(folder / "frames", folder / "swapped", model=model, workspace=workspace, progress=progress,
+                       **options)
+        failed = [r for r in results if isinstance(r, SwapFailure)]
+        if failed:
+            raise failed[0].error
+    except BaseException:  # nothing is left of a refused preview, not even the frames it took
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    swapped = {r.input.name: r.output for r in results}
+    return [PreviewFrame(index, before, swapped[before.name]) for index, before in stills]
 
 
 def _preview_stills(input: Path, count: int, folder: Path) -> list[tuple[int, Path]]:

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from facewright.api import resolve_root
+from facewright.api import OptionError, resolve_root
 from facewright.cli.common import Command
 from facewright.web.server import serve
 from facewright.web.settings import MAX_UPLOAD_MB, ServerSettings
+
+TOKEN_ENV = "FACEWRIGHT_TOKEN"
 
 
 def register(commands: argparse._SubParsersAction, command: Command) -> None:
@@ -16,7 +19,8 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
                      help="address to listen on (default: 127.0.0.1, this machine only; any other address makes the "
                           "page reachable from the network, behind the token)")
     sub.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
-    sub.add_argument("--token", help="the login token (default: a new random one each start)")
+    sub.add_argument("--token", help=f"the login token (default: ${TOKEN_ENV}, else a new random one each start; "
+                                      "the environment keeps it out of the process list other users can read)")
     sub.add_argument("--allow", action="append", default=[], metavar="DIR",
                      help="a folder whose media files the pages may offer as inputs (repeatable); nothing outside "
                           "the workspace and these folders is read")
@@ -28,7 +32,11 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    extra = {"token": args.token} if args.token else {}
+    if args.max_upload_mb < 1 or not 0 < args.port < 65536:
+        raise OptionError("--max-upload-mb must be at least 1 and --port 1-65535",
+                          fix=f"e.g. --max-upload-mb {MAX_UPLOAD_MB} --port 8765")
+    token = args.token or os.environ.get(TOKEN_ENV)
+    extra = {"token": token} if token else {}
     settings = ServerSettings(workspace=resolve_root(getattr(args, "workspace", None)).resolve(), host=args.host,
                               port=args.port, allowed=tuple(Path(d).expanduser().resolve() for d in args.allow),
                               allowed_hosts=tuple(args.allow_host), debug=getattr(args, "debug", False),

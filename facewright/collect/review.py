@@ -11,6 +11,9 @@ from facewright.collect.report import PITCH_RANGE, POSE_BIN, YAW_RANGE
 from facewright.errors import InputError
 from facewright.workspace import Workspace
 
+CELLS = {(yaw, pitch) for yaw in range(-YAW_RANGE, YAW_RANGE, POSE_BIN)
+         for pitch in range(-PITCH_RANGE, PITCH_RANGE, POSE_BIN)}  # lower corners of the coverage grid's cells
+MAX_REMOVED = 1000  # faces removed by one call
 REMOVED = "removed by user"  # the reject reason of a face thrown out in review (as prune records a deleted crop)
 
 
@@ -25,6 +28,9 @@ class FaceFilter:
     def __post_init__(self) -> None:
         if self.status not in ("kept", "rejected", "all"):
             raise InputError(f"unknown face status {self.status!r}", fix="kept, rejected or all")
+        if self.cell is not None and self.cell not in CELLS:
+            raise InputError(f"{self.cell} is not a pose cell's corner", fix=f"yaw and pitch multiples of {POSE_BIN} "
+                             f"within +-{YAW_RANGE} and +-{PITCH_RANGE}, e.g. 0,-15")
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,9 @@ def remove_faces(ws: Workspace, name: str, face_ids: list[int]) -> int:
     files; return how many were removed. Ids of other facesets' faces are refused, all or nothing."""
     faceset = get_faceset(ws, name)
     wanted = sorted(set(face_ids))
+    if len(wanted) > MAX_REMOVED:
+        raise InputError(f"{len(wanted)} faces at once; at most {MAX_REMOVED}", path=faceset.folder,
+                         fix="remove them in smaller selections")
     marks = ",".join("?" * len(wanted))
     rows = ws.conn.execute(f"SELECT id, status, crop_path, mask_path FROM faces WHERE faceset_id = ? "
                            f"AND id IN ({marks})", [faceset.id, *wanted]).fetchall() if wanted else []

@@ -44,6 +44,7 @@ import c2pa
 from facewright import __version__
 from facewright.errors import InvalidMediaError, ProvenanceError, UnsupportedFormatError
 from facewright.files import atomic_path, check_output, require_file, sha256_file
+from facewright.media.kind import sniff_type
 from facewright.provenance.keys import SigningIdentity
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
@@ -374,18 +375,13 @@ def _c2pa_errors(path: Path, what: str) -> Iterator[None]:
                                   "a complete PNG, JPEG, WebP, MP4 or MOV") from exc
 
 
+SIGNED_MIME = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "mp4": "video/mp4",
+               "mov": "video/quicktime"}  # the containers we sign, by what media.kind.sniff_type finds
+
+
 def _sniff_mime(path: Path) -> str | None:
     """MIME type from the file's first bytes, for the containers we sign; None for anything else."""
-    head = _head(path, 16)
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[4:8] == b"ftyp":
-        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
-    return None
+    return SIGNED_MIME.get(sniff_type(_head(path, 16)) or "")
 
 
 def _head(path: Path, size: int) -> bytes:

@@ -2,7 +2,6 @@
 verification. Every route that changes something is a POST (the guard wants the token header on those)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Annotated, Any
@@ -18,11 +17,22 @@ from facewright.web.jobs import JobRefused
 from facewright.web.security import relative_to
 
 router = APIRouter(prefix="/api")
-EVENT_WAIT = 15.0  # seconds between keep-alive comments on the event stream
+EVENT_WAIT = 15.0  # seconds between keep-alive comments on the event stream (a proxy or browser drops a silent one)
 
 
 def settings_of(request: Request):
     return request.app.state.settings
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or a typed 400 (not JSON, or not an object)."""
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise api.InputError("the request body is not JSON", fix="use the page's own forms") from None
+    if not isinstance(body, dict):
+        raise api.InputError("the request body is not a JSON object", fix="use the page's own forms")
+    return body
 
 
 # --- uploads ---------------------------------------------------------------------------------------------------
@@ -35,11 +45,7 @@ async def upload(request: Request, file: Annotated[UploadFile, File()], kind: st
     kinds = {"image": ("image",), "video": ("video",), "media": ("image", "video"), "release": ("release",)}
     if kind not in kinds:
         raise uploads.UploadRefused(f"unknown upload kind {kind!r}", fix="image, video, media or release")
-    limit = settings.max_upload_mb * 2**20
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 2**16:  # refused before a byte is stored
-        raise uploads.UploadRefused(f"larger than the server's limit of {settings.max_upload_mb} MB",
-                                    path=file.filename, fix="pick it from an allowed folder instead")
+    limit = settings.max_upload_mb * 2**20  # the body was held to it as it arrived (app.UploadLimit); the file too
     stored = await run_in_threadpool(uploads.store, file.file, file.filename or "upload", kinds[kind],
                                      settings.workspace, limit)
     answer: dict[str, Any] = {"ref": f"ws:{stored.relative}", "name": stored.path.name, "type": stored.kind,
@@ -57,7 +63,7 @@ async def upload(request: Request, file: Annotated[UploadFile, File()], kind: st
 @router.post("/consents")
 async def consent_add(request: Request) -> dict[str, Any]:
     settings = settings_of(request)
-    body = await request.json()
+    body = await json_body(request)
     channels = body.get("channels") or []
     if isinstance(channels, str):
         channels = [c.strip() for c in channels.split(",") if c.strip()]
@@ -74,7 +80,7 @@ async def consent_add(request: Request) -> dict[str, Any]:
 
 @router.post("/consents/{consent_id}/revoke")
 async def consent_revoke(request: Request, consent_id: str) -> dict[str, Any]:
-    body = await request.json()
+    body = await json_body(request)
     record = await run_in_threadpool(lambda: api.consent_revoke(consent_id, reason=str(body.get("reason", "")),
                                                                 by=body.get("by") or None,
                                                                 workspace=settings_of(request).workspace))
@@ -86,8 +92,10 @@ async def consent_revoke(request: Request, consent_id: str) -> dict[str, Any]:
 
 @router.post("/jobs")
 async def job_submit(request: Request) -> dict[str, Any]:
-    body = await request.json()
-    kind, params = str(body.get("kind", "")), dict(body.get("params") or {})
+    body = await json_body(request)
+    kind, params = str(body.get("kind", "")), body.get("params") or {}
+    if not isinstance(params, dict) or not isinstance(params.get("options") or {}, dict):
+        raise JobRefused("params (and their options) must be JSON objects", fix="use the page's own forms")
     params = await run_in_threadpool(checked_params, request, kind, params)
     return request.app.state.runner.submit(kind, params).to_dict()
 
@@ -120,9 +128,11 @@ async def events(request: Request) -> StreamingResponse:
                 snapshot = await run_in_threadpool(runner.snapshot)
                 yield f"data: {json.dumps(snapshot, default=str)}\n\n"
                 continue
-            changed = await run_in_threadpool(runner.wait, version, 1.0)
-            if changed == version:
-                await asyncio.sleep(0)
+            waited = 0.0
+            while version == runner.version and waited < EVENT_WAIT and not await request.is_disconnected():
+                await run_in_threadpool(runner.wait, version, 1.0)  # a second at a time: a closed tab is seen
+                waited += 1.0
+            if version == runner.version:
                 yield ": waiting\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream",
@@ -151,7 +161,10 @@ def checked_params(request: Request, kind: str, params: dict[str, Any]) -> dict[
     params["options"] = options
     params["resume"] = params.get("resume") is True  # never a path: a checkpoint is found by the model's name
     if kind == "extract":
-        params["inputs"] = [str(resolve(settings, ref)) for ref in params.get("inputs") or []]
+        refs = params.get("inputs") or []
+        if not isinstance(refs, list):
+            raise JobRefused("inputs must be a list of file references", fix="tick files in the list")
+        params["inputs"] = [str(resolve(settings, ref)) for ref in refs]
         if not params["inputs"]:
             raise JobRefused("no files chosen to extract from", fix="tick files in the list, or upload some")
         require_consent(settings, [str(params.get("identity", ""))])
@@ -161,7 +174,7 @@ def checked_params(request: Request, kind: str, params: dict[str, Any]) -> dict[
             raise JobRefused(f"no preset {params['preset']!r}", fix=f"one of {', '.join(api.train_presets())}")
     elif kind in ("swap", "preview"):
         params["input"] = str(resolve(settings, params.get("input", "")))
-        require_model(settings, str(params.get("model", "")))
+        params["model_folder"] = require_model(settings, str(params.get("model", "")))
         if kind == "swap" and params.get("output"):
             params["output"] = output_name(str(params["output"]))
         if kind == "preview":
@@ -174,6 +187,8 @@ def checked_params(request: Request, kind: str, params: dict[str, Any]) -> dict[
             str(output.source) if output.source else "")
         if not params["target_video"]:
             raise JobRefused("the output's source footage is not recorded", fix="pick the target video")
+        if relative_to(settings.workspace / "outputs", output.path) is None:  # the report goes beside the output
+            params["report"] = str(settings.workspace / "outputs" / "scores" / str(output_id))  # only if ours
         facesets = {f.name for f in api.list_facesets(workspace=settings.workspace)}
         if params.get("source") not in facesets:
             raise JobRefused(f"no faceset {params.get('source')!r} to score against", fix="pick person A's faceset")
@@ -194,11 +209,13 @@ def output_name(name: str) -> str:
     return name
 
 
-def require_model(settings, model: str) -> None:
-    """`model` must be one of the workspace's trained models, by name (a path could load any file)."""
-    usable = {m.name for m in api.list_trained_models(workspace=settings.workspace) if m.usable}
+def require_model(settings, model: str) -> str:
+    """The folder of `model`, one of the workspace's trained models by name (a path could load any file); the
+    job is given the folder, so no file of the server's working folder is taken for the name."""
+    usable = {m.name: m.folder for m in api.list_trained_models(workspace=settings.workspace) if m.usable}
     if model not in usable:
         raise JobRefused(f"no trained model {model!r} in the workspace", fix="pick one on the Swap page, or train one")
+    return str(usable[model])
 
 
 JSON_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
@@ -216,12 +233,12 @@ def check_types(command: str, options: dict[str, Any]) -> None:
 
 
 def require_consent(settings, identities: list[str]) -> None:
-    """A ConsentError (shown with a link to the consent page) for the first person without an active consent."""
-    people = {p.identity: p for p in api.overview(workspace=settings.workspace).people}
+    """A ConsentError (shown with a link to the consent page) for the first person without an active consent.
+    The job checks again, with the roles; this says it now rather than after a process has started."""
     for identity in identities:
-        person = people.get(identity)
-        if person is None or not person.active:
-            state = "no consent recorded" if person is None or not person.consents else "no active consent"
+        records = api.consent_list(identity=identity, workspace=settings.workspace) if identity else []
+        if not any(str(c.status()) == "active" for c in records):
+            state = "no active consent" if records else "no consent recorded"
             raise api.ConsentError(f"{identity!r} has {state}: nothing is made of a person without one",
                                    fix=f"record their consent on the Consent page (/consent?identity={identity})")
 
@@ -243,7 +260,7 @@ def faces(request: Request, name: str, offset: int = 0, limit: int = 60, status:
 
 @router.post("/facesets/{name}/remove")
 async def faces_remove(request: Request, name: str) -> dict[str, Any]:
-    body = await request.json()
+    body = await json_body(request)
     ids = _numbers(body.get("ids") or [], "ids", "a list of face ids, e.g. [12, 40]")
     removed = await run_in_threadpool(api.remove_faces, name, ids, workspace=settings_of(request).workspace)
     return {"removed": removed}
@@ -279,7 +296,7 @@ def metrics(request: Request, name: str) -> dict[str, Any]:
 async def verify(request: Request) -> dict[str, Any]:
     """The layered report of an uploaded file (`ref`) or a workspace output (`ref` ws:outputs/...)."""
     settings = settings_of(request)
-    body = await request.json()
+    body = await json_body(request)
     path = resolve(settings, str(body.get("ref", "")))
     [report] = await run_in_threadpool(api.verify, [path], workspace=settings.workspace)
     if isinstance(report, Exception):

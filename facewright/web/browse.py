@@ -27,10 +27,10 @@ class Offered:
 
 
 def media_kind(name: str) -> str | None:
-    suffix = Path(name).suffix.lower()
-    if suffix in api.VIDEO_SUFFIXES:
-        return "video"
-    return "image" if suffix in api.IMAGE_SUFFIXES else None
+    """image or video by the name's suffix; None for a file that is neither (or that a reference cannot name)."""
+    if not api.is_media(name) or ":" in name:
+        return None
+    return str(api.media_kind(name))
 
 
 def allowed_files(settings: ServerSettings) -> list[Offered]:
@@ -67,7 +67,15 @@ def uploaded_files(settings: ServerSettings, kind: str | None = None) -> list[Of
 
 
 def resolve(settings: ServerSettings, ref: str, *, folders: tuple[str, ...] = WORKSPACE_READABLE) -> Path:
-    """The file a reference names (see the module's docstring), or PathRefused."""
+    """The file a reference names (see the module's docstring), or PathRefused; never a folder (a job reading a
+    folder would follow the links inside it)."""
+    path = _resolve(settings, ref, folders)
+    if not path.is_file():
+        raise PathRefused("not a file", path=ref, fix="pick a file from the page's list")
+    return path
+
+
+def _resolve(settings: ServerSettings, ref: str, folders: tuple[str, ...]) -> Path:
     scheme, _, rest = str(ref).partition(":")
     if scheme == "allowed":
         number, _, relative = rest.partition("/")

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from facewright import api
 from facewright.web.actions import CLI_ONLY
 from facewright.web.browse import allowed_files, uploaded_files
-from facewright.web.security import COOKIE, relative_to, token_matches
+from facewright.web.security import cookie_name, relative_to, token_matches
 
 router = APIRouter()
 CONSENT_DAYS = 365  # the add form's default expiry
@@ -47,7 +47,7 @@ def _logged_in(request: Request, token: str) -> Response:
         return request.app.state.templates.TemplateResponse(request, "login.html", {"page": "login", "wrong": True},
                                                             status_code=401)
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, settings.token, httponly=True, samesite="strict", path="/")
+    response.set_cookie(cookie_name(settings), settings.token, httponly=True, samesite="strict", path="/")
     return response
 
 
@@ -99,7 +99,7 @@ def faceset(request: Request, name: str) -> HTMLResponse:
     review = api.review_faceset(name, workspace=root)
     cells = {f"{yaw},{pitch}": count for (yaw, pitch), count in review.cells.items()}
     return render(request, "faceset.html", "faceset", review=review, cells=cells,
-                  facesets=api.list_facesets(workspace=root), yaws=range(-90, 90, 15), pitches=range(45, -61, -15))
+                  facesets=api.list_facesets(workspace=root), yaws=review.yaws, pitches=review.pitches[::-1])
 
 
 @router.get("/train", response_class=HTMLResponse)

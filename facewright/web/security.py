@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from facewright import api
 from facewright.web.settings import LOOPBACK_NAMES, ServerSettings, is_ip_literal
 
-COOKIE = "facewright_token"
+COOKIE = "facewright_token"  # + the port: cookies are not kept apart by port, two servers' must not collide
 HEADER = "x-facewright-token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 OPEN_PATHS = ("/login", "/static/style.css")  # reachable without the token (the login page); a wrong Host is refused
@@ -34,6 +34,10 @@ def host_allowed(host_header: str | None, settings: ServerSettings) -> bool:
         host = host[1:host.index("]")]
     host = host.lower()
     return host in LOOPBACK_NAMES or is_ip_literal(host) or host in {h.lower() for h in settings.allowed_hosts}
+
+
+def cookie_name(settings: ServerSettings) -> str:
+    return f"{COOKIE}_{settings.port}"
 
 
 def token_matches(given: str | None, settings: ServerSettings) -> bool:

@@ -32,19 +32,23 @@ def check_settings(settings: ServerSettings) -> None:
 
 
 def serve(settings: ServerSettings, announce: Callable[[str], object] = print) -> None:
-    import uvicorn  # here: the rest of facewright runs without the web server's packages loaded
+    try:  # here: the rest of facewright runs without the web server's packages (the `web` extra)
+        import uvicorn
 
-    from facewright.web.app import create_app
+        from facewright.web.app import create_app
+    except ImportError as exc:
+        raise ServeError(f"the web UI's packages are not installed ({exc.name} is missing)",
+                         fix="pip install 'facewright[web]' (make demo and make test install it)") from exc
 
     check_settings(settings)
     app = create_app(settings)
     announce(f"facewright web UI for workspace {Path(settings.workspace).resolve()}")
     if not settings.loopback:
-        announce(f"WARNING: listening on {settings.host}: the page is reachable from the network. Anyone with the "
-                 "token below can see the faces in this workspace and make signed media; share it only with people "
-                 "who may.")
+        announce(f"WARNING: listening on {settings.host}: the page is reachable from the network, over plain HTTP "
+                 "(put it behind TLS to cross an untrusted network). Anyone with the token below can see the faces "
+                 "in this workspace and make signed media; share it only with people who may.")
     for number, folder in enumerate(settings.allowed):
         announce(f"files offered from allowed folder {number}: {folder}")
-    announce(f"open (a one-time login; the address holds the token): {settings.login_url}")
+    announce(f"open (the address holds the login token, valid until the server stops): {settings.login_url}")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", server_header=False,
                 proxy_headers=False, timeout_graceful_shutdown=5)

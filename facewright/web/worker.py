@@ -1,13 +1,15 @@
 """The process a web job runs in: one API call, its progress sent back to the server as events.
 
-Each job gets a fresh spawned process, so the server stays light (no torch in it) and a job is stopped the
-way the CLI is: SIGINT, which makes training finish its step and save, and every run end "interrupted".
-Events are tuples on a multiprocessing queue: ("bar", {...}) while it runs, then one of ("done", result),
-("failed", error), ("cancelled", None).
+Each job gets a fresh spawned process: a job's memory (models, frames) goes with it, one job's crash is not the
+server's, and a job is stopped the way the CLI is: SIGINT, which makes training finish its step and save, and
+every run end "interrupted". Events are tuples on a multiprocessing queue: ("bar", {...}) while it runs, then
+one of ("done", result), ("failed", error), ("cancelled", None).
 """
 from __future__ import annotations
 
+import os
 import signal
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -73,6 +75,30 @@ def error_fields(exc: BaseException, debug: bool = False) -> dict[str, Any]:
     return fields
 
 
+PARENT_CHECK = 1.0  # seconds between looks at whether the server is still there
+
+
+def serve_one(pipe, events, parent: int) -> None:
+    """A spare job process: in its own session (the server's terminal Ctrl-C is the server's to pass on, once),
+    watching its server, waiting for one job. The imports above happened while nothing ran."""
+    os.setsid()
+    threading.Thread(target=watch_parent, args=(parent,), name="watch-server", daemon=True).start()
+    try:
+        job = pipe.recv()
+    except (EOFError, OSError, KeyboardInterrupt):  # the server went away before giving it a job
+        return
+    if job is not None:
+        kind, params, workspace, debug = job
+        run(kind, params, workspace, events, debug)
+
+
+def watch_parent(parent: int) -> None:
+    """Stop the job (SIGINT: it saves, as on Ctrl-C) once the server that started it is gone."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 def run(kind: str, params: dict[str, Any], workspace: str, events, debug: bool = False) -> None:
     """The job's process: run `kind` with `params` in `workspace` and report how it went on `events`."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a stop request is a KeyboardInterrupt, as at a shell
@@ -109,31 +135,45 @@ def _train(params: dict, workspace: Path, progress) -> dict:
 def _swap(params: dict, workspace: Path, progress) -> dict:
     output = params.get("output") or None
     [result] = api.swap(params["input"], Path(workspace) / "outputs" / output if output else None,
-                        model=params["model"], resume=params.get("resume", False), workspace=workspace,
+                        model=params.get("model_folder") or params["model"], resume=params.get("resume", False),
+                        workspace=workspace,
                         progress=progress, **params.get("options", {}))
     if isinstance(result, api.SwapFailure):
         raise result.error
-    return {"output": str(result.output), "frames": result.frames, "frames_swapped": result.frames_swapped,
-            "fps": round(result.fps, 2), "payload": result.payload_hex, "notes": list(result.notes)}
+    return {"output": str(result.output), "output_ref": _ref(result.output, workspace), "frames": result.frames,
+            "frames_swapped": result.frames_swapped, "fps": round(result.fps, 2), "payload": result.payload_hex,
+            "notes": list(result.notes)}
 
 
 def _preview(params: dict, workspace: Path, progress) -> dict:
-    frames = api.swap_preview(params["input"], model=params["model"], frames=int(params.get("frames", 3)),
+    frames = api.swap_preview(params["input"], model=params.get("model_folder") or params["model"],
+                              frames=int(params.get("frames", 3)),
                               workspace=workspace, progress=progress, **params.get("options", {}))
-    return {"frames": [{"index": f.index, "before": str(f.before), "after": str(f.after)} for f in frames]}
+    return {"frames": [{"index": f.index, "before": _ref(f.before, workspace), "after": _ref(f.after, workspace)}
+                       for f in frames]}
 
 
 def _score(params: dict, workspace: Path, progress) -> dict:
     report = api.score(params["output"], source=params["source"], target_video=params["target_video"],
-                       workspace=workspace, progress=progress, **params.get("options", {}))
+                       workspace=workspace, progress=progress, report=params.get("report") or None,
+                       **params.get("options", {}))
     summary = {key: value for key, value in report.to_dict().items() if key != "frames"}  # per-frame rows: large
-    return {**summary, "headline": report.headline()}
+    plots = [_ref(Path(path), workspace) for path in report.files.values() if str(path).endswith(".png")]
+    return {**summary, "headline": report.headline(), "plots": [ref for ref in plots if ref]}
 
 
 def _mask_train(params: dict, workspace: Path, progress) -> dict:
     result = api.train_mask(params["faceset"], name=params.get("name") or None, resume=params.get("resume", False),
                             workspace=workspace, progress=progress, **params.get("options", {}))
     return {"model": result.folder.name, "steps": result.steps, "iou": result.iou, "seconds": round(result.seconds, 1)}
+
+
+def _ref(path: Path, workspace: Path) -> str | None:
+    """`path` inside the workspace as the pages name it (POSIX, relative), or None when it lies elsewhere."""
+    try:
+        return Path(path).resolve().relative_to(Path(workspace).resolve()).as_posix()
+    except ValueError:
+        return None
 
 
 TASKS = {"extract": _extract, "train": _train, "swap": _swap, "preview": _preview, "score": _score,

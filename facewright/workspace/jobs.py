@@ -66,9 +66,27 @@ def list_jobs(ws: Workspace, limit: int = 50) -> list[JobRecord]:
     return [_record(row) for row in rows]
 
 
-def start_job(ws: Workspace, job_id: int, pid: int) -> None:
-    ws.conn.execute("UPDATE jobs SET status = ?, started_at = ?, pid = ? WHERE id = ?",
-                    (JobStatus.RUNNING, now(), pid, job_id))
+def claim_next(ws: Workspace, pid: int) -> JobRecord | None:
+    """Take the oldest queued job and mark it running under `pid`, in one transaction: two runners never take the
+    same job, and a job cancelled a moment before is not taken."""
+    with ws.transaction():
+        row = ws.conn.execute("SELECT id FROM jobs WHERE status = ? ORDER BY id LIMIT 1",
+                              (JobStatus.QUEUED,)).fetchone()
+        if row is None:
+            return None
+        ws.conn.execute("UPDATE jobs SET status = ?, started_at = ?, pid = ? WHERE id = ?",
+                        (JobStatus.RUNNING, now(), pid, row[0]))
+    return get_job(ws, row[0])
+
+
+def set_pid(ws: Workspace, job_id: int, pid: int) -> None:
+    ws.conn.execute("UPDATE jobs SET pid = ? WHERE id = ?", (pid, job_id))
+
+
+def cancel_queued(ws: Workspace, job_id: int) -> bool:
+    """Cancel the job if it is still queued; False when it was claimed (or ended) first."""
+    return ws.conn.execute("UPDATE jobs SET status = ?, finished_at = ? WHERE id = ? AND status = ?",
+                           (JobStatus.CANCELLED, now(), job_id, JobStatus.QUEUED)).rowcount == 1
 
 
 def end_job(ws: Workspace, job_id: int, status: JobStatus, *, error: dict[str, Any] | None = None,
@@ -78,15 +96,16 @@ def end_job(ws: Workspace, job_id: int, status: JobStatus, *, error: dict[str, A
                      json.dumps(result, default=str) if result is not None else None, job_id))
 
 
-def interrupt_unfinished(ws: Workspace) -> list[int]:
-    """Close as 'interrupted' the jobs a stopped server left queued or running; return their ids."""
-    ids = [row[0] for row in ws.conn.execute("SELECT id FROM jobs WHERE status IN (?, ?)",
-                                             (JobStatus.QUEUED, JobStatus.RUNNING))]
+def interrupt_unfinished(ws: Workspace) -> list[tuple[int, int | None]]:
+    """Close as 'interrupted' the jobs a stopped server left running; return (id, pid) of each. Queued jobs stay
+    queued: the next server runs them."""
+    rows = [(row[0], row[1]) for row in ws.conn.execute("SELECT id, pid FROM jobs WHERE status = ?",
+                                                        (JobStatus.RUNNING,))]
     error = json.dumps({"type": "Interrupted", "message": "the server stopped before this job ended",
-                        "fix": "resume it from its page (training, extraction and swaps continue where they were)"})
+                        "fix": "resume it (training, extraction and swaps continue where they were)"})
     ws.conn.executemany("UPDATE jobs SET status = ?, finished_at = ?, error_json = ? WHERE id = ?",
-                        [(JobStatus.INTERRUPTED, now(), error, job_id) for job_id in ids])
-    return ids
+                        [(JobStatus.INTERRUPTED, now(), error, job_id) for job_id, _ in rows])
+    return rows
 
 
 def _record(row) -> JobRecord:
@@ -115,15 +134,23 @@ class JobBook:
         with Workspace.open(self.root) as ws:
             return list_jobs(ws, limit)
 
-    def start(self, job_id: int, pid: int) -> None:
+    def claim_next(self, pid: int) -> JobRecord | None:
         with Workspace.open(self.root) as ws:
-            start_job(ws, job_id, pid)
+            return claim_next(ws, pid)
+
+    def set_pid(self, job_id: int, pid: int) -> None:
+        with Workspace.open(self.root) as ws:
+            set_pid(ws, job_id, pid)
+
+    def cancel_queued(self, job_id: int) -> bool:
+        with Workspace.open(self.root) as ws:
+            return cancel_queued(ws, job_id)
 
     def end(self, job_id: int, status: JobStatus, *, error: dict[str, Any] | None = None,
             result: dict[str, Any] | None = None) -> None:
         with Workspace.open(self.root) as ws:
             end_job(ws, job_id, status, error=error, result=result)
 
-    def interrupt_unfinished(self) -> list[int]:
+    def interrupt_unfinished(self) -> list[tuple[int, int | None]]:
         with Workspace.open(self.root) as ws:
             return interrupt_unfinished(ws)

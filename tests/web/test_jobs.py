@@ -46,6 +46,7 @@ def test_a_stopped_training_saves_its_step_and_its_resume_continues_from_it(runn
     job = runner.submit("train", {"src": "anna", "dst": "ben", "name": "web-stop", "options": LONG})
     wait_for(runner, job.id, lambda row: train_step(row) >= 3)
     runner.cancel(job.id)
+    runner.cancel(job.id)  # a second click: still one SIGINT (a second would stop before saving)
     ended = wait_for(runner, job.id, lambda row: row["status"] not in ("queued", "running"))
     assert ended["status"] == "cancelled" and ended["resumable"]
     [model] = [m for m in api.list_trained_models(workspace=runner.workspace) if m.name == "web-stop"]
@@ -68,3 +69,14 @@ def test_a_job_whose_process_dies_is_failed_with_why(runner):
     os.kill(runner.processes[job.id].pid, signal.SIGKILL)
     ended = wait_for(runner, job.id, lambda row: row["status"] != "running")
     assert ended["status"] == "failed" and ended["error"]["type"] == "WorkerLost" and ended["resumable"]
+
+
+def test_job_processes_may_start_worker_pools_and_leave_the_servers_terminal_alone(runner):
+    """Not daemons (a long video's chunks run on a pool the job starts), in a session of their own (Ctrl-C at the
+    server's terminal is passed on once, by the server), and the next one is started ahead."""
+    spare = runner.spare.process
+    assert spare.is_alive() and not spare.daemon
+    deadline = time.monotonic() + 30
+    while os.getsid(spare.pid) != spare.pid and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert os.getsid(spare.pid) == spare.pid != os.getsid(os.getpid())

@@ -26,6 +26,10 @@ async function call(method, url, body) {
   const text = await response.text();
   let data;
   try { data = text ? JSON.parse(text) : {}; } catch { data = { message: text }; }
+  if (response.status === 413 && !data.type) {
+    data = { type: "UploadRefused", message: "the file is larger than the server's upload limit",
+             fix: "pick it from a folder the server allows (serve --allow DIR)" };
+  }
   if (!response.ok) throw new ServerError(data, response.status);
   return data;
 }
@@ -77,6 +81,16 @@ const jobs = { list: [], listeners: new Set(), waiting: new Map() };
 
 function startEvents() {
   const source = new EventSource("/api/events");
+  source.onerror = async () => {
+    // the server went away or restarted with another token: say so, and send the page to the login if needed
+    try {
+      await call("GET", "/api/jobs");
+    } catch (error) {
+      if (error.status === 401) window.location.assign("/login");
+      else showError({ body: { type: "ServerUnreachable", message: "the server does not answer",
+                               fix: "check that facewright serve still runs, then reload the page" } });
+    }
+  };
   source.onmessage = (message) => {
     const snapshot = JSON.parse(message.data);
     jobs.list = snapshot.jobs;
@@ -133,8 +147,16 @@ function renderMiniJobs() {
 }
 
 // Submit a job and follow it in `live` (a section with .bars and .result); resolves with the ended job.
-async function runJob(kind, params, live) {
-  const job = await call("POST", "/api/jobs", { kind, params });
+async function runJob(kind, params, live, buttons = []) {
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    return await followJob(await call("POST", "/api/jobs", { kind, params }), live);
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+async function followJob(job, live) {
   live.hidden = false;
   live.dataset.job = job.id;
   $(".result", live).textContent = "";
@@ -251,7 +273,7 @@ pages.extract = () => {
   form.addEventListener("submit", guarded(async (event) => {
     event.preventDefault();
     const params = { identity: $("#e-identity").value, inputs: picked(form, "inputs"), options: optionsOf(form) };
-    const job = await runJob("extract", params, $("#extract-live"));
+    const job = await runJob("extract", params, $("#extract-live"), $$("button[type=submit]", form));
     if (job.status === "done") {
       const counts = Object.entries(job.result.counts).map(([k, v]) => `${k} ${v}`).join(", ");
       const result = $("#extract-live .result");
@@ -350,7 +372,7 @@ pages.faceset = () => {
     } else if (event.key === " " || event.key === "Enter") {
       event.preventDefault();
       toggle(state.focus, event.shiftKey);
-    } else if (event.key === "Delete" || event.key === "Backspace") {
+    } else if (event.key === "Delete") {
       event.preventDefault();
       await removeSelected();
     } else if (event.key === "a" && (event.ctrlKey || event.metaKey)) {
@@ -516,7 +538,8 @@ pages.train = () => {
     event.preventDefault();
     const data = new FormData(event.target);
     const options = { model: data.get("model"), steps: parseInt(data.get("steps"), 10) };
-    const job = await runJob("mask train", { faceset: data.get("faceset"), options }, $("#mask-live"));
+    const job = await runJob("mask train", { faceset: data.get("faceset"), options }, $("#mask-live"),
+                             $$("button", event.target));
     if (job.status === "done") {
       const iou = job.result.iou == null ? "" : `, held-out face IoU ${job.result.iou.toFixed(3)}`;
       $("#mask-live .result").textContent = `Mask model ${job.result.model}: ${job.result.steps} steps${iou}.`;
@@ -545,7 +568,8 @@ pages.swap = () => {
   }
 
   $("#swap-preview").addEventListener("click", guarded(async () => {
-    const job = await runJob("preview", { ...params(), frames: parseInt($("#s-frames").value || "3", 10) }, live);
+    const job = await runJob("preview", { ...params(), frames: parseInt($("#s-frames").value || "3", 10) }, live,
+                             [$("#swap-preview"), $("#swap-render")]);
     if (job.status !== "done") return;
     const box = $("#preview-frames");
     box.replaceChildren();
@@ -555,38 +579,38 @@ pages.swap = () => {
 
   $("#swap-render").addEventListener("click", guarded(async () => {
     const output = $("#s-output").value || null;
-    const job = await runJob("swap", { ...params(), output }, live);
+    const job = await runJob("swap", { ...params(), output }, live, [$("#swap-preview"), $("#swap-render")]);
     if (job.status !== "done") return;
-    const url = fileUrl(job.result.output);
+    if (!job.result.output_ref) {
+      $(".result", live).textContent = `Written to ${job.result.output} (outside the workspace: not shown here).`;
+      return;
+    }
+    const url = fileUrl(job.result.output_ref);
     const section = $("#render-result");
-    const isVideo = !/\.(png|jpe?g|webp)$/i.test(job.result.output);
+    const isVideo = !/\.(png|jpe?g|webp)$/i.test(job.result.output_ref);
     $("#result-video").hidden = !isVideo;
     $("#result-image").hidden = isVideo;
     if (isVideo) $("#result-video").src = url; else $("#result-image").src = url;
     $("#result-download").href = `${url}?download=true`;
-    $("#result-verify").href = `/verify?ref=${encodeURIComponent(refOf(job.result.output))}`;
+    $("#result-verify").href = `/verify?ref=${encodeURIComponent(refOf(job.result.output_ref))}`;
     $(".result", live).textContent = `${job.result.frames} frames, faces swapped in ${job.result.frames_swapped}, ${job.result.fps} frames/s; watermark id ${job.result.payload}.`;
     section.hidden = false;
     const badge = $("#provenance-badge");
     badge.textContent = "checking provenance";
     badge.className = "badge";
-    const report = await call("POST", "/api/verify", { ref: refOf(job.result.output) });
+    const report = await call("POST", "/api/verify", { ref: refOf(job.result.output_ref) });
     badge.textContent = report.outcome;
     badge.className = `badge ${report.outcome === "verified" ? "ok" : "bad"}`;
   }));
 };
 
-function relativeToWorkspace(path) {
-  const marker = ["/outputs/", "/previews/", "/uploads/"].find((m) => path.includes(m));
-  return marker ? path.slice(path.lastIndexOf(marker) + 1) : null;
+// Files of the workspace, as the server names them (relative POSIX paths): their address and reference.
+function fileUrl(ref) {
+  return `/files/ws/${ref.split("/").map(encodeURIComponent).join("/")}`;
 }
 
-function fileUrl(path) {
-  return `/files/ws/${relativeToWorkspace(path)}`;
-}
-
-function refOf(path) {
-  return `ws:${relativeToWorkspace(path)}`;
+function refOf(ref) {
+  return `ws:${ref}`;
 }
 
 // A before/after slider: the swapped frame over the original, clipped at the slider's position.
@@ -665,17 +689,17 @@ pages.score = () => {
     const data = new FormData(form);
     const [target] = picked(form, "target_video");
     const job = await runJob("score", { output_id: parseInt(data.get("output_id"), 10), source: data.get("source"),
-                                        target_video: target || null, options: optionsOf(form) }, $("#score-live"));
+                                        target_video: target || null, options: optionsOf(form) }, $("#score-live"),
+                             $$("button[type=submit]", form));
     if (job.status !== "done") return;
     const list = $("#score-headline");
     list.replaceChildren(...job.result.headline.map((line) => element("li", "", line)));
     const plots = $("#score-plots");
     plots.replaceChildren();
-    for (const path of Object.values(job.result.files || {})) {
-      if (!/\.png$/i.test(path) || !relativeToWorkspace(path)) continue;
+    for (const ref of job.result.plots || []) {
       const img = document.createElement("img");
-      img.src = fileUrl(path);
-      img.alt = path.split("/").pop();
+      img.src = fileUrl(ref);
+      img.alt = ref.split("/").pop();
       plots.append(img);
     }
     $("#score-result").hidden = false;
@@ -684,20 +708,33 @@ pages.score = () => {
 
 pages.jobs = () => {
   const body = $("#jobs-table tbody");
+  const rows = new Map();
   jobs.listeners.add((list) => {
-    body.replaceChildren();
     for (const job of list) {
-      const row = element("tr");
+      let row = rows.get(job.id);
+      if (!row) {
+        row = element("tr");
+        row.cells = [0, 1, 2, 3, 4].map(() => element("td"));
+        row.actions = element("td");
+        row.append(...row.cells, row.actions);
+        rows.set(job.id, row);
+      }
       const bars = Object.values(job.live?.bars || {});
-      const outcome = job.error ? `${job.error.message}` : job.result ? summarize(job.result) : "";
-      row.append(element("td", "", String(job.id)), element("td", "", job.kind),
-                 element("td", "", job.status), element("td", "", bars.length ? barText(bars[bars.length - 1]) : ""),
-                 element("td", "", outcome));
-      const actions = element("td");
-      if (["queued", "running"].includes(job.status)) actions.append(button("Cancel", `/api/jobs/${job.id}/cancel`));
-      if (job.resumable) actions.append(button("Resume", `/api/jobs/${job.id}/resume`));
-      row.append(actions);
-      body.append(row);
+      const outcome = job.error ? job.error.message : job.result ? summarize(job.result) : "";
+      const texts = [String(job.id), job.kind, job.status, bars.length ? barText(bars[bars.length - 1]) : "", outcome];
+      texts.forEach((text, i) => { if (row.cells[i].textContent !== text) row.cells[i].textContent = text; });
+      // the buttons are replaced only when what they can do changes: a click is never lost to a redraw
+      const wanted = `${["queued", "running"].includes(job.status) ? "cancel" : ""}${job.resumable ? "resume" : ""}`;
+      if (row.actions.dataset.wanted !== wanted) {
+        row.actions.dataset.wanted = wanted;
+        row.actions.replaceChildren();
+        if (wanted.includes("cancel")) row.actions.append(button("Cancel", `/api/jobs/${job.id}/cancel`));
+        if (wanted.includes("resume")) row.actions.append(button("Resume", `/api/jobs/${job.id}/resume`));
+      }
+    }
+    const order = list.map((job) => rows.get(job.id));
+    if (order.length !== body.children.length || order.some((row, i) => body.children[i] !== row)) {
+      body.replaceChildren(...order);
     }
   });
 };
