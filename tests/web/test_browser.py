@@ -107,7 +107,7 @@ def test_the_whole_job_in_a_browser(server):
         expect(page.locator("#consents tbody tr")).to_have_count(2)
         shot("consent")
 
-        extract(page, url, "anna", "WolfgangLanger_Pexels.mp4", {"every": "3"}, expect)
+        extract(page, url, "anna", "WolfgangLanger_Pexels.mp4", {"every": "5"}, expect)
         extract(page, url, "ben", "single_face.mp4", {}, expect)
         shot("extract", "#extract-live")
 
