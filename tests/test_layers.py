@@ -172,3 +172,12 @@ def test_the_checker_sees_upward_and_late_imports(fake_package):
                                                "    from facewright.provenance.mark import MarkPlan\n")
     [edge] = upward(graph(fake_package))
     assert (edge.module, edge.target, edge.line) == ("facewright.workspace", "facewright.provenance.mark", 3)
+
+
+def test_the_web_ui_calls_the_public_api_only():
+    """DESIGN.md: facewright/web imports facewright.api (and the package's version), nothing deeper, so the UI can
+    do nothing a script cannot."""
+    allowed = {"facewright", "facewright.api"}
+    deeper = [e for e in graph(PACKAGE) if e.module.startswith("facewright.web")
+              and not e.target.startswith("facewright.web") and e.target not in allowed]
+    assert not deeper, "web imports below the API: " + "; ".join(f"{e.module}:{e.line} -> {e.target}" for e in deeper)
