@@ -51,6 +51,11 @@ def _logged_in(request: Request, token: str) -> Response:
     return response
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    return Response(status_code=204)  # none: browsers ask for one on every first visit
+
+
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request) -> HTMLResponse:
     root = request.app.state.settings.workspace

@@ -714,15 +714,15 @@ pages.jobs = () => {
       let row = rows.get(job.id);
       if (!row) {
         row = element("tr");
-        row.cells = [0, 1, 2, 3, 4].map(() => element("td"));
+        row.parts = [0, 1, 2, 3, 4].map(() => element("td"));  // not .cells: a table row's own, read-only
         row.actions = element("td");
-        row.append(...row.cells, row.actions);
+        row.append(...row.parts, row.actions);
         rows.set(job.id, row);
       }
       const bars = Object.values(job.live?.bars || {});
       const outcome = job.error ? job.error.message : job.result ? summarize(job.result) : "";
       const texts = [String(job.id), job.kind, job.status, bars.length ? barText(bars[bars.length - 1]) : "", outcome];
-      texts.forEach((text, i) => { if (row.cells[i].textContent !== text) row.cells[i].textContent = text; });
+      texts.forEach((text, i) => { if (row.parts[i].textContent !== text) row.parts[i].textContent = text; });
       // the buttons are replaced only when what they can do changes: a click is never lost to a redraw
       const wanted = `${["queued", "running"].includes(job.status) ? "cancel" : ""}${job.resumable ? "resume" : ""}`;
       if (row.actions.dataset.wanted !== wanted) {
