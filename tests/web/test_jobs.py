@@ -43,6 +43,15 @@ def train_step(row) -> int:
 
 
 def test_a_stopped_training_saves_its_step_and_its_resume_continues_from_it(runner):
+    # Job processes are not daemons (a long video's chunks run on a pool the job starts), live in a session of
+    # their own (Ctrl-C at the server's terminal is passed on once, by the server), and one is started ahead.
+    spare = runner.spare.process
+    assert spare.is_alive() and not spare.daemon
+    deadline = time.monotonic() + 30
+    while os.getsid(spare.pid) != spare.pid and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert os.getsid(spare.pid) == spare.pid != os.getsid(os.getpid())
+
     job = runner.submit("train", {"src": "anna", "dst": "ben", "name": "web-stop", "options": LONG})
     wait_for(runner, job.id, lambda row: train_step(row) >= 3)
     runner.cancel(job.id)
@@ -69,14 +78,3 @@ def test_a_job_whose_process_dies_is_failed_with_why(runner):
     os.kill(runner.processes[job.id].pid, signal.SIGKILL)
     ended = wait_for(runner, job.id, lambda row: row["status"] != "running")
     assert ended["status"] == "failed" and ended["error"]["type"] == "WorkerLost" and ended["resumable"]
-
-
-def test_job_processes_may_start_worker_pools_and_leave_the_servers_terminal_alone(runner):
-    """Not daemons (a long video's chunks run on a pool the job starts), in a session of their own (Ctrl-C at the
-    server's terminal is passed on once, by the server), and the next one is started ahead."""
-    spare = runner.spare.process
-    assert spare.is_alive() and not spare.daemon
-    deadline = time.monotonic() + 30
-    while os.getsid(spare.pid) != spare.pid and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert os.getsid(spare.pid) == spare.pid != os.getsid(os.getpid())
