@@ -31,7 +31,7 @@ from facewright.files import sha256_file, staging
 from facewright.media.image import Frame, read_image
 from facewright.media.kind import MediaKind, media_kind
 from facewright.media.transcode import TranscodeResult, transcode
-from facewright.media.video import VideoFrame, probe, read_video
+from facewright.media.video import StreamInfo, VideoFrame, probe, read_video
 from facewright.prefetch import prefetch
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance.consent import ConsentRecord, Role, photo_embedding
@@ -199,20 +199,42 @@ def chosen_faces(job: SwapJob, footage: Footage, input: Path) -> Chosen:
     return Chosen(tracks, consent, faces, sum(len(u) for u in untouched.values()), notes)
 
 
+@dataclass(frozen=True)
+class ScannedVideo:
+    """A video's first pass, shared by swap_video and render_only.render_video: its stream, its faces and tracks,
+    the faces chosen to replace, and how long finding and checking them took."""
+
+    video: StreamInfo
+    footage: Footage
+    chosen: Chosen
+    checker: IdentityChecker
+    seconds: float  # the scan, identity checks included
+
+    def stages(self) -> dict[str, float]:
+        return {"find faces": self.seconds - self.checker.seconds, "identity checks": self.checker.seconds}
+
+
+def scan_video(job: SwapJob, input: Path, fix: str) -> ScannedVideo:
+    """Probe `input` (no video stream: a typed error with `fix`), find and check its faces, choose the ones to
+    replace."""
+    start = time.perf_counter()
+    video = probe(input).video
+    if video is None:
+        raise NoVideoStreamError("the file has no video stream (audio only?)", path=input, fix=fix)
+    checker = job.checker()
+    footage = scan_footage(job, input, video.frames, checker)
+    seconds = time.perf_counter() - start
+    return ScannedVideo(video, footage, chosen_faces(job, footage, input), checker, seconds)
+
+
 def swap_video(job: SwapJob, input: Path, output: Path) -> SwapResult:
     start = time.perf_counter()
-    info = probe(input)
-    if info.video is None:
-        raise NoVideoStreamError("the file has no video stream (audio only?)", path=input,
-                                 fix="give a video or an image")
-    checker = job.checker()
-    footage = scan_footage(job, input, info.video.frames, checker)
-    scanned = time.perf_counter() - start
-    chosen = chosen_faces(job, footage, input)
+    scanned = scan_video(job, input, fix="give a video or an image")
+    video, footage, chosen = scanned.video, scanned.footage, scanned.chosen
     plan = job.plan(input, chosen.consent)
     with contextlib.closing(job.occlusion(video=True)) as occlusion:
         compositor = job.compositor(chosen.tracks, occlusion)
-        patch = (PatchWriter(Path(job.options.patch), info.video.fps or 30, info.video.time_base, job.video,
+        patch = (PatchWriter(Path(job.options.patch), video.fps or 30, video.time_base, job.video,
                              lambda: job.plan(input, chosen.consent), job.signer) if job.options.patch else None)
         render = FrameRenderer(compositor, chosen.faces, FrameMarker(plan, MediaKind.VIDEO),
                                preview_frames(footage.frames, job.options.preview), patch)
@@ -221,8 +243,7 @@ def swap_video(job: SwapJob, input: Path, output: Path) -> SwapResult:
     job.record(result, plan)
     preview = write_preview(job, render.strip, output, input, chosen.consent) if render.strip else None
     seconds = time.perf_counter() - start
-    stages = {"find faces": scanned - checker.seconds, "identity checks": checker.seconds,
-              **compositor.timer.seconds}
+    stages = {**scanned.stages(), **compositor.timer.seconds}
     stages["decode, mark, encode, sign"] = seconds - sum(stages.values())
     return SwapResult(input, output, MediaKind.VIDEO, encoded.frames, len(chosen.faces), len(chosen.tracks),
                       len(footage.tracks), seconds, plan.payload_hex, result.sha256, preview, stages,

@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 
 from facewright.config import SwapOptions, to_dict
-from facewright.errors import NoVideoStreamError, OptionError
+from facewright.errors import OptionError
 from facewright.faces.types import Points
 from facewright.files import sha256_file
 from facewright.media.kind import MediaKind, media_kind
 from facewright.media.transcode import batches
-from facewright.media.video import probe, read_video
+from facewright.media.video import read_video
 from facewright.prefetch import prefetch
 from facewright.swap.compose import Compositor, face_jobs, fit_track_colors
-from facewright.swap.pipeline import SwapJob, SwapResult, chosen_faces, scan_footage
+from facewright.swap.pipeline import SwapJob, SwapResult, scan_video
 from facewright.swap.rendered import FORMAT, RenderWriter
 
 # Options that only name where outputs go or how the work is spread: not part of what a render folder holds.
@@ -31,14 +31,8 @@ def render_video(job: SwapJob, input: Path, folder: Path) -> SwapResult:
     chosen faces, into the render folder (swap.rendered) that `facewright composite` finishes. Tracks an
     earlier run completed in `folder` for the same input, model and options are kept, not rendered again."""
     start = time.perf_counter()
-    info = probe(input)
-    if info.video is None:
-        raise NoVideoStreamError("the file has no video stream (audio only?)", path=input,
-                                 fix="give a video; an image is swapped in one step")
-    checker = job.checker()
-    footage = scan_footage(job, input, info.video.frames, checker)
-    scanned = time.perf_counter() - start
-    chosen = chosen_faces(job, footage, input)
+    scanned = scan_video(job, input, fix="give a video; an image is swapped in one step")
+    video, footage, chosen = scanned.video, scanned.footage, scanned.chosen
     facts = {"format": FORMAT, "input": {"name": input.name, "sha256": sha256_file(input), "frames": footage.frames},
              "model": {"name": job.model.name, "sha256": job.model.sha256, "face_type": job.model.face_type,
                        "resolution": job.model.resolution, "consent_ids": list(job.model.consent_ids)},
@@ -49,7 +43,7 @@ def render_video(job: SwapJob, input: Path, folder: Path) -> SwapResult:
                         "mask_model": job.mask_model.name if job.mask_model else ""},
              "tracks_seen": len(footage.tracks), "untouched_frames": chosen.untouched,
              "notes": [*job.notes, *chosen.notes]}
-    writer = RenderWriter(folder, facts, info.video.fps or 30, info.video.time_base,
+    writer = RenderWriter(folder, facts, video.fps or 30, video.time_base,
                           lambda: job.intermediate_plan(input, chosen.consent), job.signer, job.record)
     with contextlib.closing(writer):
         todo = {t.id for t in chosen.tracks if not writer.done(t.id)}
@@ -59,11 +53,11 @@ def render_video(job: SwapJob, input: Path, folder: Path) -> SwapResult:
         _render_pass(job, input, faces, compositor, writer)
         manifest = writer.finish([t.id for t in chosen.tracks])
     seconds = time.perf_counter() - start
-    stages = {"find faces": scanned - checker.seconds, "identity checks": checker.seconds, **compositor.timer.seconds}
+    stages = {**scanned.stages(), **compositor.timer.seconds}
     stages["decode, write, sign"] = seconds - sum(stages.values())
     kept = (f"{len(writer.reused)} track(s) kept from an earlier render into this folder",) if writer.reused else ()
     return SwapResult(input, manifest, MediaKind.VIDEO, footage.frames, len(chosen.faces), len(chosen.tracks),
-                      len(footage.tracks), seconds, "", sha256_file(manifest), None, stages, info.video.frames, 0,
+                      len(footage.tracks), seconds, "", sha256_file(manifest), None, stages, video.frames, 0,
                       chosen.untouched, job.notes + chosen.notes + kept)
 
 
