@@ -591,11 +591,11 @@ class Overview:
 def overview(*, workspace: str | Path | None = None, recent: int = 10) -> Overview:
     """The workspace's people with their consents, facesets, models, newest outputs and newest runs."""
     with Workspace.init(workspace) as ws:
-        consents = _consent.list_consents(ws, None)
-        names = sorted({c.identity for c in consents} | {f.name for f in _faceset.list_facesets(ws)})
+        consents, facesets = _consent.list_consents(ws, None), _faceset.list_facesets(ws)
+        names = sorted({c.identity for c in consents} | {f.name for f in facesets})
         people = [Person(n, [c for c in consents if c.identity == n]) for n in names]
-        return Overview(ws.root, people, _faceset.list_facesets(ws), _listing.trained_models(ws),
-                        _history.recent_outputs(ws, recent), _history.recent_runs(ws, recent))
+        return Overview(ws.root, people, facesets, _listing.trained_models(ws), _history.recent_outputs(ws, recent),
+                        _history.recent_runs(ws, recent))
 
 
 def list_trained_models(*, workspace: str | Path | None = None) -> list[_listing.TrainedModel]:
@@ -630,17 +630,19 @@ OPTION_SCHEMAS = {"extract": (ExtractOptions,), "train": (TrainOptions,), "mask 
 
 def option_fields(command: str) -> list[OptionField]:
     """The options `command` (a key of OPTION_SCHEMAS) takes, with defaults and help: what its CLI flags are."""
+    return describe_options(_schemas(command))
+
+
+def _schemas(command: str) -> tuple[type, ...]:
     if command not in OPTION_SCHEMAS:
         raise OptionError(f"no options for {command!r}", fix=f"one of {', '.join(OPTION_SCHEMAS)}")
-    return describe_options(OPTION_SCHEMAS[command])
+    return OPTION_SCHEMAS[command]
 
 
 def check_options(command: str, options: dict[str, object]) -> dict[str, object]:
     """`options` resolved for `command` as its API function would resolve them: an unknown name or a bad value is
     an OptionError now, not when the work starts. Returns every option's value."""
-    if command not in OPTION_SCHEMAS:
-        raise OptionError(f"no options for {command!r}", fix=f"one of {', '.join(OPTION_SCHEMAS)}")
-    resolved = build_all(OPTION_SCHEMAS[command], flags=options)
+    resolved = build_all(_schemas(command), flags=options)
     return {key: value for part in resolved for key, value in to_dict(part).items()}
 
 

@@ -52,8 +52,7 @@ async def upload(request: Request, file: Annotated[UploadFile, File()], kind: st
                               "url": f"/files/ws/{stored.relative}"}
     if kind == "image":
         answer["faces"] = await run_in_threadpool(api.consent_photo_faces, stored.path)
-        info = await run_in_threadpool(api.probe, stored.path)
-        answer["width"], answer["height"] = info.video.width, info.video.height
+        answer["width"], answer["height"] = stored.width, stored.height
     return answer
 
 

@@ -33,6 +33,8 @@ class Stored:
     path: Path
     relative: str  # inside the workspace, POSIX
     kind: str  # the detected type's suffix
+    width: int | None = None  # of its picture, as probed (None: a PDF)
+    height: int | None = None
 
 
 def safe_name(name: str, suffix: str) -> str:
@@ -74,4 +76,5 @@ def store(stream, name: str, kinds: tuple[str, ...], workspace: Path, limit_byte
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return Stored(path, path.relative_to(workspace).as_posix(), found)
+    size = (video.width, video.height) if found != "pdf" else (None, None)
+    return Stored(path, path.relative_to(workspace).as_posix(), found, *size)

@@ -467,61 +467,30 @@ pages.train = () => {
     refresh().catch(() => {});
   }
 
-  async function start(params) {
+  // A training job, started here, resumed, or found running (another tab, a reload): its bars, the model's
+  // curve and preview, Stop while it runs, then its outcome and Resume when it can be.
+  async function followTraining(job) {
     const stop = $("#train-stop");
     const resume = $("#train-resume");
     resume.hidden = true;
-    const running = call("POST", "/api/jobs", { kind: "train", params });
-    const job = await running;
     stop.hidden = false;
-    stop.onclick = guarded(async () => { stop.disabled = true; await call("POST", `/api/jobs/${job.id}/cancel`); });
     stop.disabled = false;
-    live.hidden = false;
-    const follow = (list) => {
-      const current = list.find((j) => j.id === job.id);
-      if (!current) return;
-      renderBars($(".bars", live), current);
-    };
-    jobs.listeners.add(follow);
-    if (params.name) watch(params.name);
-    const ended = await whenEnded(job.id);
-    jobs.listeners.delete(follow);
-    follow([ended]);
+    stop.onclick = guarded(async () => { stop.disabled = true; await call("POST", `/api/jobs/${job.id}/cancel`); });
+    if (job.params?.name) watch(job.params.name);
+    const ended = await followJob(job, live);
     stop.hidden = true;
     if (ended.result?.model) watch(ended.result.model);
     await refresh().catch(() => {});
-    const result = $(".result", live);
     if (ended.status === "done") {
-      result.textContent = `Trained to step ${ended.result.step} (${ended.result.samples_per_second} samples/s, stopped by ${ended.result.stopped}).`;
-    } else {
-      result.textContent = `Training ${ended.status}.`;
-      if (ended.status === "failed") showError({ body: ended.error });
+      $(".result", live).textContent = `Trained to step ${ended.result.step} (${ended.result.samples_per_second} samples/s, stopped by ${ended.result.stopped}).`;
     }
     if (ended.resumable) {
       resume.hidden = false;
       resume.onclick = guarded(async () => {
-        const again = await call("POST", `/api/jobs/${ended.id}/resume`);
         resume.hidden = true;
-        await followExisting(again);
+        await followTraining(await call("POST", `/api/jobs/${ended.id}/resume`));
       });
     }
-  }
-
-  async function followExisting(job) {
-    // a job started elsewhere (a resume, another tab): follow it the same way
-    live.hidden = false;
-    const stop = $("#train-stop");
-    stop.hidden = false;
-    stop.disabled = false;
-    stop.onclick = guarded(async () => { stop.disabled = true; await call("POST", `/api/jobs/${job.id}/cancel`); });
-    const follow = (list) => { const c = list.find((j) => j.id === job.id); if (c) renderBars($(".bars", live), c); };
-    jobs.listeners.add(follow);
-    if (job.params?.name) watch(job.params.name);
-    const ended = await whenEnded(job.id);
-    jobs.listeners.delete(follow);
-    stop.hidden = true;
-    if (ended.result?.model) watch(ended.result.model);
-    $(".result", live).textContent = ended.status === "done" ? `Trained to step ${ended.result.step}.` : `Training ${ended.status}.`;
   }
 
   form.addEventListener("submit", guarded(async (event) => {
@@ -530,8 +499,9 @@ pages.train = () => {
     const options = optionsOf(form);
     const steps = parseInt(data.get("steps") || "0", 10);
     if (steps > 0) options.steps = steps;
-    await start({ src: data.get("src"), dst: data.get("dst"), name: data.get("name") || null,
-                  preset: data.get("preset") || null, resume: data.get("resume") === "on", options });
+    const params = { src: data.get("src"), dst: data.get("dst"), name: data.get("name") || null,
+                     preset: data.get("preset") || null, resume: data.get("resume") === "on", options };
+    await followTraining(await call("POST", "/api/jobs", { kind: "train", params }));
   }));
   for (const button of $$("[data-watch-model]")) button.addEventListener("click", () => watch(button.dataset.watchModel));
   $("#mask-form").addEventListener("submit", guarded(async (event) => {
@@ -551,7 +521,7 @@ pages.train = () => {
   jobs.listeners.add(function adopt(list) {
     jobs.listeners.delete(adopt);
     const running = list.find((j) => j.kind === "train" && ["queued", "running"].includes(j.status));
-    if (running && !live.dataset.job) { live.dataset.job = running.id; followExisting(running).catch(showError); }
+    if (running && !live.dataset.job) followTraining(running).catch(showError);
   });
 };
 
