@@ -275,7 +275,9 @@ def run(bundle: str | Path, out: str | Path, *, device: str = "cuda", minutes: f
     at_batch = [t for t in figures["throughput"] if t["batch"] == base.batch] or figures["throughput"]
     compiled = max(at_batch, key=lambda t: t["samples_per_second"])["compiled"]
     left = limit - (time.perf_counter() - started) / 60 - MARGIN_MINUTES
-    budget = round(max(0.5, min(minutes, left)), 2)
+    # Never more than asked: the half-minute floor is for what the throughput runs leave, not a raise of a
+    # shorter --minutes (a wiring check's few seconds).
+    budget = round(min(minutes, max(0.5, left)), 2)
     if budget < minutes:
         say(f"  the throughput runs took {limit - left - MARGIN_MINUTES:.1f} minutes: training gets {budget:g} "
             f"minutes, not {minutes:g}, to end within {limit:g}")
