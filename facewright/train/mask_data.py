@@ -70,6 +70,9 @@ def load_mask_set(ws: Workspace, name: str, resolution: int, *, corrections: Pat
         raise InputError(f"faceset {name!r} has {len(rows)} faces; a mask model needs at least {min_faces}",
                          path=faceset.folder, fix="extract more footage of this person first")
     digest = verified_digest(faceset.folder, rows)
+    names = [Path(r["crop_path"]).stem for r in rows]
+    # checked before the hand scan of every crop: a wrong file is refused in a moment, not after it
+    corrected = _read_corrections(corrections, names, faceset.size) if corrections else {}
     with HandTracker(video=False, max_hands=2) as hands:
         images, labels, cutouts = [], [], []
         for row in rows:
@@ -81,15 +84,14 @@ def load_mask_set(ws: Workspace, name: str, resolution: int, *, corrections: Pat
         found = len(cutouts)
         bank = OccluderBank(hands=cutouts)
         _other_facesets(ws, faceset.id, hands, bank)
-    names = [Path(r["crop_path"]).stem for r in rows]
     labels_array = np.stack(labels)
-    corrected = (_apply_corrections(corrections, names, labels_array, faceset.size, resolution) if corrections
-                 else 0)
+    for index, mask in corrected.items():
+        labels_array[index] = _resize(mask, resolution)
     images_array = np.stack(images)
     bank.patches.extend(_patches(images_array, labels_array, np.random.default_rng(0)))
     held = max(MIN_HELD_OUT, round(HELD_OUT * len(rows)))
     held_out = [int(i) for i in np.linspace(0, len(rows) - 1, held).round()]  # spread over the footage
-    return MaskSet(name, faceset.face_type, images_array, labels_array, names, bank, digest, found, corrected,
+    return MaskSet(name, faceset.face_type, images_array, labels_array, names, bank, digest, found, len(corrected),
                    sorted(set(held_out)))
 
 
@@ -158,13 +160,13 @@ def _patches(images: NDArray[np.uint8], labels: NDArray[np.float32], rng: np.ran
     return found
 
 
-def _apply_corrections(folder: Path, names: list[str], labels: NDArray[np.float32], stored: int,
-                       resolution: int) -> int:
-    """Replace labels by the folder's masks; InputError for a file that names no crop or is not a mask."""
+def _read_corrections(folder: Path, names: list[str], stored: int) -> dict[int, Mask]:
+    """The folder's masks (0/1, `stored` px) by the index of the crop each replaces the label of; InputError for a
+    file that names no crop or is not a mask."""
     if not folder.is_dir():
         raise InputError("the folder of corrected masks does not exist", path=folder, fix=CORRECTION_FIX)
     index = {name: i for i, name in enumerate(names)}
-    count = 0
+    masks: dict[int, Mask] = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() != ".png" or path.name.startswith("."):
             continue
@@ -177,11 +179,10 @@ def _apply_corrections(folder: Path, names: list[str], labels: NDArray[np.float3
         if mask.shape != (stored, stored):
             raise InputError(f"the mask is {mask.shape[1]} x {mask.shape[0]} pixels, the crops {stored} x {stored}",
                              path=path, fix=CORRECTION_FIX)
-        labels[index[path.stem]] = _resize((mask > 127).astype(np.float32), resolution)
-        count += 1
-    if count == 0:
+        masks[index[path.stem]] = (mask > 127).astype(np.float32)
+    if not masks:
         raise InputError("the folder holds no PNG masks", path=folder, fix=CORRECTION_FIX)
-    return count
+    return masks
 
 
 def _resize(array: np.ndarray, size: int) -> np.ndarray:
