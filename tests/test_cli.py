@@ -1,6 +1,7 @@
 import contextlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -69,8 +70,9 @@ def test_assets_list_shows_license_size_and_state(tmp_path, monkeypatch, capsys)
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    # The wiring end to end, with a short training budget: `make demo` runs the preset's full length.
-    assert main(["demo", "--workspace", str(tmp_path / "ws"), "--steps", "20"]) == 0
+    # The wiring end to end, with a two-step training budget (the preset's 50-step warm-up leaves any short run as
+    # untrained as another): `make demo` runs the preset's full length.
+    assert main(["demo", "--workspace", str(tmp_path / "ws"), "--steps", "2"]) == 0
     out = capsys.readouterr().out
     assert "faceset demo-a" in out and "faceset demo-b" in out and "contact sheet:" in out
     for name in ("demo-a", "demo-b"):
@@ -78,8 +80,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         assert read_image(folder / "contact_sheet.png").shape[2] == 3 and (folder / "pose_coverage.png").is_file()
         assert len(list((folder / "faces").glob("*.png"))) >= 32  # enough to train on
     model = tmp_path / "ws" / "models" / "demo-a-to-demo-b"
-    assert "model demo-a-to-demo-b: step 20" in out and (model / "preview.png").is_file()
-    assert (model / "checkpoints" / "step_0000020.pt").is_file()
+    assert re.search(r"model demo-a-to-demo-b: step 2\b", out) and (model / "preview.png").is_file()
+    assert (model / "checkpoints" / "step_0000002.pt").is_file()
     with sqlite3.connect(tmp_path / "ws" / "catalog.sqlite") as conn:
         runs = conn.execute("SELECT command, status FROM runs").fetchall()
         assert runs == [("extract", "done"), ("extract", "done"), ("train", "done"), ("swap", "done"),

@@ -22,7 +22,11 @@ def test_wheelhouse_installs_a_fresh_venv_without_the_network(tmp_path):
     assert (offline / "assets").is_dir() and "torch==" in (offline / "requirements.txt").read_text()
 
     env = {**os.environ, "FACEWRIGHT_HOME": str(home), "http_proxy": UNREACHABLE, "https_proxy": UNREACHABLE,
-           "HTTP_PROXY": UNREACHABLE, "HTTPS_PROXY": UNREACHABLE, "PIP_FIND_LINKS": "", "PIP_EXTRA_INDEX_URL": ""}
+           "HTTP_PROXY": UNREACHABLE, "HTTPS_PROXY": UNREACHABLE, "PIP_FIND_LINKS": "", "PIP_EXTRA_INDEX_URL": "",
+           # pip's byte-compiling of every installed module (half the install's time, torch's mostly) is not under
+           # test (pip goes on past a file that does not compile); the imports below compile what they load.
+           # PIP_COMPILE=0, not PIP_NO_COMPILE=1: pip reads the latter as --compile.
+           "PIP_COMPILE": "0"}
     env.pop("MAKEFLAGS", None)
     installed = subprocess.run(["make", "-C", str(ROOT), "install-offline", f"OFFLINE={offline}", f"VENV={venv}",
                                 f"NODE_PYTHON={sys._base_executable}"], capture_output=True, text=True, env=env,
