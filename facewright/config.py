@@ -166,9 +166,13 @@ class SwapOptions:
     blur: float = option(0.06, "mask feathering as a fraction of the face size")
     blend: str = option("alpha", "alpha (feathered) or poisson (seamless clone)", BLEND_MODES)
     detail: float = option(1.0, "share of the original face's fine detail (skin texture, grain) carried onto the "
-                           "new face, a quarter of it in the eyes, brows and lips (0: off, 1: all of it)")
+                           "new face, less of it in the eyes, brows and lips (0: off, 1: all of it)")
+    detail_features: float = option(0.4, "share of --detail carried in the eyes, brows and lips, where the faces' "
+                                    "outlines differ (0: none, 1: as on the skin)")
     detail_scale: float = option(0.01, "finest scale the new face keeps as its own, a fraction of the face size "
                                  "(--detail carries over what is finer)")
+    restore: float = option(1.0, "raise the new face's own contrast just coarser than --detail-scale toward the "
+                            "original face's (a soft model's faint eyelids and lips; at most 3x; 0: off, 1: fully)")
     sharpen: float = option(0.0, "unsharp-mask amount on the new face (0: off; 0.3-0.8 is typical)")
     face_scale: float = option(1.0, "scale of the new face about its centre (0.5-1.5; 0.9-1.1 is typical)")
     smooth: float = option(1.0, "landmark smoothing cutoff in Hz (One Euro; lower = steadier; 0: off)")
@@ -193,9 +197,10 @@ class SwapOptions:
             raise OptionError("--erode must be in (-0.5, 0.5) and --blur in [0, 0.5) (fractions of the face size)",
                               fix="the defaults are --erode 0.02 --blur 0.06")
         check_counts(self, (), ("sharpen", "smooth", "smooth_beta", "cut_threshold", "preview", "workers"))
-        if not 0 <= self.detail <= 1 or not 0 < self.detail_scale <= 0.1:
-            raise OptionError("--detail must be within 0-1 and --detail-scale within (0, 0.1] (of the face size)",
-                              fix="e.g. --detail 0.5 --detail-scale 0.01")
+        if not (0 <= self.detail <= 1 and 0 <= self.detail_features <= 1 and 0 <= self.restore <= 1
+                and 0 < self.detail_scale <= 0.1):
+            raise OptionError("--detail, --detail-features and --restore must be within 0-1 and --detail-scale "
+                              "within (0, 0.1] (of the face size)", fix="e.g. --detail 0.5 --detail-scale 0.01")
         if self.max_faces < 1 or self.batch < 1 or self.threshold <= 0:
             raise OptionError("--max-faces and --batch must be at least 1 and --threshold positive",
                               fix="the defaults are 4, 8 and 0.6")

@@ -52,7 +52,7 @@ def test_key_value_lists_take_the_fields_types_and_are_checked():
         "lr": 1e-3, "ema": 0.0, "flip": True, "model": "dfl-h"}
     assert parse_assignments("", SwapOptions, "--swap") == {}
     for bad, message in (("detail", "not KEY=VALUE"), ("detial=1", "did you mean --detail"),
-                         ("batch=two", "not a whole number"), ("detail=2", "--detail must be"),
+                         ("batch=two", "not a whole number"), ("detail=2", "--detail, --detail-features"),
                          ("hands=maybe", "hands")):
         with pytest.raises(OptionError, match=message):
             parse_assignments(bad, SwapOptions, "--swap")

@@ -4,9 +4,9 @@ Per face: the crop is aligned exactly as the model's training faces were (same f
 the model gives A's face and a mask; the mask is combined with the landmark hull (default: their
 intersection, which keeps a hand in front of the face where the model saw it), eroded and feathered in
 fractions of the face's size; the color is moved toward the original face (one map per track by
-default); the face may be scaled and sharpened; then it is warped back with the inverse transform, given
-the original face's fine detail (--detail, swap.detail) and blended (alpha or Poisson) inside the face's
-footprint only.
+default); the face may be scaled and sharpened; then it is warped back with the inverse transform, its own
+contrast raised where a soft model draws faintly (--restore) and given the original face's fine detail
+(--detail; both swap.detail), and blended (alpha or Poisson) inside the face's footprint only.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from facewright.faces.types import Points
 from facewright.media.image import Frame
 from facewright.swap import blend as _blend
 from facewright.swap.color import ColorMap, fit_color, masked_pixels, transfer
-from facewright.swap.detail import transfer_detail
+from facewright.swap.detail import restore_contrast, transfer_detail
 from facewright.swap.footage import FaceTrack
 from facewright.swap.model import SwapModel
 from facewright.swap.occlusion import Occlusion, crop_keep
@@ -88,8 +88,8 @@ class FaceCompositor:
     def _composite(self, j: int, job: FaceJob, matrix: np.ndarray, crop: np.ndarray,
                    face: np.ndarray, mask: np.ndarray, frame: Frame, original: Frame) -> Frame:
         """Face `j` of the batch post-processed, warped into its frame, cut where something is in front of
-        it (in the frame's pixels: an occluder keeps its own edges), given the `original` frame's fine
-        detail (--detail), and blended into `frame`."""
+        it (in the frame's pixels: an occluder keeps its own edges), its contrast restored (--restore), given the
+        `original` frame's fine detail (--detail), and blended into `frame`."""
         i, track, points = job
         face, mask = self._post(track, transform_points(points, matrix), crop, face, mask)
         with self.timer("blend"):
@@ -98,11 +98,13 @@ class FaceCompositor:
             keep = self.occlusion.keep(j, i, warped.box, points, self.face_type, self.options.blur)
             if keep is not None:
                 warped = dataclasses.replace(warped, mask=warped.mask * (1 - keep))
-        if self.options.detail > 0 and not warped.empty:
+        options = self.options
+        if (options.detail > 0 or options.restore > 0) and not warped.empty:
             with self.timer("detail"):
-                x0, y0 = warped.box[:2]
-                face_in_frame = transfer_detail(warped.face, original[warped.region], points - (x0, y0),
-                                                self.options.detail, self.options.detail_scale)
+                region, local = original[warped.region], points - warped.box[:2]
+                face_in_frame = restore_contrast(warped.face, region, local, options.restore, options.detail_scale)
+                face_in_frame = transfer_detail(face_in_frame, region, local, options.detail, options.detail_scale,
+                                                options.detail_features)
                 warped = dataclasses.replace(warped, face=face_in_frame)
         if self.on_face is not None:
             cut = mask if keep is None else mask * (1 - crop_keep(keep, warped.box, matrix, mask.shape[0]))

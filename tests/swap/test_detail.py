@@ -1,5 +1,6 @@
 """Detail transfer: the rendered face's low band, the original's high band on the skin, less of it in the
-eyes, brows and lips. Constructed images with known bands on a template face."""
+eyes, brows and lips; contrast restoration: the rendered face's own band below the split raised to the
+original's strength. Constructed images with known bands on a template face."""
 from __future__ import annotations
 
 import cv2
@@ -10,7 +11,7 @@ from facewright.config import SwapOptions
 from facewright.errors import OptionError
 from facewright.faces.align import TEMPLATE
 from facewright.faces.mask import feature_mask, hull_mask
-from facewright.swap.detail import highpass, transfer_detail
+from facewright.swap.detail import MAX_GAIN, RESTORE_WIDTH, contrast_gain, highpass, restore_contrast, transfer_detail
 
 SIZE, SCALE = 256, 0.02
 POINTS = TEMPLATE * 150 + [53, 40]  # a face of about 150 px in a 256 px region
@@ -90,9 +91,66 @@ def test_the_split_scale_follows_the_face_size():
     assert np.abs(large[skin_large]).mean() > 1.5 * np.abs(little[skin_small]).mean()
 
 
+def middle(seed: int, rms: float) -> np.ndarray:
+    """Zero-mean structure all inside the band restore_contrast works on (sigma to RESTORE_WIDTH x sigma of the
+    split), `rms` strong."""
+    sigma = SCALE * 150
+    noise = np.random.default_rng(seed).standard_normal((SIZE, SIZE, 3)).astype(np.float32)
+    structure = cv2.GaussianBlur(noise, (0, 0), sigma) - cv2.GaussianBlur(noise, (0, 0), RESTORE_WIDTH * sigma)
+    return rms * structure / structure.std()
+
+
+def plain(level: float) -> np.ndarray:
+    """A face-sized region of one color: nothing in any band (smooth() has its 30-px blobs in the restored one)."""
+    return np.full((SIZE, SIZE, 3), level, np.float32)
+
+
+def mid_band(image: np.ndarray) -> np.ndarray:
+    sigma = SCALE * 150
+    return cv2.GaussianBlur(image, (0, 0), sigma) - cv2.GaussianBlur(image, (0, 0), RESTORE_WIDTH * sigma)
+
+
+def test_restore_raises_the_rendered_faces_own_faint_band_to_the_originals_strength():
+    own, theirs = middle(4, 0.01), middle(5, 0.025)  # the model draws its outlines at 40% of the footage's
+    rendered, original = plain(0.5) + own, plain(0.45) + theirs
+    out = restore_contrast(rendered, original, POINTS, 1.0, SCALE)
+    hull = hull_mask((SIZE, SIZE), POINTS)
+    face = cv2.erode(hull, np.ones((41, 41), np.uint8)) > 0.5  # the inside, clear of the border's ramp
+    raised = mid_band(out)[face]
+    # near the original's strength inside the face (the band filter, applied to a band, passes less than all of
+    # it: the boost lands a little short) and well above the model's own ...
+    rms = [float(np.sqrt(np.square(b).mean())) for b in (raised, mid_band(rendered)[face], mid_band(original)[face])]
+    assert 0.7 * rms[2] < rms[0] <= rms[2] and rms[0] > 1.8 * rms[1]
+    # ... and still the model's own shapes: none of the original's structure comes in
+    assert np.corrcoef(raised.ravel(), mid_band(own)[face].ravel())[0, 1] > 0.95
+    assert abs(np.corrcoef(raised.ravel(), theirs[face].ravel())[0, 1]) < 0.1
+    # the border with the frame, where the mask blends, and what is outside the face are left alone
+    assert np.abs(out - rendered)[cv2.dilate(hull, np.ones((5, 5), np.uint8)) == 0].max() < 1e-3  # < 1/4 level
+    # the coarse band (shape, identity) is left alone
+    assert np.abs(cv2.GaussianBlur(out - rendered, (0, 0), 4 * RESTORE_WIDTH * SCALE * 150)).max() < 0.01
+
+
+def test_restore_leaves_a_face_as_sharp_as_the_original_and_caps_a_flat_one():
+    sharp = plain(0.5) + middle(4, 0.05)
+    original = plain(0.45) + middle(5, 0.025)
+    assert contrast_gain(sharp, original, POINTS, SCALE) == 1.0
+    assert np.array_equal(restore_contrast(sharp, original, POINTS, 1.0, SCALE), sharp)
+    flat = plain(0.5) + middle(4, 0.001)
+    assert contrast_gain(flat, original, POINTS, SCALE) == MAX_GAIN
+    # strength scales the gain's excess over 1; 0 changes nothing
+    faint = plain(0.5) + middle(4, 0.01)
+    gain = contrast_gain(faint, original, POINTS, SCALE)
+    assert 2.0 < gain < MAX_GAIN
+    half = restore_contrast(faint, original, POINTS, 0.5, SCALE) - faint
+    full = restore_contrast(faint, original, POINTS, 1.0, SCALE) - faint
+    assert np.abs(half).mean() / np.abs(full).mean() == pytest.approx(0.5, abs=0.05)
+    assert np.array_equal(restore_contrast(faint, original, POINTS, 0.0, SCALE), faint)
+
+
 def test_swap_options_check_the_detail_range():
     assert SwapOptions(detail=0.5).detail == 0.5
-    for bad in ({"detail": -0.1}, {"detail": 1.5}, {"detail_scale": 0.0}, {"detail_scale": 0.5}):
+    for bad in ({"detail": -0.1}, {"detail": 1.5}, {"detail_scale": 0.0}, {"detail_scale": 0.5},
+                {"detail_features": -0.1}, {"detail_features": 1.1}, {"restore": -0.5}, {"restore": 2.0}):
         with pytest.raises(OptionError):
             SwapOptions(**bad)
 

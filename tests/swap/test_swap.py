@@ -22,7 +22,7 @@ from facewright import api
 from facewright.config import COLOR_MODES, SwapOptions
 from facewright.errors import ConsentError, DiskFullError, InputError, NoFaceError, OptionError, OutputError
 from facewright.faces.landmarks import Landmarker
-from facewright.faces.mask import hull_mask
+from facewright.faces.mask import face_size, hull_mask
 from facewright.media import probe, read_image, read_video, write_image
 from facewright.media.writer import VideoWriter
 from facewright.provenance.consent import ConsentRecord, utc_today
@@ -101,6 +101,24 @@ def test_a_swap_with_detail_is_sharper_inside_the_face_and_the_same_outside(mode
     outside = cv2.dilate(hull_mask(frame.shape, points, "head"), np.ones((25, 25), np.uint8)) == 0
     assert outside.sum() > frame.shape[0] * frame.shape[1] / 2
     assert np.array_equal(detailed[outside], plain[outside])
+
+
+def test_restore_raises_the_new_faces_own_contrast_inside_the_face_and_nothing_outside(model_ws, sample):
+    frame, model, points = first_frame_face(model_ws, sample)
+    flat, restored = (Compositor(model, SwapOptions(color_stats="frame", detail=0.0, restore=r))(frame, [(0, points)])
+                      for r in (0.0, 1.0))
+    core = cv2.erode(hull_mask(frame.shape, points), np.ones((31, 31), np.uint8)) > 0.5
+    sigma = 0.01 * face_size(points)  # the default --detail-scale: the band just coarser than it is raised
+
+    def contrast(image):
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        band = cv2.GaussianBlur(gray, (0, 0), sigma) - cv2.GaussianBlur(gray, (0, 0), 4 * sigma)
+        return float(np.square(band[core]).mean())
+
+    assert contrast(restored) > 1.5 * contrast(flat)
+    outside = cv2.dilate(hull_mask(frame.shape, points, "head"), np.ones((25, 25), np.uint8)) == 0
+    assert np.array_equal(restored[outside], flat[outside])
+
 
 def test_only_the_target_is_swapped_in_a_photo_of_two_people(model_ws, sample, tmp_path):
     ben = next(read_video(sample("single_face.mp4"))).image
