@@ -32,9 +32,11 @@ LOSSLESS = VideoOptions(crf=0, preset="ultrafast")
 PAYLOAD = 0x5EED  # the same watermark id for the one-process swap and the composite: the same pixels
 # Measured on single_face.mp4 with the tiny model (see the README): the faces go through 8 bits and x264 crf 0
 # yuv444p (within one level, two on noise) before color transfer and a 64 -> ~150 px warp; measured 0.17 levels
-# mean per frame at most (~1.2 inside the face's box, 0 elsewhere), 8 levels at most for a pixel.
-MEAN_BOUND = 0.25  # levels, mean absolute difference over a frame
-MAX_BOUND = 12  # levels, largest single-pixel difference
+# mean per frame at most (~1.2 inside the face's box, 0 elsewhere), 8 levels at most for a pixel. Since
+# `--restore` (on by default) raises the faint model's own band up to 3x, that rounding is raised with it in the
+# face: 0.26 levels mean per frame and 15 levels for a pixel at most (the gain is capped at 3: 3 x 8 = 24).
+MEAN_BOUND = 0.4  # levels, mean absolute difference over a frame
+MAX_BOUND = 24  # levels, largest single-pixel difference
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,8 @@ def test_render_only_then_composite_equals_swap(model_ws, sample, rendered, tmp_
     assert [f.pts for f in one] == [f.pts for f in two]
     assert audio_packets(swapped.output) == audio_packets(result.output)
     differences = [np.abs(a.image.astype(int) - b.image.astype(int)) for a, b in zip(one, two, strict=True)]
-    assert max(d.mean() for d in differences) < MEAN_BOUND and max(d.max() for d in differences) <= MAX_BOUND
+    worst = max(d.mean() for d in differences), max(d.max() for d in differences)
+    assert worst[0] < MEAN_BOUND and worst[1] <= MAX_BOUND, worst
     [report] = api.verify([result.output], workspace=model_ws)
     assert report.outcome == "verified" and report.label == "ai-generated"
     assert {c.identity for c in report.consents} == {"anna", "ben"} and "composited" in report.c2pa.facewright
