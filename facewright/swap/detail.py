@@ -85,10 +85,12 @@ def contrast_gain(face: np.ndarray, original: np.ndarray, points: Points, scale:
     """How many times the original face's band (sigma to RESTORE_WIDTH x sigma of the split) is stronger than
     the rendered face's inside the face's hull, in luminance RMS, within 1..MAX_GAIN. Arrays as in
     `restore_contrast`, `original` in float 0..1."""
-    inside = hull_mask(face.shape, points) > 0.5
+    return _gain(face, original, hull_mask(face.shape, points) > 0.5, split_sigma(points, scale))
+
+
+def _gain(face: np.ndarray, original: np.ndarray, inside: np.ndarray, sigma: float) -> float:
     if not inside.any():
         return 1.0
-    sigma = split_sigma(points, scale)
     own, wanted = _strength(face, inside, sigma), _strength(original, inside, sigma)
     return float(np.clip(wanted / max(own, 1e-6), 1.0, MAX_GAIN))
 
@@ -104,13 +106,14 @@ def restore_contrast(face: np.ndarray, original: np.ndarray, points: Points, str
     if strength <= 0 or face.size == 0:
         return face.copy()
     original = _unit(original, face.shape)
-    gain = 1.0 + strength * (contrast_gain(face, original, points, scale) - 1.0)
+    hull = (hull_mask(face.shape, points) > 0.5).astype(np.uint8)
+    sigma = split_sigma(points, scale)
+    gain = 1.0 + strength * (_gain(face, original, hull > 0, sigma) - 1.0)
     if gain == 1.0:
         return face.copy()
-    hull = (hull_mask(face.shape, points) > 0.5).astype(np.uint8)
     ramp = cv2.distanceTransform(hull, cv2.DIST_L2, 3) / (2 * RESTORE_EDGE * face_size(points))
     weight = (gain - 1.0) * np.minimum(ramp, 1.0)[..., None]
-    return np.clip(face + weight * _band(face, split_sigma(points, scale)), 0.0, 1.0)
+    return np.clip(face + weight * _band(face, sigma), 0.0, 1.0)
 
 
 def _unit(original: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
