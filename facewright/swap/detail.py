@@ -142,5 +142,5 @@ def transfer_detail(face: np.ndarray, original: np.ndarray, points: Points, amou
     original = _unit(original, face.shape)
     sigma = split_sigma(points, scale)
     weight = amount * detail_weight(face.shape, points, inside)[..., None]
-    moved = face + weight * (highpass(original, sigma) - highpass(face, sigma))
+    moved = face + weight * highpass(original - face, sigma)  # = highpass(original) - highpass(face): one blur
     return np.clip(moved, 0.0, 1.0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -111,6 +112,29 @@ def test_negative_erode_grows_by_a_disk(radius):
     grown = erode(block(), -radius)
     np.testing.assert_array_equal(grown, minkowski(block(), radius))
     assert grown.sum() > block().sum()
+
+
+def disk_filter(mask: np.ndarray, radius: float) -> np.ndarray:
+    """The definition `erode` keeps: a min (max for a negative radius) over the disk x^2 + y^2 <= r^2."""
+    reach = math.floor(abs(radius))
+    y, x = np.mgrid[-reach:reach + 1, -reach:reach + 1]
+    disk = (x * x + y * y <= radius * radius).astype(np.uint8)
+    return cv2.erode(mask, disk) if radius > 0 else cv2.dilate(mask, disk)
+
+
+@pytest.mark.parametrize("radius", [3.5, 4, 7.3, -4, -9.5, 25, -40, 60.01])
+def test_a_hard_mask_erodes_as_the_disk_filter_does(radius):
+    """A 0/1 mask takes a distance transform: the same pixels as the disk filter, edges and border included."""
+    rng = np.random.default_rng(int(abs(radius) * 10))
+    mask = np.zeros((150, 170), np.float32)
+    for _ in range(4):
+        centre, axes = rng.integers(0, [170, 150]), rng.integers(2, 50, 2)
+        cv2.ellipse(mask, tuple(map(int, centre)), tuple(map(int, axes)), float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+    mask[rng.random(mask.shape) < 0.01] = 1  # specks
+    mask[rng.random(mask.shape) < 0.01] = 0  # holes
+    np.testing.assert_array_equal(erode(mask, radius), disk_filter(mask, radius))
+    soft = mask * 0.5
+    np.testing.assert_array_equal(erode(soft, radius), disk_filter(soft, radius))  # a soft mask: the filter itself
 
 
 def test_the_image_border_does_not_erode():
