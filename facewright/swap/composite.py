@@ -1,9 +1,10 @@
 """`facewright composite INPUT --patch DIR -o OUT`: a swapped video made from the faces `swap --render-only`
 rendered (swap.rendered), without the model: what a CPU node does after a GPU node rendered.
 
-Before any frame is read, on this machine (the one that signs): the render folder must be complete and made
-from this very input (sha256), every consent the render was checked under must still be active, and none of
-the model's training consents revoked; their ids go into the output's manifest. Then the input is decoded
+Before any frame is read, on this machine (the one that signs): the render folder must be complete, its
+patch.json signed by a signer this machine trusts and unchanged since, and made from this very input (sha256);
+every consent the render was checked under must still be active, and none of the model's training consents
+revoked; their ids go into the output's manifest. Then the input is decoded
 once; each frame's stored faces are composited exactly as `swap` composites the faces it renders
 (compose.FaceCompositor: mask, color with the render's fitted maps, hands and mask-model occlusion and
 detail transfer from this frame's pixels, blend), and the frame is labelled and watermarked, encoded with the
@@ -60,7 +61,7 @@ def composite(ws: Workspace, input: str | Path, patch: str | Path, output: str |
         raise OptionError("composite makes a video from a video's render", path=input,
                           fix="give the video that `swap --render-only` rendered")
     input_sha256 = sha256_file(input)
-    manifest, tracks = read_render(Path(patch), input, input_sha256)
+    manifest, tracks = read_render(Path(patch), input, input_sha256, trust)
     check_recorded(ws, Path(patch), manifest, tracks, input_sha256)
     consent_ids = tuple(active_consent(ws, c, trust=trust).id for c in manifest["consent_ids"])
     model = manifest["model"]

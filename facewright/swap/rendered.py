@@ -22,7 +22,10 @@ process or machine composites (swap.composite). The folder holds, per chosen tra
 
 `patch.json`, written last and atomically, names the input (sha256), the model (name, sha256, face type,
 resolution), the consent ids the render was checked under, the options that shaped the render, the tracks
-in compositing order and the sha256 of every file. A folder without it is an unfinished render.
+in compositing order and the sha256 of every file. A folder without it is an unfinished render. It is
+signed (its "seal": the signature over the rest and the signer's certificate chain, provenance.signed), so
+no part of it, the geometry's hashes included, can be changed unseen: composite refuses a manifest whose
+signature does not verify or whose signer this machine does not trust.
 
 `--patch DIR` (swap.patch) is a different thing: color-matched, blended-mask faces as finished material for an
 editor, written beside a swapped video. An artist may also edit the files here (a face fixed in a compositing
@@ -41,19 +44,21 @@ from pathlib import Path
 import numpy as np
 
 from facewright.config import VideoOptions
-from facewright.errors import PatchError
+from facewright.errors import ConsentError, PatchError
 from facewright.files import atomic_path, sha256_file, temp_folder
 from facewright.media.kind import MediaKind
 from facewright.media.video import VideoFrame, probe, read_video
 from facewright.media.writer import VideoWriter
-from facewright.provenance import watermark
+from facewright.provenance import signed, watermark
 from facewright.provenance.keys import SigningIdentity
 from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, seal
+from facewright.provenance.trust import Trust
 from facewright.swap import color as _color
 from facewright.swap.compose import FaceJob, Rendered
 
-FORMAT = "facewright-render-v1"
+FORMAT = "facewright-render-v2"  # v2: patch.json is signed
 MANIFEST = "patch.json"
+SEAL = "seal"  # patch.json's signature over the rest of it
 LOSSLESS = VideoOptions(crf=0, preset="veryfast")
 LOSSLESS_PIX_FMT = "yuv444p"  # full chroma: faces keep their color edges (yuv420p would halve them)
 INTERMEDIATE = ("intermediate", "render-only faces for facewright composite, unlabelled so that no label is pasted "
@@ -220,6 +225,7 @@ class RenderWriter:
             self.end(track)
         records = [json.loads((self.folder / track_record(t)).read_text()) for t in tracks]
         manifest = {**self.facts, "tracks": records}
+        manifest[SEAL] = signed.seal(manifest, self.signer)
         with atomic_path(self.folder / MANIFEST) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1) + "\n")
         self.close()
@@ -270,9 +276,10 @@ class StoredTrack:
                    mask.image[..., 0].astype(np.float32) / 255)
 
 
-def read_render(folder: Path, input: Path, input_sha256: str) -> tuple[dict, list[StoredTrack]]:
+def read_render(folder: Path, input: Path, input_sha256: str, trust: Trust) -> tuple[dict, list[StoredTrack]]:
     """The manifest and tracks of a render folder made from `input`; PatchError when it is unfinished, of
-    another input, or a track file does not hold the frames it should."""
+    another input, its manifest is not signed by a signer `trust` trusts or was changed after signing, or a
+    track file does not hold the frames it should."""
     manifest_path = folder / MANIFEST
     if not folder.is_dir():
         raise PatchError("no such render folder", path=folder,
@@ -284,12 +291,25 @@ def read_render(folder: Path, input: Path, input_sha256: str) -> tuple[dict, lis
     manifest = json.loads(manifest_path.read_text())
     if manifest.get("format") != FORMAT:
         raise PatchError(f"not a {FORMAT} render folder", path=manifest_path, fix="render it again with this version")
+    _check_signed(manifest, manifest_path, trust)
     if manifest["input"]["sha256"] != input_sha256:
         raise PatchError(f"the render was made from another input ({manifest['input']['name']}, sha256 "
                          f"{manifest['input']['sha256'][:16]}), not from {input.name} (sha256 {input_sha256[:16]})",
                          path=folder, fix=f"composite it with the video it was rendered from, or render {input.name} "
                                           "into another folder")
     return manifest, [_read_track(folder, record) for record in manifest["tracks"]]
+
+
+def _check_signed(manifest: dict, path: Path, trust: Trust) -> None:
+    seal = manifest.get(SEAL)
+    fix = "put back the patch.json the render wrote, or render again (swap --render-only) into a new folder"
+    if not isinstance(seal, dict):
+        raise PatchError(f"{MANIFEST} is not signed", path=path, fix=fix)
+    try:
+        signed.check_seal(seal, {k: v for k, v in manifest.items() if k != SEAL}, trust, what="render manifest",
+                          path=path, fix=fix)
+    except ConsentError as exc:  # the signature's own words, as the error of a render folder
+        raise PatchError(exc.message, path=path, fix=exc.fix) from exc
 
 
 def _read_track(folder: Path, record: dict) -> StoredTrack:

@@ -16,12 +16,15 @@ from facewright import api
 from facewright.cli import main
 from facewright.config import MarkOptions, SwapOptions, VideoOptions
 from facewright.errors import ConsentError, OptionError, PatchError
+from facewright.files import sha256_file
 from facewright.media import read_video
 from facewright.media.writer import VideoWriter
+from facewright.provenance import signed
 from facewright.provenance.consent import ConsentRecord
+from facewright.provenance.keys import load_identity
 from facewright.swap import color, compose
 from facewright.swap.composite import composite
-from facewright.swap.rendered import color_arrays, color_from_arrays, track_files
+from facewright.swap.rendered import SEAL, color_arrays, color_from_arrays, track_files
 from facewright.swap.run import swap as run_swap
 from facewright.workspace import Workspace
 from tests.conftest import SWAP_MODEL as MODEL
@@ -158,7 +161,8 @@ def test_a_render_run_again_keeps_the_tracks_it_completed(model_ws, sample, rend
     [result] = api.swap(sample("single_face.mp4"), model=MODEL, workspace=model_ws, render_only=str(folder))
     assert result.output == folder / "patch.json" and result.tracks_swapped == 1
     assert "1 track(s) kept from an earlier render" in " ".join(result.notes)
-    assert json.loads(result.output.read_text()) == json.loads((rendered / "patch.json").read_text())
+    again, first = (json.loads(path.read_text()) for path in (result.output, rendered / "patch.json"))
+    assert again.pop(SEAL) != first.pop(SEAL) and again == first  # an ECDSA signature is new each time
 
 
 @pytest.mark.parametrize("mode", color.color_modes())
@@ -182,8 +186,14 @@ def test_options_that_do_not_fit_render_only_are_refused(model_ws, sample, tmp_p
                  preview=2)
 
 
+def resign(folder, manifest: dict, signer) -> None:
+    """patch.json rewritten as `manifest`, sealed again by `signer`."""
+    manifest = {k: v for k, v in manifest.items() if k != SEAL}
+    (folder / "patch.json").write_text(json.dumps({**manifest, SEAL: signed.seal(manifest, signer)}))
+
+
 def test_moved_geometry_or_a_forged_manifest_is_refused(model_ws, sample, rendered, tmp_path):
-    """patch.json and the .npz are not signed: the catalog's record of each faces file is the witness."""
+    """patch.json is signed; behind the signature, the catalog's record of each faces file is the witness."""
     source = sample("single_face.mp4")
     folder = copy_of(rendered, tmp_path)
     geometry = folder / track_files(0)["geometry"]
@@ -195,11 +205,25 @@ def test_moved_geometry_or_a_forged_manifest_is_refused(model_ws, sample, render
     geometry.write_bytes(buffer.getvalue())
     with pytest.raises(PatchError, match="geometry .* changed since the render"):
         api.composite(source, tmp_path / "x.mp4", patch=folder, workspace=model_ws)
+    manifest = json.loads((folder / "patch.json").read_text())
+    manifest["tracks"][0]["sha256"][geometry.name] = sha256_file(geometry)  # the edit's hash written in too
+    (folder / "patch.json").write_text(json.dumps(manifest))
+    with pytest.raises(PatchError, match="signature does not verify: it was changed after signing") as caught:
+        api.composite(source, tmp_path / "x.mp4", patch=folder, workspace=model_ws)
+    assert caught.value.path == folder / "patch.json"
+    stranger = load_identity(tmp_path / "stranger-keys", display_name="Someone Else")
+    resign(folder, manifest, stranger)  # signed again, by a key this machine does not trust
+    with pytest.raises(PatchError, match="signed by .*Someone Else.*a signer this machine does not trust"):
+        api.composite(source, tmp_path / "x.mp4", patch=folder, workspace=model_ws)
+    del manifest[SEAL]
+    (folder / "patch.json").write_text(json.dumps(manifest))
+    with pytest.raises(PatchError, match="patch.json is not signed"):
+        api.composite(source, tmp_path / "x.mp4", patch=folder, workspace=model_ws)
     shutil.rmtree(folder)
     folder = copy_of(rendered, tmp_path)
     manifest = json.loads((folder / "patch.json").read_text())
     manifest["consent_ids"] = manifest["consent_ids"][::-1]  # other consents claimed for the same faces
-    (folder / "patch.json").write_text(json.dumps(manifest))
+    resign(folder, manifest, api.keys_show())  # even signed by this machine's own key
     with pytest.raises(PatchError, match="not a render this workspace recorded"):
         api.composite(source, tmp_path / "x.mp4", patch=folder, workspace=model_ws)
     assert not (tmp_path / "x.mp4").exists()
