@@ -22,6 +22,7 @@ from facewright.errors import WorkerLostError
 C = TypeVar("C")
 T = TypeVar("T")
 R = TypeVar("R")
+M = TypeVar("M")
 
 # Each worker is one core's worth: libraries that start a thread per core (OpenMP in torch, OpenCV,
 # MediaPipe's XNNPACK) would otherwise run N x N threads on N cores.
@@ -30,6 +31,14 @@ _ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPE
 
 class Pool(Protocol):
     workers: int  # how many items run at once
+    apart: bool  # whether `chain` runs its two stages as tasks of their own, on the resources each asks for
+
+    def chain(self, first: tuple[Callable[[C, T], M], C], second: tuple[Callable[[C, T, M], R], C], items: Sequence[T],
+              done: Callable[[int, R], None] | None = None) -> list[R]:
+        """`map` of two stages, each a (function, context): [second(context2, item, first(context1, item))]. Where
+        the pool keeps them `apart` (Ray with GPUs: the model's work on a GPU, the rest on CPUs) each stage is a
+        task and what the first returns travels to the second; else both run in one task."""
+        ...
 
     def map(self, fn: Callable[[C, T], R], context: C, items: Sequence[T],
             done: Callable[[int, R], None] | None = None) -> list[R]:
@@ -44,6 +53,11 @@ class InlinePool:
     """The items one after another in this process (`--workers 1`)."""
 
     workers = 1
+    apart = False
+
+    def chain(self, first: tuple[Callable[[C, T], M], C], second: tuple[Callable[[C, T, M], R], C], items: Sequence[T],
+              done: Callable[[int, R], None] | None = None) -> list[R]:
+        return self.map(chained, (first, second), items, done)
 
     def map(self, fn: Callable[[C, T], R], context: C, items: Sequence[T],
             done: Callable[[int, R], None] | None = None) -> list[R]:
@@ -68,6 +82,8 @@ class LocalPool:
     """A process per worker on this machine, started with `spawn` (a fork would copy the driver's threads
     and CUDA state). The processes start at once and import facewright while the driver works on; they
     stay for every `map` until `close`."""
+
+    apart = False
 
     def __init__(self, workers: int):
         if workers < 1:
@@ -100,6 +116,10 @@ class LocalPool:
             cf.wait(futures)  # nothing of this map runs on once it has failed
             raise
         return [results[i] for i in range(len(items))]
+
+    def chain(self, first: tuple[Callable[[C, T], M], C], second: tuple[Callable[[C, T, M], R], C], items: Sequence[T],
+              done: Callable[[int, R], None] | None = None) -> list[R]:
+        return self.map(chained, (first, second), items, done)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -148,6 +168,12 @@ class LazyPool:
     def __exit__(self, *exc: object) -> None:
         if self._made is not None:
             self._made.close()
+
+
+def chained(stages: tuple[tuple[Callable, object], tuple[Callable, object]], item: object) -> object:
+    """Both stages of a `chain` in one task (a pool that does not keep them apart)."""
+    (first, one), (second, two) = stages
+    return second(two, item, first(one, item))
 
 
 def one_thread_worker() -> None:

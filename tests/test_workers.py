@@ -28,6 +28,10 @@ def die(_: object, item: int) -> int:
     return item
 
 
+def plus(offset: int, item: int, first: int) -> tuple[int, int]:
+    return item, offset + first
+
+
 def test_typed_errors_survive_pickling_with_their_fields():
     error = pickle.loads(pickle.dumps(TruncatedMediaError("cut short", path="a.mp4", fix="re-copy", decoded_frames=3,
                                                           expected_frames=9)))
@@ -44,6 +48,17 @@ def test_the_inline_pool_runs_in_order_and_reports_each_item():
     assert isinstance(local_pool(1), InlinePool)
 
 
+def test_a_chain_on_a_pool_that_keeps_no_stages_apart_runs_both_in_one_task():
+    """second(context2, item, first(context1, item)), in item order, `done` per item."""
+    seen = []
+    pool = InlinePool()
+    assert not pool.apart
+    assert pool.chain((square, 1), (plus, 100), [2, 3], done=lambda i, r: seen.append(i)) == [(2, 105), (3, 110)]
+    assert seen == [0, 1]
+    with pytest.raises(TruncatedMediaError):
+        pool.chain((fail_on, 3), (plus, 0), [1, 3])
+
+
 @pytest.mark.slow
 def test_a_local_pool_returns_in_order_raises_a_workers_typed_error_and_reports_a_dead_worker():
     with LocalPool(2) as pool:
@@ -53,5 +68,6 @@ def test_a_local_pool_returns_in_order_raises_a_workers_typed_error_and_reports_
         with pytest.raises(TruncatedMediaError) as caught:
             pool.map(fail_on, 2, [1, 2, 3])
         assert caught.value.decoded_frames == 3 and caught.value.path.name == "clip2.mp4"
+        assert not pool.apart and pool.chain((square, 0), (plus, 1), [4, 5]) == [(4, 17), (5, 26)]
     with LocalPool(2) as pool, pytest.raises(WorkerLostError, match="a worker process died"):
         pool.map(die, None, [1])

@@ -85,7 +85,7 @@ def cluster_pool(args: argparse.Namespace) -> Iterator[Pool | None]:
     if args.cluster == Cluster.LOCAL:
         yield None
         return
-    pool = make_pool(args.workers, args.cluster)
+    pool = make_pool(args.workers, args.cluster, getattr(args, "device", None) or "auto")
     try:
         yield pool
     finally:

@@ -20,13 +20,14 @@ class Cluster(StrEnum):
     RAY = "ray"  # Ray tasks on the cluster at $RAY_ADDRESS, or on a Ray started here
 
 
-def make_pool(workers: int | None, cluster: str = "local") -> Pool:
+def make_pool(workers: int | None, cluster: str = "local", device: str = "auto") -> Pool:
     """The pool of `--workers N --cluster NAME`.
 
     "local": `facewright.workers.local_pool(workers)` (None or 0: one per core; 1: this process alone), even
     where $RAY_ADDRESS is set: that variable only says which Ray cluster `--cluster ray` joins.
     "ray": a `RayPool` on the cluster at $RAY_ADDRESS (else a Ray started on this machine); `workers` caps how
-    many tasks run at once (None or 0: as many as the cluster has CPUs).
+    many tasks run at once (None or 0: as many as the cluster has CPUs). Where the cluster has GPUs and `device`
+    is not "cpu", a swap's model runs in GPU tasks and its compositing in CPU tasks (`RayPool.chain`).
     """
     try:
         choice = Cluster(cluster)
@@ -35,4 +36,4 @@ def make_pool(workers: int | None, cluster: str = "local") -> Pool:
                           fix=f"use --cluster {' or '.join(c.value for c in Cluster)}") from None
     if choice is Cluster.LOCAL:
         return local_pool(workers)
-    return RayPool(workers=workers or None)
+    return RayPool(workers=workers or None, render_gpus=0 if device == "cpu" else None)

@@ -2,7 +2,10 @@
 
 Ray is the optional extra `pip install 'facewright[ray]'`: this module imports it only when a pool is made, so
 `import facewright.cluster` works without it. Each `map` puts `context` into Ray's object store once and sends
-each item as a task asking for `cpus_per_task` CPUs and `gpus_per_task` GPUs. A task whose worker process dies
+each item as a task asking for `cpus_per_task` CPUs and `gpus_per_task` GPUs. On a cluster with GPUs a `chain`
+keeps its two stages apart: the first (a swap's model) as tasks asking for `render_gpus` GPUs, the second (the
+compositing and encoding) as CPU tasks, each started as soon as its first stage's result is ready, which Ray
+hands from the GPU node to the CPU one through its object store. A task whose worker process dies
 (killed, out of memory, its node lost) is run again, up to `max_retries` times; an error that `fn` raises is
 not retried and reaches the driver as itself (an `OptionError` stays an `OptionError`, with its path and fix).
 
@@ -22,11 +25,12 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from facewright.errors import FacewrightError, NoDeviceError, OptionError, WorkerLostError
-from facewright.workers import cores, one_thread_worker
+from facewright.workers import chained, cores, one_thread_worker
 
 C = TypeVar("C")
 T = TypeVar("T")
 R = TypeVar("R")
+M = TypeVar("M")
 
 INSTALL = "pip install 'facewright[ray]'"
 LOGS = "/tmp/ray/session_latest/logs"  # each node's worker logs, where `ray start` left its default temp dir
@@ -39,23 +43,36 @@ class RayPool:
     that connection, and `close` leaves it open: so a second pool with other resources per task can share it.
 
     `workers`: at most this many tasks at once (default: as many as the cluster's CPUs, or GPUs where tasks ask
-    for GPUs, can hold; counted when the pool is made).
+    for GPUs, can hold; counted when the pool is made). `render_gpus`: what a chain's first stage asks for (None:
+    1 where the cluster has a GPU, else 0: both stages in one CPU task). `local_gpus`: the GPUs of a Ray started
+    here (None: those it finds).
     """
 
     def __init__(self, address: str | None = None, *, gpus_per_task: float = 0, cpus_per_task: float = 1,
-                 max_retries: int = 3, workers: int | None = None, local_cpus: int | None = None):
+                 max_retries: int = 3, workers: int | None = None, local_cpus: int | None = None,
+                 render_gpus: float | None = None, local_gpus: int | None = None):
         _check_options(gpus_per_task, cpus_per_task, max_retries, workers)
+        if render_gpus is not None and render_gpus < 0:
+            raise OptionError(f"render_gpus must be 0 or more, got {render_gpus}", fix="give 0 (no GPU) or more")
         self._ray = _import_ray()
-        self._owner = _connect(self._ray, address or os.environ.get("RAY_ADDRESS"), local_cpus)
+        self._owner = _connect(self._ray, address or os.environ.get("RAY_ADDRESS"), local_cpus, local_gpus)
         self.max_retries = max_retries
         self._limit = workers
         try:
-            self.workers = workers or _capacity(self._ray.cluster_resources(), cpus_per_task, gpus_per_task)
+            resources = self._ray.cluster_resources()
+            self.workers = workers or _capacity(resources, cpus_per_task, gpus_per_task)
+            self.render_gpus = (1.0 if resources.get("GPU") else 0.0) if render_gpus is None else render_gpus
+            if self.render_gpus:
+                _capacity(resources, 1, self.render_gpus)  # no GPU: the typed error, now
         except BaseException:
             self.close()
             raise
-        self._task = self._ray.remote(_run).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task,
-                                                    max_retries=max_retries, retry_exceptions=False)
+        self.apart = self.render_gpus > 0
+        remote = self._ray.remote(_run)
+        self._task = remote.options(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=max_retries,
+                                    retry_exceptions=False)
+        self._render = remote.options(num_cpus=1, num_gpus=self.render_gpus, max_retries=max_retries,
+                                      retry_exceptions=False)
 
     def map(self, fn: Callable[[C, T], R], context: C, items: Sequence[T],
             done: Callable[[int, R], None] | None = None) -> list[R]:
@@ -76,6 +93,34 @@ class RayPool:
                 self._collect(pending, results, len(items), done)
         except BaseException:
             self._stop(pending)
+            raise
+        return [results[i] for i in range(len(items))]
+
+    def chain(self, first: tuple[Callable[[C, T], M], C], second: tuple[Callable[[C, T, M], R], C], items: Sequence[T],
+              done: Callable[[int, R], None] | None = None) -> list[R]:
+        """[second(context2, item, first(context1, item))]: where the pool is `apart`, the first stage of each item a
+        task asking for `render_gpus` GPUs and the second a CPU task that Ray starts once the first's result is
+        ready (the next items' first stages run meanwhile); else both in one task, as `map`. On the first error
+        every task of the chain still queued or running is stopped, then the error is raised."""
+        if not self.apart:
+            return self.map(chained, (first, second), items, done)
+        ray = self._ray
+        (run_first, context_first), (run_second, context_second) = first, second
+        shared_first, shared_second = ray.put(context_first), ray.put(context_second)
+        limit = self._limit or len(items)
+        pending: dict[Any, int] = {}
+        started: list[Any] = []  # the first stages' results, for stopping them too
+        results: dict[int, R] = {}
+        try:
+            for i, item in enumerate(items):
+                while len(pending) >= limit:
+                    self._collect(pending, results, len(items), done)
+                started.append(self._render.remote(run_first, shared_first, item))
+                pending[self._task.remote(run_second, shared_second, item, started[-1])] = i
+            while pending:
+                self._collect(pending, results, len(items), done)
+        except BaseException:
+            self._stop({**dict.fromkeys(started, -1), **pending})
             raise
         return [results[i] for i in range(len(items))]
 
@@ -112,10 +157,11 @@ class RayPool:
         self._ray.wait(list(pending), num_returns=len(pending), fetch_local=False)
 
 
-def _run(fn: Callable[[C, T], R], context: C, item: T) -> R:
-    """One task, in a Ray worker process: `context` arrives resolved from the object store."""
+def _run(fn: Callable[..., R], context: C, item: T, *more: Any) -> R:
+    """One task, in a Ray worker process: `context` (and a chain's first result, `more`) arrive resolved from the
+    object store."""
     _limit_threads()
-    return fn(context, item)
+    return fn(context, item, *more)
 
 
 @functools.cache  # once per worker process, which Ray keeps for the tasks that follow
@@ -142,7 +188,7 @@ def _check_options(gpus_per_task: float, cpus_per_task: float, max_retries: int,
         raise OptionError(f"workers must be at least 1, got {workers}", fix="give 1 or more, or none for all")
 
 
-def _connect(ray: ModuleType, address: str | None, local_cpus: int | None) -> bool:
+def _connect(ray: ModuleType, address: str | None, local_cpus: int | None, local_gpus: int | None = None) -> bool:
     """Connect this process to Ray; True if it was this call that did (so `close` should disconnect).
 
     A local Ray is not bound to loopback: on Linux Ray gives its node the machine's own address whatever it is
@@ -157,7 +203,7 @@ def _connect(ray: ModuleType, address: str | None, local_cpus: int | None) -> bo
             ray.init(address=address, **quiet)
         else:  # "local": a Ray of its own, never one that `ray start` left running on this machine
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a private toolkit reports nothing home
-            ray.init(address="local", num_cpus=local_cpus or cores(), **quiet)
+            ray.init(address="local", num_cpus=local_cpus or cores(), num_gpus=local_gpus, **quiet)
     except ConnectionError as exc:
         raise _unreachable(address, exc) from exc
     return True

@@ -8,6 +8,9 @@ Pass 2, `render_chunk`: each chunk's chosen faces rendered, composited, labelled
 frames encoded into a segment file with the input's timestamps and the output's encoder settings. The
 driver joins the segments without re-encoding them, muxes the input's audio in once, signs the file once
 and records it: workers never touch the catalog or the signing key.
+On a pool that keeps a chain's stages apart (Ray with GPUs), pass 2 is two tasks per chunk: `render_faces`
+(the model, on a GPU) and `composite_chunk` (the rest, on CPUs), the rendered faces handed between them; both
+decode the chunk, and their frames are those of `render_chunk` exactly.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -41,13 +44,13 @@ from facewright.files import atomic_path, sha256_file, staging
 from facewright.media.image import Frame
 from facewright.media.kind import MediaKind
 from facewright.media.segments import Chunk, join_segments, read_chunk, video_chunks
-from facewright.media.transcode import transcode_chunk
+from facewright.media.transcode import batches, transcode_chunk
 from facewright.media.video import probe
 from facewright.prefetch import prefetch
 from facewright.provenance.likeness import Reference
 from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, seal
 from facewright.swap.color import ColorMap
-from facewright.swap.compose import Compositor, fit_track_colors
+from facewright.swap.compose import Compositor, Prerendered, Rendered, face_jobs, fit_track_colors
 from facewright.swap.footage import MAX_GAP, MAX_SAMPLES, FaceTrack, Footage, FootageScanner, sighted
 from facewright.swap.identity import IdentityChecker
 from facewright.swap.model import SwapModel
@@ -187,7 +190,8 @@ def _extend(merged: FaceTrack, part: FaceTrack) -> None:
 @dataclass(frozen=True)
 class RenderContext:
     input: Path
-    model: SwapModel
+    model: SwapModel | None  # None where the model runs in a task of its own (`render_faces`)
+    face_type: str
     options: SwapOptions
     colors: Mapping[int, ColorMap]
     mask_model: MaskModel | None
@@ -226,12 +230,38 @@ class ChunkRender:
 
 
 def render_chunk(context: RenderContext, task: RenderTask) -> ChunkRender:
+    """Pass 2 of one chunk in one task: its faces rendered, composited, marked and encoded into its segment."""
+    return _segment(context, task, lambda occlusion: Compositor(_placed(context.model, context.options.device),
+                                                                context.options, dict(context.colors), occlusion))
+
+
+def render_faces(context: RenderContext, task: RenderTask) -> Rendered:
+    """The model's part of `render_chunk` alone (a GPU task): the chunk's chosen faces rendered, batch by batch of
+    frames exactly as `render_chunk` renders them, in frame order. Only `input`, `model` and `options` of
+    `context` are used."""
+    compositor = Compositor(_placed(context.model, context.options.device), context.options)
+    parts = []
+    for frames in prefetch(batches(read_chunk(context.input, task.chunk), max(1, context.options.batch)), depth=2):
+        jobs = face_jobs([task.faces.get(f.index, []) for f in frames])
+        if jobs:
+            parts.append(compositor.render([f.image for f in frames], jobs)[0])
+    return Rendered.join(parts, compositor.model.resolution)
+
+
+def composite_chunk(context: RenderContext, task: RenderTask, rendered: Rendered) -> ChunkRender:
+    """The rest of `render_chunk` (a CPU task), with the faces `render_faces` rendered: composited, marked and
+    encoded into the chunk's segment. `context.model` may be None."""
+    return _segment(context, task, lambda occlusion: Prerendered(rendered, context.options, context.face_type,
+                                                                 dict(context.colors), occlusion))
+
+
+def _segment(context: RenderContext, task: RenderTask,
+             compositor_for: Callable[[Occlusion], Compositor | Prerendered]) -> ChunkRender:
     start = time.perf_counter()
     occlusion = Occlusion(HandTracker(video=True) if context.hands else None,
                           _placed(context.mask_model, context.options.device), context.options.mouth == "keep")
     with contextlib.closing(occlusion):
-        compositor = Compositor(_placed(context.model, context.options.device), context.options,
-                                dict(context.colors), occlusion)
+        compositor = compositor_for(occlusion)
         render = FrameRenderer(compositor, dict(task.faces), FrameMarker(context.plan, MediaKind.VIDEO),
                                set(task.preview), None)
         segment = context.folder / f"chunk_{task.chunk.index:04d}.mp4"
@@ -313,8 +343,8 @@ def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence
     folder = ChunkFolder(output, _swap_key(job, input, chunks, chosen.consent.id))
     plan = folder.open(plan, resume)
     colors = fit_track_colors(job.model, chosen.tracks, job.options)
-    context = RenderContext(input.resolve(), _portable(job.model), job.options, colors, _portable(job.mask_model),
-                            job.hands, plan, job.video, folder.path.resolve())
+    context = RenderContext(input.resolve(), _portable(job.model), job.model.face_type, job.options, colors,
+                            _portable(job.mask_model), job.hands, plan, job.video, folder.path.resolve())
     every = [RenderTask(c, {f: faces for f, faces in chosen.faces.items() if f in c},
                         frozenset(p for p in previews if p in c)) for c in chunks]
     try:
@@ -341,6 +371,7 @@ def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence
                       len(footage.tracks), time.perf_counter() - start, plan.payload_hex, result.sha256, preview,
                       stages, probe(input).video.frames, 0, chosen.untouched,
                       job.notes + chosen.notes + (f"swapped in {len(chunks)} chunks on {pool.workers} workers",)
+                      + (("rendered in GPU tasks, composited in CPU tasks",) if pool.apart else ())
                       + ((f"{kept} chunk(s) rendered by an interrupted run were kept",) if kept else ()))
 
 
@@ -354,7 +385,13 @@ def _render(job: SwapJob, pool: Pool, context: RenderContext, every: Sequence[Re
     with job.progress(total=every[-1].chunk.stop, desc=f"swap {input.name} ({len(every)} chunks"
                       + (f", {kept} done before" if kept else "") + ")", unit="frame") as bar:
         bar.update(sum(r.frames for r in done.values()))
-        for render in pool.map(render_chunk, context, tasks, done=lambda _, r: bar.update(r.frames)):
+        if pool.apart:  # the model's work in GPU tasks, without the rest; the rest in CPU tasks, without the model
+            renders = pool.chain((render_faces, dataclasses.replace(context, mask_model=None)),
+                                 (composite_chunk, dataclasses.replace(context, model=None)), tasks,
+                                 done=lambda _, r: bar.update(r.frames))
+        else:
+            renders = pool.map(render_chunk, context, tasks, done=lambda _, r: bar.update(r.frames))
+        for render in renders:
             done[render.chunk.index] = render
     return [done[t.chunk.index] for t in every], kept
 

@@ -39,6 +39,20 @@ class Rendered:
     faces: np.ndarray  # N x S x S x 3 float32 RGB in [0, 1], before color transfer
     masks: np.ndarray  # N x S x S float32 in [0, 1], the model's predicted masks
 
+    def __len__(self) -> int:
+        return len(self.matrices)
+
+    def part(self, start: int, stop: int) -> Rendered:
+        return Rendered(self.matrices[start:stop], self.faces[start:stop], self.masks[start:stop])
+
+    @staticmethod
+    def join(parts: Sequence[Rendered], size: int) -> Rendered:
+        """The parts' faces one after another (none: an empty Rendered of S = `size`)."""
+        if not parts:
+            return Rendered([], np.zeros((0, size, size, 3), np.float32), np.zeros((0, size, size), np.float32))
+        return Rendered([m for p in parts for m in p.matrices], np.concatenate([p.faces for p in parts]),
+                        np.concatenate([p.masks for p in parts]))
+
 
 FaceJob = tuple[int, int, Points]  # (frame position in the batch, track id, 68 points in frame pixels)
 
@@ -170,6 +184,27 @@ class Compositor(FaceCompositor):
             step = self.options.batch
             parts = [self.model.render(crops[i:i + step]) for i in range(0, len(crops), step)]
         return Rendered(matrices, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])), crops
+
+
+class Prerendered(FaceCompositor):
+    """A Compositor whose model ran elsewhere (a GPU task of its own: swap.chunks): `many` composites the next
+    faces of `rendered`, which holds the faces of the same frames in the order `Compositor.render` gave them."""
+
+    def __init__(self, rendered: Rendered, options: SwapOptions, face_type: str,
+                 colors: dict[int, ColorMap] | None = None, occlusion: Occlusion | None = None):
+        super().__init__(options, face_type, colors, occlusion)
+        self.rendered, self.used = rendered, 0
+
+    def many(self, images: Sequence[Frame], faces: Sequence[Sequence[tuple[int, Points]]],
+             times: Sequence[float | None] | None = None) -> list[Frame]:
+        jobs = face_jobs(faces)
+        if not jobs:
+            return list(images)
+        if self.used + len(jobs) > len(self.rendered):
+            raise ValueError(f"{len(self.rendered)} rendered faces, and more asked for ({self.used + len(jobs)})")
+        part = self.rendered.part(self.used, self.used + len(jobs))
+        self.used += len(jobs)
+        return self.composite(images, jobs, part, times)
 
 
 def fit_track_colors(model: SwapModel, tracks: Sequence[FaceTrack], options: SwapOptions) -> dict[int, ColorMap]:

@@ -41,7 +41,7 @@ from facewright.provenance.label import Label
 from facewright.provenance.likeness import Reference, consent_reference
 from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, mark_image, record_mark, seal
 from facewright.provenance.trust import Trust
-from facewright.swap.compose import Compositor, fit_track_colors
+from facewright.swap.compose import Compositor, Prerendered, fit_track_colors
 from facewright.swap.footage import FaceTrack, Footage, FootageScanner, faces_by_frame, select_tracks, sighted
 from facewright.swap.identity import IdentityChecker, verdict
 from facewright.swap.model import SwapModel
@@ -254,7 +254,8 @@ class FrameRenderer:
     """The second pass, one batch of decoded frames at a time: the chosen faces composited in, the patch
     (if any) fed, the preview's rows kept, and every frame labelled and watermarked."""
 
-    def __init__(self, compositor: Compositor, faces: dict[int, list[tuple[int, Points]]], marker: FrameMarker,
+    def __init__(self, compositor: Compositor | Prerendered, faces: dict[int, list[tuple[int, Points]]],
+                 marker: FrameMarker,
                  preview_frames: set[int], patch: PatchWriter | None):
         self.compositor, self.faces, self.marker, self.patch = compositor, faces, marker, patch
         self.preview_frames = preview_frames

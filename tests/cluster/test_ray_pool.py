@@ -1,4 +1,5 @@
-"""RayPool on a Ray started by the tests on 127.0.0.1 with 2 CPUs, and make_pool's choices.
+"""RayPool on a Ray started by the tests on 127.0.0.1 with 2 CPUs and 1 GPU (declared: Ray schedules by what it is
+told a node has, so GPU tasks run here without one), and make_pool's choices.
 
 The tasks are this module's functions: Ray's worker processes import this module to run them. Tests that need
 Ray skip where the extra is not installed (`pip install 'facewright[ray]'`; `make test` installs it).
@@ -25,7 +26,7 @@ from facewright.workers import InlinePool
 @pytest.fixture(scope="module")
 def pool() -> Iterator[RayPool]:
     pytest.importorskip("ray")
-    with RayPool(local_cpus=2) as started:
+    with RayPool(local_cpus=2, local_gpus=1) as started:
         yield started
     import ray
 
@@ -98,6 +99,43 @@ def thread_limits(_: None, item: int) -> tuple[str, int]:
     return os.environ.get("OMP_NUM_THREADS", ""), torch.get_num_threads()
 
 
+def gpus_first(_: None, item: int) -> tuple[int, list]:
+    import ray
+
+    return item, [str(g) for g in ray.get_gpu_ids()]
+
+
+def gpus_second(_: None, item: int, first: tuple[int, list]) -> tuple[int, list, list]:
+    import ray
+
+    assert first[0] == item
+    return item, first[1], [str(g) for g in ray.get_gpu_ids()]
+
+
+def refuse_first(folder: str, item: int) -> int:
+    if item == 1:
+        raise OptionError("this frame is refused", path=Path(folder) / "clip.mp4", fix="give another clip")
+    return item
+
+
+def square_of_first(offset: int, item: int, first: int) -> int:
+    return offset + first * first
+
+
+def test_a_chain_runs_its_first_stage_in_gpu_tasks_and_its_second_in_cpu_tasks(pool, tmp_path):
+    finished = []
+    assert pool.apart and pool.render_gpus == 1
+    results = pool.chain((gpus_first, None), (gpus_second, None), [0, 1, 2], done=lambda i, r: finished.append(i))
+    assert results == [(0, ["0"], []), (1, ["0"], []), (2, ["0"], [])]  # the GPU for the first stage only
+    assert sorted(finished) == [0, 1, 2]
+    with pytest.raises(OptionError, match="this frame is refused") as caught:  # a first stage's error, as itself
+        pool.chain((refuse_first, str(tmp_path)), (square_of_first, 0), [0, 1, 2])
+    assert caught.value.fix == "give another clip"
+    with RayPool(render_gpus=0) as together:  # the same cluster, the stages in one CPU task
+        assert not together.apart
+        assert together.chain((gpus_first, None), (gpus_second, None), [4]) == [(4, [], [])]
+
+
 def test_results_come_in_item_order_and_done_as_each_finishes(pool, tmp_path):
     finished = []
 
@@ -155,6 +193,9 @@ def test_make_pool_ray_takes_the_cluster_or_a_cap(pool, monkeypatch):
         with make_pool(workers, "ray") as ray_pool:
             assert isinstance(ray_pool, RayPool) and ray_pool.workers == expected
             assert ray_pool.map(square, 0, [2, 3]) == [4, 9]
+            assert ray_pool.apart  # the cluster has a GPU: a swap's model goes there
+    with make_pool(None, "ray", device="cpu") as ray_pool:
+        assert not ray_pool.apart
 
 
 def test_make_pool_local_ignores_ray_address(monkeypatch):

@@ -119,12 +119,13 @@ def _audio(path) -> list[bytes]:
 
 
 class Interrupting(InlinePool):
-    """Two workers' chunks, run here; the render of chunk `stop_at` is interrupted (Ctrl-C) when given."""
+    """Two workers' chunks, run here; the render of chunk `stop_at` is interrupted (Ctrl-C) when given. `apart`:
+    pass 2 as two stages (the model's work, then the rest), as a Ray cluster with GPUs runs it."""
 
     workers = 2
 
-    def __init__(self, stop_at: int | None = None):
-        self.stop_at, self.rendered = stop_at, []
+    def __init__(self, stop_at: int | None = None, apart: bool = False):
+        self.stop_at, self.rendered, self.apart = stop_at, [], apart
 
     def map(self, fn, context, items, done=None):
         def run(context, item):
@@ -163,7 +164,9 @@ def test_resume_keeps_the_chunks_an_interrupted_swap_rendered_and_gives_the_same
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "out.preview.png"]  # the chunks are gone
     with Workspace.open(model_ws) as ws:
         ws.conn.execute("DELETE FROM marks WHERE payload = ?", (f"{31:016x}",))
-    whole = swap(Interrupting(), 31, resume=True, name="whole.mp4")  # nothing to resume: all chunks rendered
+    # nothing to resume (all chunks rendered); pass 2 in two stages, the model's and the compositing's
+    whole = swap(Interrupting(apart=True), 31, resume=True, name="whole.mp4")
+    assert "rendered in GPU tasks, composited in CPU tasks" in whole.notes
     assert all(np.array_equal(a.image, b.image) for a, b in zip(read_video(resumed.output), read_video(whole.output),
                                                                  strict=True))
     [report] = api.verify([whole.output], workspace=model_ws)
