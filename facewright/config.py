@@ -22,9 +22,10 @@ VIDEO_CODECS = ("libx264", "libx265")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
-def option(default: Any, help: str, choices: tuple | None = None) -> Any:
-    """A dataclass field carrying its CLI help text and allowed values."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+def option(default: Any, help: str, choices: tuple | None = None, *, runner: bool = False) -> Any:
+    """A dataclass field carrying its CLI help text and allowed values. `runner`: the option says how the work is
+    run (where, on how many processes), not what it makes: `made_by` leaves it out."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "runner": runner})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,9 +186,9 @@ class SwapOptions:
                         "into this folder, for compositing")
     render_only: str = option("", "video input: render the chosen faces into this folder and stop, no output "
                               "video; `facewright composite INPUT --patch DIR` makes it (resumable)")
-    device: str = option("auto", "cpu, cuda, cuda:N or auto")
+    device: str = option("auto", "cpu, cuda, cuda:N or auto", runner=True)
     workers: int = option(0, "processes a long video is split over, in chunks at keyframes (0: one per core; "
-                          "1: this process only)")
+                          "1: this process only)", runner=True)
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -246,7 +247,7 @@ class ExtractOptions:
     threshold: float = option(0.6, "identity distance under which two faces are the same person (dlib scale)")
     for_swap: bool = option(False, "also store per-frame geometry of every track, for a later swap of this video")
     workers: int = option(0, "processes a video is split over, in chunks at keyframes (0: one per two cores, as "
-                          "one extraction keeps about 1.5 cores busy; 1: this process only)")
+                          "one extraction keeps about 1.5 cores busy; 1: this process only)", runner=True)
     mask_model: str = option("", "store masks that leave out what this mask model says covers the face (facewright "
                              "mask train): a pair model trained on them learns occluders")
 
@@ -380,6 +381,17 @@ def load_config(path: str | Path) -> dict[str, Any]:
         raise OptionError("config file not found", path=path, fix="check the --config path") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise OptionError(f"not valid TOML ({exc})", path=path, fix="fix the syntax at the place named") from exc
+
+
+def runners(schema: type) -> frozenset[str]:
+    """The options of `schema` that say how the work is run, not what it makes (`option(runner=True)`)."""
+    return frozenset(f.name for f in dataclasses.fields(schema) if f.metadata.get("runner"))
+
+
+def made_by(options: object) -> dict[str, Any]:
+    """`to_dict(options)` without the runner options: what decides an output (a resume key, a render's identity)."""
+    skip = runners(type(options))
+    return {k: v for k, v in to_dict(options).items() if k not in skip}
 
 
 def to_dict(options: object) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facewright.config import MarkOptions, SwapOptions, VideoOptions, build_all, to_dict
+from facewright.config import MarkOptions, SwapOptions, VideoOptions, build_all, runners, to_dict
 from facewright.errors import InputNotFoundError, OptionError
 
 SCHEMAS = (SwapOptions, MarkOptions, VideoOptions)
@@ -41,7 +41,8 @@ SHOT_KEYS = ("name", "input", "output")  # a shot's own: never shared through [d
 TOP_KEYS = ("workspace", "defaults", "shot")
 # option values that are paths, relative to the jobs file like the inputs
 PATH_OPTIONS = ("reference", "patch", "render_only")
-NOT_IN_HASH = frozenset({"workers"})  # how a shot is run, not what it makes: changing it does not redo a shot
+# how a shot is run, not what it makes (device, workers): changing it does not redo a shot
+NOT_IN_HASH = frozenset().union(*(runners(schema) for schema in SCHEMAS))
 KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text in quotes"}
 
 

@@ -31,7 +31,7 @@ import torch
 
 from facewright import __version__
 from facewright.collect.tracks import stored_faces
-from facewright.config import SwapOptions, VideoOptions, to_dict
+from facewright.config import SwapOptions, VideoOptions, made_by, to_dict
 from facewright.errors import DiskFullError, InvalidMediaError, WorkerLostError
 from facewright.faces.boxes import box_iou
 from facewright.faces.hands import HandTracker
@@ -431,8 +431,7 @@ class ChunkFolder:
 def _swap_key(job: SwapJob, input: Path, chunks: Sequence[Chunk], target_consent: str) -> dict:
     """What decides a chunk's pixels and its provenance, bar the faces (each chunk's digest has those): the
     input, the model and mask model, the options (bar where they run), the consents, the chunks, the version."""
-    options = {k: v for k, v in to_dict(job.options).items() if k not in ("workers", "device")}
-    return {"input": sha256_file(input), "model": job.model.sha256, "options": options,
+    return {"input": sha256_file(input), "model": job.model.sha256, "options": made_by(job.options),
             "mask_model": job.mask_model.sha256 if job.mask_model else None, "hands": job.hands,
             "consents": [job.source_consent.id, target_consent], "marking": to_dict(job.marking),
             "video": to_dict(job.video), "chunks": [[c.first, c.frames] for c in chunks],

@@ -10,7 +10,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from facewright.config import SwapOptions, to_dict
+from facewright.config import SwapOptions, made_by
 from facewright.errors import OptionError
 from facewright.faces.types import Points
 from facewright.files import sha256_file
@@ -22,8 +22,8 @@ from facewright.swap.compose import Compositor, face_jobs, fit_track_colors
 from facewright.swap.pipeline import SwapJob, SwapResult, scan_video
 from facewright.swap.rendered import FORMAT, RenderWriter
 
-# Options that only name where outputs go or how the work is spread: not part of what a render folder holds.
-NOT_RENDER_OPTIONS = ("patch", "render_only", "preview", "device", "workers")
+# Options that name other outputs than the render folder: not part of what it holds (nor are the runner options).
+OTHER_OUTPUTS = ("patch", "render_only", "preview")
 
 
 def render_video(job: SwapJob, input: Path, folder: Path) -> SwapResult:
@@ -37,7 +37,7 @@ def render_video(job: SwapJob, input: Path, folder: Path) -> SwapResult:
              "model": {"name": job.model.name, "sha256": job.model.sha256, "face_type": job.model.face_type,
                        "resolution": job.model.resolution, "consent_ids": list(job.model.consent_ids)},
              "consent_ids": [job.source_consent.id, chosen.consent.id], "extra": [list(e) for e in job.extra],
-             "render": {**{k: v for k, v in to_dict(job.options).items() if k not in NOT_RENDER_OPTIONS},
+             "render": {**{k: v for k, v in made_by(job.options).items() if k not in OTHER_OUTPUTS},
                         # resolved: the composite keeps hands and uses the mask model exactly when this swap would
                         "hands": "on" if job.hands else "off",
                         "mask_model": job.mask_model.name if job.mask_model else ""},

@@ -67,7 +67,7 @@ def test_the_options_hash_follows_what_decides_the_output(tmp_path):
 
     plain = shot("")
     assert shot("detail = 1.0") == plain  # the default, given: the same output
-    assert shot("workers = 3") == plain  # how it runs, not what it makes
+    assert shot("workers = 3") == shot('device = "cpu"') == plain  # how it runs, not what it makes
     assert len({plain, shot("detail = 0.5"), shot("crf = 20"), shot("", "n"), shot('output = "x.mp4"')}) == 5
 
 
