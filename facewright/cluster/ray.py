@@ -109,18 +109,23 @@ class RayPool:
         shared_first, shared_second = ray.put(context_first), ray.put(context_second)
         limit = self._limit or len(items)
         pending: dict[Any, int] = {}
-        started: list[Any] = []  # the first stages' results, for stopping them too
+        firsts: dict[Any, Any] = {}  # second stage -> its first stage, held only until the second is done (Ray
+        # frees a rendered chunk once no reference to it is left)
         results: dict[int, R] = {}
         try:
             for i, item in enumerate(items):
                 while len(pending) >= limit:
                     self._collect(pending, results, len(items), done)
-                started.append(self._render.remote(run_first, shared_first, item))
-                pending[self._task.remote(run_second, shared_second, item, started[-1])] = i
+                    firsts = {ref: held for ref, held in firsts.items() if ref in pending}
+                rendering = self._render.remote(run_first, shared_first, item)
+                finishing = self._task.remote(run_second, shared_second, item, rendering)
+                pending[finishing], firsts[finishing] = i, rendering
+                del rendering, finishing  # only `firsts` holds the first stage's result
             while pending:
                 self._collect(pending, results, len(items), done)
+                firsts = {ref: held for ref, held in firsts.items() if ref in pending}
         except BaseException:
-            self._stop({**dict.fromkeys(started, -1), **pending})
+            self._stop({**{held: -1 for held in firsts.values()}, **pending})
             raise
         return [results[i] for i in range(len(items))]
 
@@ -239,21 +244,28 @@ def _result(ray: ModuleType, ref: Any, what: str, tries: int) -> Any:
     """The task's result; the error `fn` raised, as itself; a lost worker or a failure of Ray's as a
     FacewrightError."""
     errors = ray.exceptions
+    lost = (errors.WorkerCrashedError, errors.NodeDiedError, errors.OutOfMemoryError, errors.LocalRayletDiedError,
+            errors.ObjectLostError)
     try:
         return ray.get(ref)
     except errors.RayTaskError as exc:
         cause = exc.cause
+        if isinstance(cause, lost):  # a chain's first stage lost its worker: the second fails with that as its cause
+            raise _lost(what, tries, cause) from exc
         raise (cause if isinstance(cause, BaseException) else exc) from exc  # __cause__: the remote traceback
     except errors.UnserializableException as exc:  # fn's error did not survive pickling: its text did
         raise FacewrightError(f"{what} failed: {_last_error(str(exc))}") from exc
-    except (errors.WorkerCrashedError, errors.NodeDiedError, errors.OutOfMemoryError, errors.LocalRayletDiedError,
-            errors.ObjectLostError) as exc:
-        raise WorkerLostError(f"{what}: its Ray worker was lost on each of its {tries} tries ({_first_line(exc)})",
-                              fix=f"see the worker logs ({LOGS} on the node that ran it); a worker killed for "
-                                  "memory: run fewer at once (--workers N)") from exc
+    except lost as exc:
+        raise _lost(what, tries, exc) from exc
     except errors.RayError as exc:
         raise FacewrightError(f"{what}: Ray could not run it ({_first_line(exc)})",
                               fix=f"see `ray status` and the logs ({LOGS} on each node)") from exc
+
+
+def _lost(what: str, tries: int, exc: BaseException) -> WorkerLostError:
+    return WorkerLostError(f"{what}: its Ray worker was lost on each of its {tries} tries ({_first_line(exc)})",
+                           fix=f"see the worker logs ({LOGS} on the node that ran it); a worker killed for "
+                               "memory: run fewer at once (--workers N)")
 
 
 def _first_line(exc: BaseException) -> str:

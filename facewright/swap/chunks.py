@@ -251,8 +251,16 @@ def render_faces(context: RenderContext, task: RenderTask) -> Rendered:
 def composite_chunk(context: RenderContext, task: RenderTask, rendered: Rendered) -> ChunkRender:
     """The rest of `render_chunk` (a CPU task), with the faces `render_faces` rendered: composited, marked and
     encoded into the chunk's segment. `context.model` may be None."""
-    return _segment(context, task, lambda occlusion: Prerendered(rendered, context.options, context.face_type,
-                                                                 dict(context.colors), occlusion))
+    made: list[Prerendered] = []
+
+    def compositor(occlusion: Occlusion) -> Prerendered:
+        made.append(Prerendered(rendered, context.options, context.face_type, dict(context.colors), occlusion))
+        return made[-1]
+
+    result = _segment(context, task, compositor)
+    if made[0].used != len(rendered):
+        raise ValueError(f"chunk {task.chunk.index}: {len(rendered)} faces rendered, {made[0].used} composited")
+    return result
 
 
 def _segment(context: RenderContext, task: RenderTask,
@@ -283,8 +291,10 @@ def _portable(model: M) -> M:
 
 def _placed(model: M, device: str) -> M:
     """The model on this worker's device (`--device`; auto: its GPU if it has one)."""
+    if model is None:
+        return model
     place = pick_device(device, Dist())
-    if model is None or place == model.device:
+    if place == model.device:
         return model
     network = model.network.to(place)
     if place.type == "cuda":
@@ -371,7 +381,7 @@ def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence
                       len(footage.tracks), time.perf_counter() - start, plan.payload_hex, result.sha256, preview,
                       stages, probe(input).video.frames, 0, chosen.untouched,
                       job.notes + chosen.notes + (f"swapped in {len(chunks)} chunks on {pool.workers} workers",)
-                      + (("rendered in GPU tasks, composited in CPU tasks",) if pool.apart else ())
+                      + (("rendered in GPU tasks, composited in CPU tasks",) if _apart(pool) else ())
                       + ((f"{kept} chunk(s) rendered by an interrupted run were kept",) if kept else ()))
 
 
@@ -385,15 +395,20 @@ def _render(job: SwapJob, pool: Pool, context: RenderContext, every: Sequence[Re
     with job.progress(total=every[-1].chunk.stop, desc=f"swap {input.name} ({len(every)} chunks"
                       + (f", {kept} done before" if kept else "") + ")", unit="frame") as bar:
         bar.update(sum(r.frames for r in done.values()))
-        if pool.apart:  # the model's work in GPU tasks, without the rest; the rest in CPU tasks, without the model
-            renders = pool.chain((render_faces, dataclasses.replace(context, mask_model=None)),
-                                 (composite_chunk, dataclasses.replace(context, model=None)), tasks,
-                                 done=lambda _, r: bar.update(r.frames))
+        if _apart(pool):  # the model's work in GPU tasks, without the rest; the rest in CPU tasks, on the CPU
+            cpu = dataclasses.replace(context, model=None, options=dataclasses.replace(context.options, device="cpu"))
+            renders = pool.chain((render_faces, dataclasses.replace(context, mask_model=None)), (composite_chunk, cpu),
+                                 tasks, done=lambda _, r: bar.update(r.frames))
         else:
             renders = pool.map(render_chunk, context, tasks, done=lambda _, r: bar.update(r.frames))
         for render in renders:
             done[render.chunk.index] = render
     return [done[t.chunk.index] for t in every], kept
+
+
+def _apart(pool: Pool) -> bool:
+    """Whether `pool` runs a chain's stages as tasks of their own (a pool written before `chain` does not)."""
+    return bool(getattr(pool, "apart", False))
 
 
 class ChunkFolder:

@@ -101,9 +101,10 @@ def composite(ws: Workspace, input: str | Path, patch: str | Path, output: str |
 
 def check_recorded(ws: Workspace, folder: Path, manifest: dict, tracks: Sequence[StoredTrack],
                    input_sha256: str) -> None:
-    """The render folder is not signed as a whole: the catalog is its witness. Every track's faces file must be
-    one this workspace's render recorded (by its watermark id) for the consents, model and input the folder
-    names, and where the faces go (the geometry, placed by that render's consent checks) must be unedited."""
+    """Behind patch.json's signature (checked by read_render), the catalog is the witness. Every track's faces
+    file must be one this workspace's render recorded (by its watermark id) for the consents, model and input
+    the folder names, and where the faces go (the geometry, placed by that render's consent checks) must be
+    unedited."""
     for track in tracks:
         if "geometry" in track.edited:
             raise PatchError(f"track {track.id}'s geometry (where its faces go) changed since the render", path=folder,

@@ -33,7 +33,9 @@ def render_video(job: SwapJob, input: Path, folder: Path) -> SwapResult:
     start = time.perf_counter()
     scanned = scan_video(job, input, fix="give a video; an image is swapped in one step")
     video, footage, chosen = scanned.video, scanned.footage, scanned.chosen
-    facts = {"format": FORMAT, "input": {"name": input.name, "sha256": sha256_file(input), "frames": footage.frames},
+    # a file name that is not UTF-8 (bytes kept as surrogates) in a form the signature's JSON can hold
+    name = input.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    facts = {"format": FORMAT, "input": {"name": name, "sha256": sha256_file(input), "frames": footage.frames},
              "model": {"name": job.model.name, "sha256": job.model.sha256, "face_type": job.model.face_type,
                        "resolution": job.model.resolution, "consent_ids": list(job.model.consent_ids)},
              "consent_ids": [job.source_consent.id, chosen.consent.id], "extra": [list(e) for e in job.extra],

@@ -18,7 +18,7 @@ import pytest
 
 from facewright.cluster import make_pool
 from facewright.cluster.ray import RayPool, _capacity, _check_reachable
-from facewright.errors import FacewrightError, NoDeviceError, OptionError
+from facewright.errors import FacewrightError, NoDeviceError, OptionError, WorkerLostError
 from facewright.files import atomic_path
 from facewright.workers import InlinePool
 
@@ -131,6 +131,9 @@ def test_a_chain_runs_its_first_stage_in_gpu_tasks_and_its_second_in_cpu_tasks(p
     with pytest.raises(OptionError, match="this frame is refused") as caught:  # a first stage's error, as itself
         pool.chain((refuse_first, str(tmp_path)), (square_of_first, 0), [0, 1, 2])
     assert caught.value.fix == "give another clip"
+    lost = "item 1 of 1: its Ray worker was lost"
+    with RayPool(max_retries=0) as fragile, pytest.raises(WorkerLostError, match=lost):
+        fragile.chain((always_die, str(tmp_path)), (square_of_first, 0), [0])  # the first stage's worker died
     with RayPool(render_gpus=0) as together:  # the same cluster, the stages in one CPU task
         assert not together.apart
         assert together.chain((gpus_first, None), (gpus_second, None), [4]) == [(4, [], [])]
