@@ -77,7 +77,7 @@ class RayPool:
     def map(self, fn: Callable[[C, T], R], context: C, items: Sequence[T],
             done: Callable[[int, R], None] | None = None) -> list[R]:
         """[fn(context, item) for item in items] as Ray tasks; `done(i, result)` as each finishes. On the first
-        error the tasks not started yet are cancelled, the running ones interrupted, and once none runs on the
+        error the tasks not started yet are cancelled, the running ones killed (`_stop`), and once none runs on the
         error is raised."""
         ray = self._ray
         shared = ray.put(context)  # once, not once per task
@@ -151,14 +151,16 @@ class RayPool:
             done(i, results[i])
 
     def _stop(self, pending: dict[Any, int]) -> None:
-        """Cancel the tasks still queued or running, and wait until none runs on. A running task is interrupted
-        (KeyboardInterrupt) at its next Python line, not killed: a call into C (a decode, a render) ends first,
-        and `atomic_path` removes what it was writing."""
+        """Cancel the tasks still queued or running, and wait until none runs on. A running task's worker process
+        is killed, not interrupted: a KeyboardInterrupt could land inside an import (a fresh worker's first task
+        imports torch), and Ray would hand the half-imported process the next task, of this pool or another. What
+        a killed task was writing is an `atomic_path` temporary, which the next write into its folder sweeps
+        away (files.sweep_stale), as after any crash; the chunks' folders are the driver's to remove."""
         if not pending:
             return
         for ref in pending:
             with contextlib.suppress(Exception):  # one may have finished meanwhile: nothing to cancel
-                self._ray.cancel(ref)
+                self._ray.cancel(ref, force=True)
         self._ray.wait(list(pending), num_returns=len(pending), fetch_local=False)
 
 

@@ -48,6 +48,7 @@ def wait_for_done(folder: str, item: int) -> int:
 def refuse_one(folder: str, item: int) -> int:
     """Item 0 beats for 4 s, item 1 fails at once, the others (queued behind them) leave a file when they run."""
     if item == 0:
+        (Path(folder) / "pid-0").write_text(str(os.getpid()))
         for _ in range(80):
             with (Path(folder) / "beats-0").open("a") as f:
                 f.write(".")
@@ -162,8 +163,20 @@ def test_a_typed_error_in_a_task_is_raised_as_itself_once_the_rest_stopped(pool,
     beats = (tmp_path / "beats-0").read_text()
     time.sleep(0.5)
     assert (tmp_path / "beats-0").read_text() == beats  # item 0 no longer runs
-    assert len(beats) < 80  # it was interrupted, not waited for
+    assert len(beats) < 80  # it was stopped, not waited for
+    assert _gone(int((tmp_path / "pid-0").read_text()))  # killed: no half-done import is handed the next task
     assert len(list(tmp_path.glob("ran-*"))) < 10  # the queued ones were cancelled
+
+
+def _gone(pid: int, wait: float = 10.0) -> bool:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_a_worker_killed_mid_task_is_retried(pool, tmp_path):
