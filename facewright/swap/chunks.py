@@ -235,23 +235,37 @@ def render_chunk(context: RenderContext, task: RenderTask) -> ChunkRender:
                                                                 context.options, dict(context.colors), occlusion))
 
 
-def render_faces(context: RenderContext, task: RenderTask) -> Rendered:
+@dataclass(frozen=True)
+class ChunkFaces:
+    """What a chunk's render task hands its composite task: the faces, and the task's seconds (per stage, and
+    in all) for the swap's stage report."""
+
+    rendered: Rendered
+    stages: dict[str, float]
+    seconds: float
+
+
+def render_faces(context: RenderContext, task: RenderTask) -> ChunkFaces:
     """The model's part of `render_chunk` alone (a GPU task): the chunk's chosen faces rendered, batch by batch of
     frames exactly as `render_chunk` renders them, in frame order. Only `input`, `model` and `options` of
     `context` are used."""
+    start = time.perf_counter()
     compositor = Compositor(_placed(context.model, context.options.device), context.options)
     parts = []
     for frames in prefetch(batches(read_chunk(context.input, task.chunk), max(1, context.options.batch)), depth=2):
         jobs = face_jobs([task.faces.get(f.index, []) for f in frames])
         if jobs:
             parts.append(compositor.render([f.image for f in frames], jobs)[0])
-    return Rendered.join(parts, compositor.model.resolution)
+    return ChunkFaces(Rendered.join(parts, compositor.model.resolution), dict(compositor.timer.seconds),
+                      time.perf_counter() - start)
 
 
-def composite_chunk(context: RenderContext, task: RenderTask, rendered: Rendered) -> ChunkRender:
+def composite_chunk(context: RenderContext, task: RenderTask, faces: ChunkFaces) -> ChunkRender:
     """The rest of `render_chunk` (a CPU task), with the faces `render_faces` rendered: composited, marked and
-    encoded into the chunk's segment. `context.model` may be None."""
+    encoded into the chunk's segment. `context.model` may be None. The render task's stage times and seconds
+    are added to this one's: the chunk's worker-seconds, as `render_chunk` reports them."""
     made: list[Prerendered] = []
+    rendered = faces.rendered
 
     def compositor(occlusion: Occlusion) -> Prerendered:
         made.append(Prerendered(rendered, context.options, context.face_type, dict(context.colors), occlusion))
@@ -260,7 +274,7 @@ def composite_chunk(context: RenderContext, task: RenderTask, rendered: Rendered
     result = _segment(context, task, compositor)
     if made[0].used != len(rendered):
         raise ValueError(f"chunk {task.chunk.index}: {len(rendered)} faces rendered, {made[0].used} composited")
-    return result
+    return dataclasses.replace(result, stages={**faces.stages, **result.stages}, seconds=faces.seconds + result.seconds)
 
 
 def _segment(context: RenderContext, task: RenderTask,

@@ -167,6 +167,8 @@ def test_resume_keeps_the_chunks_an_interrupted_swap_rendered_and_gives_the_same
     # nothing to resume (all chunks rendered); pass 2 in two stages, the model's and the compositing's
     whole = swap(Interrupting(apart=True), 31, resume=True, name="whole.mp4")
     assert "rendered in GPU tasks, composited in CPU tasks" in whole.notes
+    assert whole.stages["workers: model"] > 0 and whole.stages["workers: blend"] > 0  # both tasks' times reported
+    assert whole.stages["workers: decode, mark, encode"] > 0
     assert all(np.array_equal(a.image, b.image) for a, b in zip(read_video(resumed.output), read_video(whole.output),
                                                                  strict=True))
     [report] = api.verify([whole.output], workspace=model_ws)
