@@ -49,15 +49,20 @@ class Pool(Protocol):
     def close(self) -> None: ...
 
 
-class InlinePool:
-    """The items one after another in this process (`--workers 1`)."""
+class _OneTaskChain:
+    """`chain` for a pool that runs both stages of an item in one task (its `map`'s)."""
 
-    workers = 1
     apart = False
 
     def chain(self, first: tuple[Callable[[C, T], M], C], second: tuple[Callable[[C, T, M], R], C], items: Sequence[T],
               done: Callable[[int, R], None] | None = None) -> list[R]:
-        return self.map(chained, (first, second), items, done)
+        return self.map(chained, (first, second), items, done)  # type: ignore[attr-defined]
+
+
+class InlinePool(_OneTaskChain):
+    """The items one after another in this process (`--workers 1`)."""
+
+    workers = 1
 
     def map(self, fn: Callable[[C, T], R], context: C, items: Sequence[T],
             done: Callable[[int, R], None] | None = None) -> list[R]:
@@ -78,12 +83,10 @@ class InlinePool:
         self.close()
 
 
-class LocalPool:
+class LocalPool(_OneTaskChain):
     """A process per worker on this machine, started with `spawn` (a fork would copy the driver's threads
     and CUDA state). The processes start at once and import facewright while the driver works on; they
     stay for every `map` until `close`."""
-
-    apart = False
 
     def __init__(self, workers: int):
         if workers < 1:
@@ -116,10 +119,6 @@ class LocalPool:
             cf.wait(futures)  # nothing of this map runs on once it has failed
             raise
         return [results[i] for i in range(len(items))]
-
-    def chain(self, first: tuple[Callable[[C, T], M], C], second: tuple[Callable[[C, T, M], R], C], items: Sequence[T],
-              done: Callable[[int, R], None] | None = None) -> list[R]:
-        return self.map(chained, (first, second), items, done)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

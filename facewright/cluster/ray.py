@@ -79,22 +79,8 @@ class RayPool:
         """[fn(context, item) for item in items] as Ray tasks; `done(i, result)` as each finishes. On the first
         error the tasks not started yet are cancelled, the running ones killed (`_stop`), and once none runs on the
         error is raised."""
-        ray = self._ray
-        shared = ray.put(context)  # once, not once per task
-        limit = self._limit or len(items)
-        pending: dict[Any, int] = {}
-        results: dict[int, R] = {}
-        try:
-            for i, item in enumerate(items):
-                while len(pending) >= limit:
-                    self._collect(pending, results, len(items), done)
-                pending[self._task.remote(fn, shared, item)] = i
-            while pending:
-                self._collect(pending, results, len(items), done)
-        except BaseException:
-            self._stop(pending)
-            raise
-        return [results[i] for i in range(len(items))]
+        shared = self._ray.put(context)  # once, not once per task
+        return self._run_all(items, lambda item: (self._task.remote(fn, shared, item),), done)
 
     def chain(self, first: tuple[Callable[[C, T], M], C], second: tuple[Callable[[C, T, M], R], C], items: Sequence[T],
               done: Callable[[int, R], None] | None = None) -> list[R]:
@@ -104,28 +90,34 @@ class RayPool:
         every task of the chain still queued or running is stopped, then the error is raised."""
         if not self.apart:
             return self.map(chained, (first, second), items, done)
-        ray = self._ray
         (run_first, context_first), (run_second, context_second) = first, second
-        shared_first, shared_second = ray.put(context_first), ray.put(context_second)
+        shared_first, shared_second = self._ray.put(context_first), self._ray.put(context_second)
+
+        def submit(item: T) -> tuple[Any, Any]:
+            rendering = self._render.remote(run_first, shared_first, item)
+            return self._task.remote(run_second, shared_second, item, rendering), rendering
+
+        return self._run_all(items, submit, done)
+
+    def _run_all(self, items: Sequence[T], submit: Callable[[T], tuple[Any, ...]],
+                 done: Callable[[int, Any], None] | None) -> list[Any]:
+        """Each item's tasks as `submit(item)` makes them: the task whose result is the item's, then the earlier
+        tasks it depends on, held only until it is done (Ray frees a result once no reference to it is left). At
+        most `workers` (if given) at once; on the first error every task still queued or running is stopped."""
         limit = self._limit or len(items)
         pending: dict[Any, int] = {}
-        firsts: dict[Any, Any] = {}  # second stage -> its first stage, held only until the second is done (Ray
-        # frees a rendered chunk once no reference to it is left)
-        results: dict[int, R] = {}
+        held: dict[Any, tuple[Any, ...]] = {}
+        results: dict[int, Any] = {}
         try:
             for i, item in enumerate(items):
                 while len(pending) >= limit:
-                    self._collect(pending, results, len(items), done)
-                    firsts = {ref: held for ref, held in firsts.items() if ref in pending}
-                rendering = self._render.remote(run_first, shared_first, item)
-                finishing = self._task.remote(run_second, shared_second, item, rendering)
-                pending[finishing], firsts[finishing] = i, rendering
-                del rendering, finishing  # only `firsts` holds the first stage's result
+                    self._collect(pending, held, results, len(items), done)
+                last, *before = submit(item)
+                pending[last], held[last] = i, tuple(before)
             while pending:
-                self._collect(pending, results, len(items), done)
-                firsts = {ref: held for ref, held in firsts.items() if ref in pending}
+                self._collect(pending, held, results, len(items), done)
         except BaseException:
-            self._stop({**{held: -1 for held in firsts.values()}, **pending})
+            self._stop([*pending, *(ref for refs in held.values() for ref in refs)])
             raise
         return [results[i] for i in range(len(items))]
 
@@ -141,16 +133,17 @@ class RayPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _collect(self, pending: dict[Any, int], results: dict[int, Any], count: int,
-                 done: Callable[[int, Any], None] | None) -> None:
-        """Wait for one of `pending` to finish, and file its result (or raise its error)."""
+    def _collect(self, pending: dict[Any, int], held: dict[Any, tuple[Any, ...]], results: dict[int, Any],
+                 count: int, done: Callable[[int, Any], None] | None) -> None:
+        """Wait for one of `pending` to finish, let go of what it held, and file its result (or raise its error)."""
         [ready], _ = self._ray.wait(list(pending), num_returns=1)
         i = pending.pop(ready)
+        held.pop(ready, None)
         results[i] = _result(self._ray, ready, f"item {i + 1} of {count}", self.max_retries + 1)
         if done is not None:
             done(i, results[i])
 
-    def _stop(self, pending: dict[Any, int]) -> None:
+    def _stop(self, pending: list[Any]) -> None:
         """Cancel the tasks still queued or running, and wait until none runs on. A running task's worker process
         is killed, not interrupted: a KeyboardInterrupt could land inside an import (a fresh worker's first task
         imports torch), and Ray would hand the half-imported process the next task, of this pool or another. What

@@ -21,19 +21,20 @@ def seal(payload: object, signer: SigningIdentity) -> dict[str, str]:
             "signer_chain": signer.chain_pem.decode("ascii"), "alg": signer.alg}
 
 
-def check_seal(doc: Mapping, payload: object, trust: Trust, *, what: str, path: Path, fix: str) -> Signer:
-    """Who signed `payload` with the seal fields of `doc`, or ConsentError naming `path`: unreadable, changed after
+def check_seal(doc: Mapping, payload: object, trust: Trust, *, what: str, path: Path, fix: str,
+               error: type[FacewrightError] = ConsentError) -> Signer:
+    """Who signed `payload` with the seal fields of `doc`, or `error` naming `path`: unreadable, changed after
     signing (`fix` says what to do), or signed outside the trust anchors (the error names the signer)."""
     try:
         chain = doc["signer_chain"].encode("ascii")
         valid = verify_signature(chain, canonical_json(payload), base64.b64decode(doc["signature"], validate=True))
     except (ValueError, KeyError, TypeError, AttributeError, FacewrightError) as exc:
-        raise ConsentError(f"unreadable signed {what} ({exc})", path=path, fix=fix) from exc
+        raise error(f"unreadable signed {what} ({exc})", path=path, fix=fix) from exc
     if not valid:
-        raise ConsentError(f"the {what}'s signature does not verify: it was changed after signing", path=path, fix=fix)
+        raise error(f"the {what}'s signature does not verify: it was changed after signing", path=path, fix=fix)
     signer = signer_of(chain)
     if not trust.trusts(chain):
-        raise ConsentError(f"the {what} is signed by {signer}, a signer this machine does not trust: its "
-                           "certificate chain leads neither to this machine's signing root nor to a root imported or "
-                           "trusted here", path=path, fix=untrusted_fix(signer))
+        raise error(f"the {what} is signed by {signer}, a signer this machine does not trust: its certificate "
+                    "chain leads neither to this machine's signing root nor to a root imported or trusted here",
+                    path=path, fix=untrusted_fix(signer))
     return signer

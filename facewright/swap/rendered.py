@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from facewright.config import VideoOptions
-from facewright.errors import ConsentError, PatchError
+from facewright.errors import PatchError
 from facewright.files import atomic_path, sha256_file, temp_folder
 from facewright.media.kind import MediaKind
 from facewright.media.video import VideoFrame, probe, read_video
@@ -305,11 +305,8 @@ def _check_signed(manifest: dict, path: Path, trust: Trust) -> None:
     fix = "put back the patch.json the render wrote, or render again (swap --render-only) into a new folder"
     if not isinstance(seal, dict):
         raise PatchError(f"{MANIFEST} is not signed", path=path, fix=fix)
-    try:
-        signed.check_seal(seal, {k: v for k, v in manifest.items() if k != SEAL}, trust, what="render manifest",
-                          path=path, fix=fix)
-    except ConsentError as exc:  # the signature's own words, as the error of a render folder
-        raise PatchError(exc.message, path=path, fix=exc.fix) from exc
+    signed.check_seal(seal, {k: v for k, v in manifest.items() if k != SEAL}, trust, what="render manifest",
+                      path=path, fix=fix, error=PatchError)
 
 
 def _read_track(folder: Path, record: dict) -> StoredTrack:
