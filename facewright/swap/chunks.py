@@ -395,7 +395,7 @@ def swap_video_chunked(job: SwapJob, input: Path, output: Path, chunks: Sequence
                       len(footage.tracks), time.perf_counter() - start, plan.payload_hex, result.sha256, preview,
                       stages, probe(input).video.frames, 0, chosen.untouched,
                       job.notes + chosen.notes + (f"swapped in {len(chunks)} chunks on {pool.workers} workers",)
-                      + (("rendered in GPU tasks, composited in CPU tasks",) if _apart(pool) else ())
+                      + (("rendered in GPU tasks, composited in CPU tasks",) if pool.apart else ())
                       + ((f"{kept} chunk(s) rendered by an interrupted run were kept",) if kept else ()))
 
 
@@ -409,7 +409,7 @@ def _render(job: SwapJob, pool: Pool, context: RenderContext, every: Sequence[Re
     with job.progress(total=every[-1].chunk.stop, desc=f"swap {input.name} ({len(every)} chunks"
                       + (f", {kept} done before" if kept else "") + ")", unit="frame") as bar:
         bar.update(sum(r.frames for r in done.values()))
-        if _apart(pool):  # the model's work in GPU tasks, without the rest; the rest in CPU tasks, on the CPU
+        if pool.apart:  # the model's work in GPU tasks, without the rest; the rest in CPU tasks, on the CPU
             cpu = dataclasses.replace(context, model=None, options=dataclasses.replace(context.options, device="cpu"))
             renders = pool.chain((render_faces, dataclasses.replace(context, mask_model=None)), (composite_chunk, cpu),
                                  tasks, done=lambda _, r: bar.update(r.frames))
@@ -418,11 +418,6 @@ def _render(job: SwapJob, pool: Pool, context: RenderContext, every: Sequence[Re
         for render in renders:
             done[render.chunk.index] = render
     return [done[t.chunk.index] for t in every], kept
-
-
-def _apart(pool: Pool) -> bool:
-    """Whether `pool` runs a chain's stages as tasks of their own (a pool written before `chain` does not)."""
-    return bool(getattr(pool, "apart", False))
 
 
 class ChunkFolder:

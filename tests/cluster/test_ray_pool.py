@@ -20,6 +20,7 @@ from facewright.cluster import make_pool
 from facewright.cluster.ray import RayPool, _capacity, _check_reachable
 from facewright.errors import FacewrightError, NoDeviceError, OptionError, WorkerLostError
 from facewright.files import atomic_path
+from facewright.locks import pid_alive
 from facewright.workers import InlinePool
 
 
@@ -177,13 +178,11 @@ def test_a_typed_error_in_a_task_is_raised_as_itself_once_the_rest_stopped(pool,
 
 def _gone(pid: int, wait: float = 10.0) -> bool:
     deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.1)
-    return False
+    return True
 
 
 def test_a_worker_killed_mid_task_is_retried(pool, tmp_path):
