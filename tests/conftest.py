@@ -11,6 +11,21 @@ import pytest
 
 from facewright.assets import asset_path
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs `pytest -n 2 --dist loadfile`: two test processes on the machine's cores, each module's
+    # tests in one of them (its module-scoped fixtures built once). Each keeps torch and the BLAS libraries to
+    # one thread (set before torch is first imported; the subprocesses a test starts inherit it), else each
+    # spins a thread per core and the two slow each other's training several times over.
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
+def pytest_collection_modifyitems(items):
+    """The modules with slow tests first (each module's order kept): the long ones start while the short ones
+    fill in around them, instead of one running on alone at the end."""
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def signing_keys(tmp_path_factory) -> Iterator[Path]:

@@ -69,6 +69,7 @@ def test_assets_list_shows_license_size_and_state(tmp_path, monkeypatch, capsys)
     assert lines[-1] == f"0/{len(lines) - 1} cached under {tmp_path / 'empty-cache' / 'assets'}"
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path, capsys):
     # The wiring end to end, with a two-step training budget (the preset's 50-step warm-up leaves any short run as
     # untrained as another): `make demo` runs the preset's full length.

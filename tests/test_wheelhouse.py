@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 UNREACHABLE = "http://127.0.0.1:9"  # a proxy that refuses: any download attempt fails
 
 
+@pytest.mark.slow
 def test_wheelhouse_installs_a_fresh_venv_without_the_network(tmp_path):
     offline, venv, home = tmp_path / "offline", tmp_path / "venv", tmp_path / "home"
     version = "{}.{}".format(*sys.version_info[:2])

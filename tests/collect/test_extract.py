@@ -26,6 +26,7 @@ def wolfgang(sample, tmp_path_factory):
     ws.close()
 
 
+@pytest.mark.slow
 def test_video_one_identity_faces_in_most_frames(wolfgang):
     ws, report = wolfgang
     [source] = report.inputs

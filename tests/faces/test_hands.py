@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from facewright.faces.align import alignment_matrix
 from facewright.faces.hands import HandTracker, around_faces, hand_mask
@@ -11,6 +12,7 @@ from facewright.faces.landmarks import Landmarker
 from facewright.media import read_video
 
 
+@pytest.mark.slow
 def test_hands_are_tracked_where_the_clip_has_them(sample):
     found = {}
     with HandTracker(video=True) as tracker, Landmarker(video=True, max_faces=1) as landmarker:

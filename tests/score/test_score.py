@@ -148,6 +148,7 @@ def test_a_hand_in_front_of_the_face_counts_as_repainted_only_when_the_output_pa
     assert seen["painted"].hands_repainted > 0.98
 
 
+@pytest.mark.slow
 def test_a_real_swap_gets_a_report_and_a_marked_sheet_of_its_worst_frames(model_ws, sample, tmp_path, capsys):
     target = sample("single_face.mp4")
     [swapped] = api.swap(target, tmp_path / "out.mp4", model=SWAP_MODEL, workspace=model_ws)

@@ -154,6 +154,7 @@ def test_a_short_paste_is_left_untouched_and_the_rest_swapped(model_ws, sample, 
         assert np.abs(outs[10].image[region].astype(int) - ins[10].image[region].astype(int)).mean() > 8
 
 
+@pytest.mark.slow
 def test_the_consenting_persons_own_clip_with_hands_over_the_face_is_not_refused(model_ws, sample, tmp_path):
     """WolfgangLanger_Pexels.mp4 as a swap target, consent photo = its own first frame: a hand covers the
     face in frames ~58-229, where dlib's distance to the photo passes 0.6; it used to be refused."""

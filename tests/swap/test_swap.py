@@ -275,6 +275,7 @@ def test_a_portrait_phone_clip_of_odd_size_is_swapped_upright(model_ws, sample, 
     assert np.abs(first[:300, 400:639].astype(int) - upright[0][:300, 400:].astype(int)).mean() < 4  # upright
 
 
+@pytest.mark.slow
 def test_a_fixed_watermark_id_gives_the_same_pixels_and_random_ids_do_not(model_ws, sample, tmp_path):
     # What makes `bench quality` reproducible: the swap itself is deterministic but for the watermark id.
     from facewright.config import MarkOptions, VideoOptions

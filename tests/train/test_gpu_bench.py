@@ -125,6 +125,7 @@ def test_node_run_writes_figures_loss_log_and_rendered_faces_only(node_run, prep
     assert "samples/s" in printed and "bench gpu finish" in printed
 
 
+@pytest.mark.slow
 def test_finish_composites_marks_signs_scores_and_appends_the_row(node_run, prepared, tmp_path):
     workspace = prepared[0]
     row = gpu.finish(node_run[0], workspace=workspace, output=tmp_path / "swapped.mp4")

@@ -92,6 +92,7 @@ def test_corrected_masks_are_checked_by_name_and_size(mask_ws, tmp_path):
     assert data.corrected == 1 and data.labels[3].max() == 0
 
 
+@pytest.mark.slow
 def test_occlusion_swap_uses_the_mask_model_and_says_when_it_learned_someone_else(mask_ws, sample, tmp_path):
     root, _ = mask_ws
     [result] = api.swap(sample("single_face.mp4"), tmp_path / "out.mp4", model=SWAP_MODEL, workspace=root,
