@@ -88,8 +88,8 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check facewright tests scripts
 
-# Two test processes (pytest-xdist), each with one torch/BLAS thread (tests/conftest.py): on 2 cores the suite
-# takes about two thirds of the time one process does. TEST_WORKERS=0 runs it in this process alone.
+# Two test processes (pytest-xdist), each one core's worth of threads (tests/conftest.py): on 2 cores the suite
+# took 17-19 minutes where one process took 32 (2026-12-04). TEST_WORKERS=0 runs it in this process alone.
 TEST_WORKERS ?= 2
 test: $(STAMP) lint
 	$(BIN)/facewright assets fetch

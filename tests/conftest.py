@@ -1,6 +1,7 @@
 """Shared fixtures: real sample media from the asset registry (fetched once into the user's cache)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterator
@@ -13,11 +14,12 @@ from facewright.assets import asset_path
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs `pytest -n 2 --dist loadfile`: two test processes on the machine's cores, each module's
-    # tests in one of them (its module-scoped fixtures built once). Each keeps torch and the BLAS libraries to
-    # one thread (set before torch is first imported; the subprocesses a test starts inherit it), else each
-    # spins a thread per core and the two slow each other's training several times over.
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
+    # tests in one of them (its module-scoped fixtures built once). Each is one core's worth, as a pool's worker
+    # is (torch, OpenCV and the BLAS libraries at one thread; the subprocesses a test starts inherit it), else
+    # each spins a thread per core and the two slow each other's training several times over.
+    from facewright.workers import one_thread_worker
+
+    one_thread_worker()
 
 
 def pytest_collection_modifyitems(items):
@@ -88,6 +90,15 @@ def model_ws(pair_ws):
     api.train("anna", "ben", name=SWAP_MODEL, workspace=pair_ws, steps=30, model="test-ae", resolution=64, batch=4,
               preview_every=0, warmup=5, lr=1e-3)
     return pair_ws
+
+
+@pytest.fixture
+def few_score_samples(monkeypatch):
+    """`api.score` measures identity on 12 frames: for tests of what is built around a score (a bench's row),
+    not of the score itself; the identity models are most of a score's time on a CPU."""
+    from facewright import api
+
+    monkeypatch.setattr(api, "score", functools.partial(api.score, samples=12))
 
 
 @pytest.fixture

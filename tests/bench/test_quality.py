@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from pathlib import Path
 
 import pytest
 
-from facewright import api
 from facewright.bench import suite
 from facewright.bench.quality import QualityRow, append_row, budget_text, quality_preset, read_rows
 from facewright.cli import main
@@ -16,12 +14,8 @@ from facewright.errors import InputError, OptionError
 
 
 @pytest.mark.slow
-def test_bench_quality_appends_a_row_and_keeps_the_score_report(tmp_path, capsys, monkeypatch):
+def test_bench_quality_appends_a_row_and_keeps_the_score_report(tmp_path, capsys, few_score_samples):
     results = tmp_path / "bench" / "quality.jsonl"
-    # The protocol measures identity on every frame; the row's plumbing is under test here, so 12 of the 72
-    # frames do (the identity models' time on a CPU is most of the score's).
-    score = api.score
-    monkeypatch.setattr(api, "score", functools.partial(score, samples=12))
     # The cpu protocol with a 2-step budget: every stage runs, the figures are those of an untrained model.
     code = main(["bench", "quality", "--steps", "2", "--results", str(results), "--device", "cpu",
                  "--train", "lr=1e-3,warmup=1", "--swap", "detail=0.5"])

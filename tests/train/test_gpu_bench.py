@@ -2,7 +2,6 @@
 imported (a bare GPU node has only torch, numpy, pillow and opencv), finish: a marked, signed, scored swap."""
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -127,11 +126,8 @@ def test_node_run_writes_figures_loss_log_and_rendered_faces_only(node_run, prep
 
 
 @pytest.mark.slow
-def test_finish_composites_marks_signs_scores_and_appends_the_row(node_run, prepared, tmp_path, monkeypatch):
+def test_finish_composites_marks_signs_scores_and_appends_the_row(node_run, prepared, tmp_path, few_score_samples):
     workspace = prepared[0]
-    # the row's figures are those of a few untrained steps: identity on 12 of the 72 frames is enough to show
-    # the score ran (bench quality's test does the same; the identity models are most of a score's time)
-    monkeypatch.setattr(api, "score", functools.partial(api.score, samples=12))
     row = gpu.finish(node_run[0], workspace=workspace, output=tmp_path / "swapped.mp4")
     assert row.preset == "gpu bundle" and row.device.startswith("cpu") and row.steps > 0
     assert row.metrics["swapped_frames"] == pytest.approx(1.0)
