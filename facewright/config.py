@@ -174,6 +174,8 @@ class SwapOptions:
                                  "(--detail carries over what is finer)")
     restore: float = option(1.0, "raise the new face's own contrast just coarser than --detail-scale toward the "
                             "original face's (a soft model's faint eyelids and lips; at most 3x; 0: off, 1: fully)")
+    motion: float = option(0.75, "share of the original face's fast changes in the eyes and lips (blinks, the "
+                           "lips in speech) carried onto the new face in a video (0: off, 1: all of it)")
     sharpen: float = option(0.0, "unsharp-mask amount on the new face (0: off; 0.3-0.8 is typical)")
     face_scale: float = option(1.0, "scale of the new face about its centre (0.5-1.5; 0.9-1.1 is typical)")
     smooth: float = option(1.0, "landmark smoothing cutoff in Hz (One Euro; lower = steadier; 0: off)")
@@ -199,8 +201,9 @@ class SwapOptions:
                               fix="the defaults are --erode 0.02 --blur 0.06")
         check_counts(self, (), ("sharpen", "smooth", "smooth_beta", "cut_threshold", "preview", "workers"))
         if not (0 <= self.detail <= 1 and 0 <= self.detail_features <= 1 and 0 <= self.restore <= 1
-                and 0 < self.detail_scale <= 0.1):
-            raise OptionError("--detail, --detail-features and --restore must be within 0-1 and --detail-scale "
+                and 0 <= self.motion <= 1 and 0 < self.detail_scale <= 0.1):
+            raise OptionError("--detail, --detail-features, --restore and --motion must be within 0-1 and "
+                              "--detail-scale "
                               "within (0, 0.1] (of the face size)", fix="e.g. --detail 0.5 --detail-scale 0.01")
         if self.max_faces < 1 or self.batch < 1 or self.threshold <= 0:
             raise OptionError("--max-faces and --batch must be at least 1 and --threshold positive",

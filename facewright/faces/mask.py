@@ -64,16 +64,17 @@ def component_masks(shape_hw: tuple[int, ...], points68: Points) -> dict[str, Ma
     return {"eyes": erode(eyes, -EYE_MARGIN * face_size(points)), "mouth": _fill_hull(shape_hw, points[OUTER_LIPS])}
 
 
-def feature_mask(shape_hw: tuple[int, ...], points68: Points, margin: float = FEATURE_MARGIN) -> Mask:
-    """The eyes, brows and lips (the outer lip contour) grown by `margin` and feathered by as much, both
-    fractions of the face size: where a face's identity and expression are drawn. `shape_hw` as in
-    `hull_mask`."""
+def feature_mask(shape_hw: tuple[int, ...], points68: Points, margin: float = FEATURE_MARGIN,
+                 brows: bool = True) -> Mask:
+    """The eyes, brows (unless not `brows`) and lips (the outer lip contour) grown by `margin` and feathered by
+    as much, both fractions of the face size: where a face's identity and expression are drawn. `shape_hw` as
+    in `hull_mask`."""
     points = as_points68(points68)
     size = face_size(points)
     parts = component_masks(shape_hw, points)
     mask = np.maximum(parts["eyes"], parts["mouth"])
     width = max(1, round(BROW_WIDTH * size))
-    for brow in (points[BROWS][:5], points[BROWS][5:]):
+    for brow in (points[BROWS][:5], points[BROWS][5:]) if brows else ():
         cv2.polylines(mask, [np.rint(brow * 16).astype(np.int32)], False, 1.0, width, cv2.LINE_8, shift=4)
     return blend_mask(mask, -margin * size, margin * size)
 

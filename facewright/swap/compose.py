@@ -5,8 +5,9 @@ the model gives A's face and a mask; the mask is combined with the landmark hull
 intersection, which keeps a hand in front of the face where the model saw it), eroded and feathered in
 fractions of the face's size; the color is moved toward the original face (one map per track by
 default); the face may be scaled and sharpened; then it is warped back with the inverse transform, its own
-contrast raised where a soft model draws faintly (--restore) and given the original face's fine detail
-(--detail; both swap.detail), and blended (alpha or Poisson) inside the face's footprint only.
+contrast raised where a soft model draws faintly (--restore), given the original face's fine detail
+(--detail) and, in a video, its blinks and lip movements (--motion; all three swap.detail), and blended
+(alpha or Poisson) inside the face's footprint only.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from facewright.faces.types import Points
 from facewright.media.image import Frame
 from facewright.swap import blend as _blend
 from facewright.swap.color import ColorMap, fit_color, masked_pixels, transfer
-from facewright.swap.detail import restore_contrast, transfer_detail
+from facewright.swap.detail import MotionTransfer, restore_contrast, transfer_detail
 from facewright.swap.footage import FaceTrack
 from facewright.swap.model import SwapModel
 from facewright.swap.occlusion import Occlusion, crop_keep
@@ -79,6 +80,7 @@ class FaceCompositor:
         if options.mask == "auto":  # swap.run resolves it; here for callers that build a Compositor themselves
             options = dataclasses.replace(options, mask="occlusion" if self.occlusion.model else "intersect")
         self.options, self.face_type, self.colors = options, face_type, colors or {}
+        self.motion = MotionTransfer(options.motion, options.detail_scale)  # per track: keep one compositor a video
         self.timer = self.occlusion.timer  # seconds per stage: align, model, hands, mask model, mask, color, blend
         # Called with (frame position in the batch, track, face, mask, frame->crop matrix) before blending.
         self.on_face: Callable[[int, int, np.ndarray, np.ndarray, np.ndarray], None] | None = None
@@ -96,14 +98,16 @@ class FaceCompositor:
         self.occlusion.prepare(images, times or [None] * len(images), jobs)
         for j, (job, matrix, crop, face, mask) in enumerate(zip(jobs, rendered.matrices, crops, rendered.faces,
                                                                 rendered.masks, strict=True)):
-            out[job[0]] = self._composite(j, job, matrix, crop, face, mask, out[job[0]], images[job[0]])
+            out[job[0]] = self._composite(j, job, matrix, crop, face, mask, out[job[0]], images[job[0]],
+                                          None if times is None else times[job[0]])
         return out
 
     def _composite(self, j: int, job: FaceJob, matrix: np.ndarray, crop: np.ndarray,
-                   face: np.ndarray, mask: np.ndarray, frame: Frame, original: Frame) -> Frame:
+                   face: np.ndarray, mask: np.ndarray, frame: Frame, original: Frame, time: float | None) -> Frame:
         """Face `j` of the batch post-processed, warped into its frame, cut where something is in front of
         it (in the frame's pixels: an occluder keeps its own edges), its contrast restored (--restore), given the
-        `original` frame's fine detail (--detail), and blended into `frame`."""
+        `original` frame's fine detail (--detail) and motion (--motion; `time`: the frame's, None for a still
+        image), and blended into `frame`."""
         i, track, points = job
         face, mask = self._post(track, transform_points(points, matrix), crop, face, mask)
         with self.timer("blend"):
@@ -113,12 +117,14 @@ class FaceCompositor:
             if keep is not None:
                 warped = dataclasses.replace(warped, mask=warped.mask * (1 - keep))
         options = self.options
-        if (options.detail > 0 or options.restore > 0) and not warped.empty:
+        if (options.detail > 0 or options.restore > 0 or options.motion > 0) and not warped.empty:
             with self.timer("detail"):
                 region, local = original[warped.region], points - warped.box[:2]
                 face_in_frame = restore_contrast(warped.face, region, local, options.restore, options.detail_scale)
                 face_in_frame = transfer_detail(face_in_frame, region, local, options.detail, options.detail_scale,
                                                 options.detail_features)
+                to_crop = matrix @ np.array([[1, 0, warped.box[0]], [0, 1, warped.box[1]], [0, 0, 1]], np.float64)
+                face_in_frame = self.motion(track, time, face_in_frame, region, local, to_crop, mask.shape[0])
                 warped = dataclasses.replace(warped, face=face_in_frame)
         if self.on_face is not None:
             cut = mask if keep is None else mask * (1 - crop_keep(keep, warped.box, matrix, mask.shape[0]))

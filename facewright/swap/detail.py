@@ -18,15 +18,21 @@ face's own band just coarser than the split (sigma to RESTORE_WIDTH x sigma) unt
 face matches the original face's in the same band, at most MAX_GAIN times, away from the face's border
 with the frame. The shapes stay the model's (no pixel of the original moves into the face), and a model
 that already draws that band at full contrast gets a gain of about 1: nothing changes.
+
+In time the model's face moves too little: its blinks and lip movements are smaller than the footage's.
+`MotionTransfer` (--motion) adds, per face track, what the original's fine band in the eyes and lips changes
+by against its own running mean: the motion, without the features that stay put.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import cv2
 import numpy as np
 
 from facewright.config import SwapOptions
+from facewright.faces.align import transform_points
 from facewright.faces.mask import face_size, feature_mask, hull_mask
 from facewright.faces.types import Mask, Points
 
@@ -144,3 +150,69 @@ def transfer_detail(face: np.ndarray, original: np.ndarray, points: Points, amou
     weight = amount * detail_weight(face.shape, points, inside)[..., None]
     moved = face + weight * highpass(original - face, sigma)  # = highpass(original) - highpass(face): one blur
     return np.clip(moved, 0.0, 1.0)
+
+
+MOTION_SECONDS = 0.2  # the time constant of a track's running reference: what changes faster is motion
+MOTION_GAP = 0.5  # seconds: a track unseen this long (a gap, a seek, a preview's sparse frames) starts afresh
+MOTION_MAX_SIDE = 512  # the aligned working copy's largest side, pixels: a face in 4K costs what one in 1080p does
+
+
+@dataclasses.dataclass
+class _TrackMotion:
+    scale: float  # aligned working pixels per crop pixel, fixed for the track (so its reference stays put)
+    side: int  # the working copy's side, pixels
+    reference: np.ndarray | None  # side x side x 3 float32: the band's running mean, in aligned pixels
+    time: float  # the last frame's time, seconds
+
+
+class MotionTransfer:
+    """The original face's fast changes in the eyes and lips (a blink, the lips in speech) carried onto the
+    new face, per face track.
+
+    A model trained for minutes follows the expression but draws its blinks and lip movements smaller than
+    the footage's: the face changes less from frame to frame than the real one did. What is left of the
+    original once the new face is put in, `original - face`, in the band finer than RESTORE_WIDTH x the split
+    (eyelids, lip outlines, creases), holds two things: the two people's different features, which stay put
+    in the aligned face, and the original's motion. A running mean over the track (time constant `seconds`)
+    is the first; what the current frame differs from it by is the second, and `amount` of it is added in
+    the eyes and lips (feathered; not the brows, whose shape is much of a face's identity and which move
+    little). So the identity that stays put is the model's, and what moves moves as in the footage. The
+    running mean lives in aligned coordinates at about the frame's resolution, so it stays on the features
+    while the head moves. A track's first frame (or the first after a gap of MOTION_GAP) adds nothing; a
+    still image (no time) is returned unchanged.
+    """
+
+    def __init__(self, amount: float, scale: float, seconds: float = MOTION_SECONDS):
+        self.amount, self.scale, self.seconds = amount, scale, seconds
+        self._tracks: dict[int, _TrackMotion] = {}
+
+    def __call__(self, track: int, time: float | None, face: np.ndarray, original: np.ndarray, points: Points,
+                 matrix: np.ndarray, crop_side: int) -> np.ndarray:
+        """The warped `face` (h x w x 3 RGB float32 0..1, a frame region) with the motion added. `original`:
+        the frame's region (uint8 or float 0..1); `points`: the 68 landmarks in the region's pixels;
+        `matrix`: 2 x 3, region pixels -> the model's crop of `crop_side` pixels. Returns a new array."""
+        face = np.asarray(face, np.float32)
+        if self.amount <= 0 or time is None or face.size == 0:
+            return face.copy()
+        state = self._tracks.get(track)
+        if state is None or not 0 < time - state.time <= MOTION_GAP:
+            # The working copy at about the frame's resolution: the crop scaled so the face is its size in the frame.
+            scale = face_size(points) / max(face_size(transform_points(points, matrix)), 1e-6)
+            side = int(np.clip(round(scale * crop_side), 16, MOTION_MAX_SIDE))
+            state = self._tracks[track] = _TrackMotion(side / crop_side, side, None, time)
+        aligned = state.scale * np.asarray(matrix, np.float64)
+        residual = cv2.warpAffine(_unit(original, face.shape) - face, aligned, (state.side, state.side),
+                                  flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        sigma = RESTORE_WIDTH * split_sigma(transform_points(points, aligned), self.scale)
+        band = residual - _wide_blur(residual, sigma)
+        if state.reference is None:
+            state.reference = band
+            return face.copy()
+        motion = band - state.reference
+        state.reference = state.reference + (1.0 - math.exp(-(time - state.time) / self.seconds)) * motion
+        state.time = time
+        height, width = face.shape[:2]
+        back = cv2.warpAffine(motion, aligned, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        weight = self.amount * feature_mask((height, width), points, brows=False)[..., None]
+        return np.clip(face + weight * back, 0.0, 1.0)

@@ -11,7 +11,16 @@ from facewright.config import SwapOptions
 from facewright.errors import OptionError
 from facewright.faces.align import TEMPLATE
 from facewright.faces.mask import feature_mask, hull_mask
-from facewright.swap.detail import MAX_GAIN, RESTORE_WIDTH, contrast_gain, highpass, restore_contrast, transfer_detail
+from facewright.swap.detail import (
+    MAX_GAIN,
+    MOTION_GAP,
+    RESTORE_WIDTH,
+    MotionTransfer,
+    contrast_gain,
+    highpass,
+    restore_contrast,
+    transfer_detail,
+)
 
 SIZE, SCALE = 256, 0.02
 POINTS = TEMPLATE * 150 + [53, 40]  # a face of about 150 px in a 256 px region
@@ -147,10 +156,58 @@ def test_restore_leaves_a_face_as_sharp_as_the_original_and_caps_a_flat_one():
     assert np.array_equal(restore_contrast(faint, original, POINTS, 0.0, SCALE), faint)
 
 
+CROP = 64
+TO_CROP = np.array([[0.25, 0, 0], [0, 0.25, 0]])  # the region -> a 64 px crop of it
+
+
+def blink(closed: float) -> np.ndarray:
+    """Darkening of the eyes (`closed` 0..1) and, as much, of a patch of the cheek and of the brows' middles:
+    changes a frame can carry."""
+    change = np.zeros((SIZE, SIZE, 3), np.float32)
+    for eye in (slice(36, 42), slice(42, 48)):
+        x, y = POINTS[eye].mean(axis=0)
+        cv2.ellipse(change, (round(x), round(y)), (12, 5), 0, 0, 360, (-0.25 * closed,) * 3, -1)
+    cv2.circle(change, (round(POINTS[2, 0]) + 30, round(POINTS[2, 1])), 10, (-0.25 * closed,) * 3, -1)
+    for brow in (19, 24):
+        cv2.circle(change, (round(POINTS[brow, 0]), round(POINTS[brow, 1])), 4, (-0.25 * closed,) * 3, -1)
+    return cv2.GaussianBlur(change, (0, 0), 1.5)
+
+
+def test_motion_carries_the_originals_blink_in_the_eyes_and_nothing_that_stays_put():
+    rendered, steady = smooth(0), smooth(2)  # the model's face never moves; the two faces differ everywhere
+    motion = MotionTransfer(1.0, SCALE)
+    frames = [0.0] * 12 + [1.0, 1.0, 0.3] + [0.0] * 12
+    outs = [motion(1, i / 25, rendered, np.clip(steady + blink(c), 0, 1), POINTS, TO_CROP, CROP)
+            for i, c in enumerate(frames)]
+    eyes = (feature_mask((SIZE, SIZE), POINTS, brows=False) >= 0.999) & (blink(1.0)[..., 0] < -0.2)
+    brows = (feature_mask((SIZE, SIZE), POINTS, brows=False) == 0) & (blink(1.0)[..., 0] < -0.2)
+    brows &= feature_mask((SIZE, SIZE), POINTS) >= 0.999
+    skin, _ = regions()
+    assert eyes.sum() > 100 and brows.sum() > 20
+    # Before the blink the original is steady: the two faces' difference stays put and nothing is added.
+    assert np.array_equal(outs[0], rendered) and np.abs(outs[11] - rendered).max() < 1e-5
+    # The blink's first frame carries the original's change into the eyes, not onto the cheek or the brows
+    # (whose shape is much of a face's identity).
+    added = outs[12] - rendered
+    assert added[eyes].mean() < -0.12 and np.abs(added[skin]).max() < 0.01 and np.abs(added[brows]).max() < 0.01
+    # Once the eyes are open again the new face settles back to the model's own within a few frames.
+    assert np.abs(outs[-1] - rendered)[eyes].mean() < 0.01
+    # A still image, amount 0 and a track seen again after a gap add nothing.
+    closed = np.clip(steady + blink(1.0), 0, 1)
+    assert np.array_equal(motion(1, None, rendered, closed, POINTS, TO_CROP, CROP), rendered)
+    assert np.array_equal(motion(1, 27 / 25 + MOTION_GAP + 0.1, rendered, closed, POINTS, TO_CROP, CROP), rendered)
+    assert np.array_equal(MotionTransfer(0.0, SCALE)(1, 0.0, rendered, closed, POINTS, TO_CROP, CROP), rendered)
+    half = MotionTransfer(0.5, SCALE)
+    half(1, 0.0, rendered, steady, POINTS, TO_CROP, CROP)
+    assert (half(1, 0.04, rendered, closed, POINTS, TO_CROP, CROP) - rendered)[eyes].mean() == pytest.approx(
+        added[eyes].mean() / 2, rel=0.05)
+
+
 def test_swap_options_check_the_detail_range():
     assert SwapOptions(detail=0.5).detail == 0.5
     for bad in ({"detail": -0.1}, {"detail": 1.5}, {"detail_scale": 0.0}, {"detail_scale": 0.5},
-                {"detail_features": -0.1}, {"detail_features": 1.1}, {"restore": -0.5}, {"restore": 2.0}):
+                {"detail_features": -0.1}, {"detail_features": 1.1}, {"restore": -0.5}, {"restore": 2.0},
+                {"motion": -0.1}, {"motion": 1.5}):
         with pytest.raises(OptionError):
             SwapOptions(**bad)
 
