@@ -203,8 +203,8 @@ class SwapOptions:
         if not (0 <= self.detail <= 1 and 0 <= self.detail_features <= 1 and 0 <= self.restore <= 1
                 and 0 <= self.motion <= 1 and 0 < self.detail_scale <= 0.1):
             raise OptionError("--detail, --detail-features, --restore and --motion must be within 0-1 and "
-                              "--detail-scale "
-                              "within (0, 0.1] (of the face size)", fix="e.g. --detail 0.5 --detail-scale 0.01")
+                              "--detail-scale within (0, 0.1] (of the face size)",
+                              fix="e.g. --detail 0.5 --detail-scale 0.01")
         if self.max_faces < 1 or self.batch < 1 or self.threshold <= 0:
             raise OptionError("--max-faces and --batch must be at least 1 and --threshold positive",
                               fix="the defaults are 4, 8 and 0.6")

@@ -196,6 +196,8 @@ class MotionTransfer:
             return face.copy()
         state = self._tracks.get(track)
         if state is None or not 0 < time - state.time <= MOTION_GAP:
+            # Tracks that ended are dropped (a film's hundreds of tracks would keep a reference each).
+            self._tracks = {k: v for k, v in self._tracks.items() if 0 <= time - v.time <= MOTION_GAP}
             # The working copy at about the frame's resolution: the crop scaled so the face is its size in the frame.
             scale = face_size(points) / max(face_size(transform_points(points, matrix)), 1e-6)
             side = int(np.clip(round(scale * crop_side), 16, MOTION_MAX_SIDE))

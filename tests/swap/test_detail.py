@@ -197,6 +197,9 @@ def test_motion_carries_the_originals_blink_in_the_eyes_and_nothing_that_stays_p
     assert np.array_equal(motion(1, None, rendered, closed, POINTS, TO_CROP, CROP), rendered)
     assert np.array_equal(motion(1, 27 / 25 + MOTION_GAP + 0.1, rendered, closed, POINTS, TO_CROP, CROP), rendered)
     assert np.array_equal(MotionTransfer(0.0, SCALE)(1, 0.0, rendered, closed, POINTS, TO_CROP, CROP), rendered)
+    # Tracks that ended are forgotten once another starts.
+    motion(2, 30.0, rendered, steady, POINTS, TO_CROP, CROP)
+    assert set(motion._tracks) == {2}
     half = MotionTransfer(0.5, SCALE)
     half(1, 0.0, rendered, steady, POINTS, TO_CROP, CROP)
     assert (half(1, 0.04, rendered, closed, POINTS, TO_CROP, CROP) - rendered)[eyes].mean() == pytest.approx(
