@@ -119,7 +119,7 @@ class FaceCompositor:
         options = self.options
         if (options.detail > 0 or options.restore > 0 or options.motion > 0) and not warped.empty:
             with self.timer("detail"):
-                region, local = original[warped.region], points - warped.box[:2]
+                region, local = original[warped.region] / np.float32(255), points - warped.box[:2]  # once for all 3
                 face_in_frame = restore_contrast(warped.face, region, local, options.restore, options.detail_scale)
                 face_in_frame = transfer_detail(face_in_frame, region, local, options.detail, options.detail_scale,
                                                 options.detail_features)

@@ -125,7 +125,9 @@ def restore_contrast(face: np.ndarray, original: np.ndarray, points: Points, str
 def _unit(original: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """`original` as float32 0..1, checked to be the rendered face's size."""
     original = np.asarray(original)
-    original = original.astype(np.float32) / (255.0 if original.dtype == np.uint8 else 1.0)
+    if original.dtype == np.uint8:
+        original = original.astype(np.float32) / 255.0
+    original = original.astype(np.float32, copy=False)  # a float32 region converted by the caller: not copied
     if original.shape != shape:
         raise ValueError(f"face {shape} and original {original.shape} must be the same size")
     return original
@@ -159,8 +161,7 @@ MOTION_MAX_SIDE = 512  # the aligned working copy's largest side, pixels: a face
 
 @dataclasses.dataclass
 class _TrackMotion:
-    scale: float  # aligned working pixels per crop pixel, fixed for the track (so its reference stays put)
-    side: int  # the working copy's side, pixels
+    side: int  # the working copy's side, pixels, fixed for the track (so its reference stays put)
     reference: np.ndarray | None  # side x side x 3 float32: the band's running mean, in aligned pixels
     time: float  # the last frame's time, seconds
 
@@ -201,8 +202,8 @@ class MotionTransfer:
             # The working copy at about the frame's resolution: the crop scaled so the face is its size in the frame.
             scale = face_size(points) / max(face_size(transform_points(points, matrix)), 1e-6)
             side = int(np.clip(round(scale * crop_side), 16, MOTION_MAX_SIDE))
-            state = self._tracks[track] = _TrackMotion(side / crop_side, side, None, time)
-        aligned = state.scale * np.asarray(matrix, np.float64)
+            state = self._tracks[track] = _TrackMotion(side, None, time)
+        aligned = state.side / crop_side * np.asarray(matrix, np.float64)
         residual = cv2.warpAffine(_unit(original, face.shape) - face, aligned, (state.side, state.side),
                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         sigma = RESTORE_WIDTH * split_sigma(transform_points(points, aligned), self.scale)
