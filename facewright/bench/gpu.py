@@ -167,7 +167,7 @@ def _person(ws: Workspace, name: str, consent: str, resolution: int, max_faces: 
     file = "a.npz" if name == A else "b.npz"
     with atomic_path(bundle / file) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, images=faces.images[pick].numpy(), masks=faces.masks[pick].numpy(),
-                            priority=faces.priority[pick].numpy())
+                            priority=faces.priority[pick].numpy(), poses=faces.poses[pick])
     return {"name": name, "file": file, "faces": int(len(pick)), "face_type": faces.face_type, "sha256": faces.sha256,
             "consent": consent}
 

@@ -122,8 +122,9 @@ def read_bundle(folder: str | Path) -> dict[str, Any]:
 def load_person(folder: Path, entry: dict[str, Any], device: torch.device) -> FacesetTensors:
     with np.load(folder / entry["file"]) as arrays:
         images, masks, priority = (torch.from_numpy(arrays[k]).to(device) for k in ("images", "masks", "priority"))
+        poses = arrays["poses"] if "poses" in arrays.files else None  # for --pose-match
     return FacesetTensors(entry["name"], images, masks, priority, np.zeros((len(images), 128), np.float32),
-                          entry["face_type"], entry["sha256"])
+                          entry["face_type"], entry["sha256"], poses)
 
 
 # --- throughput ----------------------------------------------------------------------------------------------

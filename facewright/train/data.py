@@ -35,8 +35,8 @@ def load_faceset(ws: Workspace, name: str, resolution: int, *, device: torch.dev
                  min_faces: int = MIN_FACES) -> FacesetTensors:
     """Load faceset `name`'s kept faces at `resolution` px (resampled if stored at another size)."""
     faceset = get_faceset(ws, name)
-    faces = ws.conn.execute("SELECT crop_path, mask_path, landmarks, matrix, embedding, crop_sha256 FROM faces "
-                            "WHERE faceset_id = ? AND status = 'kept' ORDER BY id", (faceset.id,)).fetchall()
+    faces = ws.conn.execute("SELECT crop_path, mask_path, landmarks, matrix, embedding, crop_sha256, yaw, pitch "
+                            "FROM faces WHERE faceset_id = ? AND status = 'kept' ORDER BY id", (faceset.id,)).fetchall()
     if len(faces) < min_faces:
         raise InputError(f"faceset {name!r} has {len(faces)} faces; training needs at least {min_faces}",
                          path=faceset.folder,
@@ -46,7 +46,8 @@ def load_faceset(ws: Workspace, name: str, resolution: int, *, device: torch.dev
     arrays = [_load_face(folder, face, faceset.size, resolution) for face in faces]
     images, masks, priority = (torch.from_numpy(np.stack(parts)).to(device) for parts in zip(*arrays, strict=True))
     embeddings = np.stack([np.frombuffer(f["embedding"], np.float32) for f in faces if f["embedding"] is not None])
-    return FacesetTensors(name, images, masks, priority, embeddings, faceset.face_type, digest)
+    poses = np.array([(f["yaw"], f["pitch"]) for f in faces], np.float32)  # None (no pose) -> NaN
+    return FacesetTensors(name, images, masks, priority, embeddings, faceset.face_type, digest, poses)
 
 
 def _load_face(folder: Path, face, stored: int, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ torch and numpy, so the training path runs on a node without facewright's media 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from torch import Tensor
@@ -22,6 +22,7 @@ class FacesetTensors:
     embeddings: np.ndarray  # N x 128 float32: identity of each face (for the consent check)
     face_type: str
     sha256: str  # of the faces' crop files in order: a checkpoint names exactly what it learned from
+    poses: np.ndarray | None = field(default=None, repr=False)  # N x 2 float32 yaw, pitch in degrees (NaN: unknown)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

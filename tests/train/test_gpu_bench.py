@@ -14,7 +14,7 @@ import torch
 
 from facewright import api
 from facewright.bench import gpu
-from facewright.bench.gpu_node import FIGURES, LOSS_LOG, read_bundle
+from facewright.bench.gpu_node import FIGURES, LOSS_LOG, load_person, read_bundle
 from facewright.bench.quality import read_rows, results_file
 from facewright.errors import InputError, NoDeviceError, OptionError
 
@@ -64,6 +64,8 @@ def test_prepare_writes_a_small_checked_bundle_of_arrays_only(prepared):
         assert arrays["crops"].shape[1:] == (64, 64, 3) and arrays["crops"].dtype == np.uint8
         assert len(set(arrays["keys"])) == len(arrays["keys"])
     assert manifest["size_mb"] < 50
+    a = load_person(bundle, manifest["a"], torch.device("cpu"))  # with the head poses --pose-match draws by
+    assert len(a) == 24 and a.poses.shape == (24, 2) and np.isfinite(a.poses).all()
 
 
 def test_a_changed_bundle_file_is_refused_by_name(prepared, tmp_path):
