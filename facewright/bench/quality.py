@@ -195,12 +195,14 @@ def bench_quality(*, preset: str = "cpu", steps: int | None = None, minutes: flo
     return rows
 
 
-def _pair_workspace(root: Path, video_a: Path, video_b: Path, progress: ProgressFactory) -> Path:
-    """A workspace with the sample clips' demo-scoped consents and a faceset of each (every face kept)."""
+def _pair_workspace(root: Path, video_a: Path, video_b: Path, progress: ProgressFactory,
+                    every: tuple[int, int] = (1, 1)) -> Path:
+    """A workspace with the sample clips' demo-scoped consents and a faceset of each (every face of every
+    `every`-th frame kept)."""
     for video, identity in ((video_a, "quality-a"), (video_b, "quality-b")):
         demo_consent(root, video, identity)
-    for video, identity in ((video_a, "quality-a"), (video_b, "quality-b")):
-        api.extract([video], identity, workspace=root, dedupe=0, progress=progress)
+    for video, identity, nth in ((video_a, "quality-a", every[0]), (video_b, "quality-b", every[1])):
+        api.extract([video], identity, workspace=root, dedupe=0, every=nth, progress=progress)
     return root
 
 
