@@ -106,10 +106,17 @@ def agrees(output: float, reference: float, threshold: float) -> bool:
     return (output >= threshold) == (reference >= threshold)
 
 
+def pose_offset(output: ArrayLike, reference: ArrayLike) -> NDArray[np.float64]:
+    """Signed yaw, pitch, roll of `output` minus `reference` in degrees, wrapped into [-180, 180): averaged
+    over a clip it tells a steady tilt of the swapped face (a model pulled toward its person's usual pose)
+    from jitter, which averages out."""
+    delta = np.asarray(output, np.float64) - np.asarray(reference, np.float64)
+    return (delta + 180.0) % 360.0 - 180.0
+
+
 def pose_difference(output: ArrayLike, reference: ArrayLike) -> NDArray[np.float64]:
     """|yaw, pitch, roll| differences in degrees, wrapped so that 179 and -179 are 2 apart."""
-    delta = np.asarray(output, np.float64) - np.asarray(reference, np.float64)
-    return np.abs((delta + 180.0) % 360.0 - 180.0)
+    return np.abs(pose_offset(output, reference))
 
 
 def pose_error(output: ArrayLike, reference: ArrayLike) -> float:

@@ -83,7 +83,10 @@ class ScoreReport:
                          f"to the original {_num(dlib['to_target']['mean'])} (one person below {dlib['threshold']})")
         lines.append(f"expression: r {_num(expr['correlation']['mean'])} (5th pct {_num(expr['correlation']['p5'])}); "
                      f"mouth open agrees {_pct(expr['mouth_agreement'])}, eyes closed {_pct(expr['eyes_agreement'])}")
-        lines.append(f"pose error: {_num(pose['error']['mean'], 1)} deg (95th pct {_num(pose['error']['p95'], 1)})")
+        offset = pose.get("offset")
+        steady = ("; mean offset yaw {:+.1f}, pitch {:+.1f}, roll {:+.1f} deg".format(*offset)) if offset else ""
+        lines.append(f"pose error: {_num(pose['error']['mean'], 1)} deg (95th pct {_num(pose['error']['p95'], 1)})"
+                     f"{steady}")
         lines.append(f"flicker ratio: {_num(s['stability']['flicker_ratio'])} (1.00 = as steady as the input); "
                      f"sharpness {_num(s['sharpness']['ratio']['mean'])} of the input's")
         lines.append(f"seam: delta E {_num(s['seams']['delta_e']['mean'], 1, signed=True)} over the input's own; "
@@ -122,7 +125,8 @@ def summarize_frames(frames: Sequence[FrameScore]) -> dict:
                        "mouth_agreement": _share(f.mouth_agrees for f in swapped),
                        "eyes_agreement": _share(f.eyes_agree for f in swapped)},
         "pose": {"error": metrics.summarize([f.pose_error for f in swapped], higher_is_better=False),
-                 "yaw_pitch_roll": _mean_vector(f.yaw_pitch_roll_error for f in swapped)},
+                 "yaw_pitch_roll": _mean_vector(f.yaw_pitch_roll_error for f in swapped),
+                 "offset": _mean_vector(f.yaw_pitch_roll_offset for f in swapped)},
         "stability": {"flicker_ratio": metrics.flicker_ratio(*zip(*pairs, strict=True)) if pairs else None,
                       "frame_pairs": len(pairs)},
         "seams": {"delta_e": metrics.summarize([f.seam for f in swapped], higher_is_better=False)},

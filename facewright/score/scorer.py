@@ -78,6 +78,7 @@ class FrameScore:
     eyes_agree: bool | None = None
     pose_error: float | None = None  # degrees
     yaw_pitch_roll_error: tuple[float, float, float] | None = None
+    yaw_pitch_roll_offset: tuple[float, float, float] | None = None  # signed: output minus input, degrees
     output_change: float | None = None  # frame-to-frame change in the face region, levels
     input_change: float | None = None
     seam: float | None = None  # delta E across the swap's border, output minus input
@@ -157,8 +158,9 @@ class FrameScorer:
         result.mouth_agrees = metrics.agrees(swapped.mouth_open, face.mouth_open, metrics.MOUTH_OPEN)
         result.eyes_agree = metrics.agrees(swapped.eyes_closed, face.eyes_closed, metrics.EYES_CLOSED)
         result.pose_error = metrics.pose_error(swapped.yaw_pitch_roll, face.yaw_pitch_roll)
-        ypr = metrics.pose_difference(swapped.yaw_pitch_roll, face.yaw_pitch_roll)
-        result.yaw_pitch_roll_error = tuple(round(float(v), 3) for v in ypr)
+        offset = metrics.pose_offset(swapped.yaw_pitch_roll, face.yaw_pitch_roll)
+        result.yaw_pitch_roll_offset = tuple(round(float(v), 3) for v in offset)
+        result.yaw_pitch_roll_error = tuple(round(float(abs(v)), 3) for v in offset)
 
     def _identity(self, result: FrameScore, output: Frame, reference: Frame, face: FaceLandmarks) -> None:
         points = face.points68()

@@ -67,6 +67,19 @@ def test_pose_error_is_0_for_the_same_pose_and_wraps_around():
     assert metrics.pose_error((179, 0, 0), (-179, 0, 0)) == pytest.approx(2.0)
     assert metrics.pose_error((3, 4, 0), (0, 0, 0)) == pytest.approx(5.0)
     np.testing.assert_allclose(metrics.pose_difference((1, -2, 350), (-1, 2, 10)), (2, 4, 20))
+    np.testing.assert_allclose(metrics.pose_offset((1, -2, 350), (-1, 2, 10)), (2, -4, -20))  # signed
+
+
+def test_a_steady_tilt_reads_as_the_pose_offset_and_jitter_averages_out():
+    frames = [_frame(0, swapped=True, pose_error=3.2, yaw_pitch_roll_error=(1.0, 3.0, 0.5),
+                     yaw_pitch_roll_offset=(1.0, -3.0, 0.5)),
+              _frame(1, swapped=True, pose_error=3.2, yaw_pitch_roll_error=(1.0, 3.0, 0.5),
+                     yaw_pitch_roll_offset=(-1.0, -3.0, -0.5))]
+    report = ScoreReport(None, None, "A", frames, summarize_frames(frames), [], False)
+    assert report.summary["pose"]["offset"] == [0.0, -3.0, 0.0] and report.summary["pose"]["yaw_pitch_roll"] == \
+        [1.0, 3.0, 0.5]
+    [line] = [line for line in report.headline() if line.startswith("pose error")]
+    assert line.endswith("mean offset yaw +0.0, pitch -3.0, roll +0.0 deg")
 
 
 def test_region_change_and_flicker_ratio():
