@@ -89,8 +89,8 @@ class TrainOptions:
     rotate: float = option(10.0, "random rotation, degrees")
     flip: bool = option(False, "random horizontal flips (faces are not symmetric: off by default)")
     color_transfer: bool = option(False, "move A's colors toward B's statistics while training")
-    pose_match: float = option(0.6, "share of A's faces drawn by how close their head pose (yaw, pitch) is to B's "
-                               "faces, the poses a swap renders A in (0: every face of A alike)")
+    pose_match: float = option(0.0, "share of A's faces drawn by how close their head pose (yaw, pitch) is to B's "
+                               "faces, the poses a swap renders A in (0: every face of A alike; the demo preset: 0.6)")
     seed: int = option(0, "random seed of sampling, augmentation and initial weights")
     save_every: int = option(500, "steps between checkpoints (one is also written on stop and Ctrl-C)")
     keep: int = option(3, "checkpoints kept")
@@ -107,7 +107,8 @@ class TrainOptions:
         if not 0.0 <= self.ema < 1.0:
             raise OptionError(f"--ema must be in [0, 1), got {self.ema}", fix="0.999 is a good default")
         if not 0.0 <= self.pose_match <= 1.0:
-            raise OptionError(f"--pose-match must be in [0, 1], got {self.pose_match}", fix="0.6 is the default")
+            raise OptionError(f"--pose-match must be in [0, 1], got {self.pose_match}",
+                              fix="0.6 suits a short run, 0 a long one")
         if self.lr <= 0:
             raise OptionError(f"--lr must be positive, got {self.lr}")
 

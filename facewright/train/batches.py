@@ -9,7 +9,8 @@ faces of their first steps.
 A's faces are drawn by pose (`--pose-match`): a swap renders A in B's head poses, and a model trained on
 all of A's faces alike draws its output toward A's typical pose (measured: a clip of B looking 5 degrees
 higher than A's footage came out tilted 3 degrees down after 600 steps). So a share of A's draws favours
-the faces whose yaw and pitch lie near B's, weighted by a Gaussian kernel density of B's poses.
+the faces whose yaw and pitch lie near B's, weighted by a Gaussian kernel density of B's poses. It pays on
+short runs (the demo preset); a longer one has learned the poses, and the narrower draws cost expression.
 """
 from __future__ import annotations
 

@@ -13,10 +13,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Measured on two seeds each with `bench quality` (README, Benchmarks): no EMA (over 600 steps the average
     # lags the live weights: the swap was recognized less and followed the pose less), half the random warp
     # (the swap came out nearer A; a tenth of it let B's identity through), no random rotation (the crops are
-    # aligned already; without it SFace recognized the swap as A in 85% | 29% of frames instead of 6% | 0%).
+    # aligned already; without it SFace recognized the swap as A in 85% | 29% of frames instead of 6% | 0%),
+    # 0.6 of A's faces drawn near B's head poses (the pose error 2.60 | 3.56 -> 2.46 | 2.92 degrees and the
+    # swap nearer A, for expression r -0.07 and +0.6 delta E of seam; at 1399 steps it no longer paid).
     "demo": {"model": "liae-ud", "resolution": 64, "batch": 8, "ae_dims": 64, "e_dims": 16, "d_dims": 16,
              "d_mask_dims": 8, "steps": 600, "lr": 5e-4, "warmup": 50, "ema": 0.0, "warp": 0.025,
-             "rotate": 0.0, "preview_every": 100, "save_every": 200},
+             "rotate": 0.0, "pose_match": 0.6, "preview_every": 100, "save_every": 200},
     # The best 10 minutes of 2 CPU cores give on the sample pair (chosen by `bench quality --preset quick`
     # rows against other resolutions): the demo's model trained three times as long.
     "quick": {"model": "liae-ud", "resolution": 64, "batch": 8, "ae_dims": 64, "e_dims": 16, "d_dims": 16,
