@@ -131,7 +131,7 @@ def prepare(bundle: str | Path, *, workspace: str | Path | None = None, preset: 
     videos = (api.asset(SAMPLE_A), api.asset(SAMPLE_B))
     _pair_workspace(root, *videos, progress, every=tuple(_sampling(video, max_faces) for video in videos))
     # the records _pair_workspace made: demo_consent returns a person's active one
-    consents = (demo_consent(root, api.asset(SAMPLE_A), A).id, demo_consent(root, api.asset(SAMPLE_B), B).id)
+    consents = (demo_consent(root, videos[0], A).id, demo_consent(root, videos[1], B).id)
     bundle.mkdir(parents=True, exist_ok=True)
     with Workspace.open(root) as ws:
         people = {key: _person(ws, name, consent, resolution, max_faces, bundle)
