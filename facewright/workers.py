@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
@@ -27,6 +28,9 @@ M = TypeVar("M")
 # Each worker is one core's worth: libraries that start a thread per core (OpenMP in torch, OpenCV,
 # MediaPipe's XNNPACK) would otherwise run N x N threads on N cores.
 _ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+# What a worker imports as it starts, before its first task (`LocalPool(warm=...)`): a task that needs no torch
+# (extraction) is spared its import, about 2 s of a core.
+WARM_ALL = ("numpy", "cv2", "torch", "av", "mediapipe")
 
 
 class Pool(Protocol):
@@ -85,17 +89,17 @@ class InlinePool(_OneTaskChain):
 
 class LocalPool(_OneTaskChain):
     """A process per worker on this machine, started with `spawn` (a fork would copy the driver's threads
-    and CUDA state). The processes start at once and import facewright while the driver works on; they
-    stay for every `map` until `close`."""
+    and CUDA state). The processes start at once and import the libraries named in `warm` while the driver
+    works on; they stay for every `map` until `close`."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, warm: tuple[str, ...] = WARM_ALL):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
         self._executor = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=one_thread_worker)
         for _ in range(workers):  # start them now: importing torch and the face models takes seconds
-            self._executor.submit(_warm)
+            self._executor.submit(_warm, warm)
 
     def map(self, fn: Callable[[C, T], R], context: C, items: Sequence[T],
             done: Callable[[int, R], None] | None = None) -> list[R]:
@@ -135,18 +139,19 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def local_pool(workers: int | None) -> InlinePool | LocalPool:
+def local_pool(workers: int | None, warm: tuple[str, ...] = WARM_ALL) -> InlinePool | LocalPool:
     """The pool of `--workers N`: None or 0 means one per core; 1 means this process alone."""
     count = workers or cores()
-    return InlinePool() if count <= 1 else LocalPool(count)
+    return InlinePool() if count <= 1 else LocalPool(count, warm)
 
 
 class LazyPool:
     """The pool given, or a local one of `workers` processes made on first `get()` (a short video or a photo
-    never starts one); closed at the end of the `with` block, whichever way it ends."""
+    never starts one), which import `warm` as they start; closed at the end of the `with` block, whichever
+    way it ends."""
 
-    def __init__(self, given: Pool | None, workers: int):
-        self.given, self.workers = given, workers
+    def __init__(self, given: Pool | None, workers: int, warm: tuple[str, ...] = WARM_ALL):
+        self.given, self.workers, self.warm = given, workers, warm
         self._made: Pool | None = None
 
     @property
@@ -158,7 +163,7 @@ class LazyPool:
         if self.given is not None:
             return self.given
         if self._made is None:
-            self._made = local_pool(self.workers)
+            self._made = local_pool(self.workers, self.warm)
         return self._made
 
     def __enter__(self) -> LazyPool:
@@ -176,23 +181,21 @@ def chained(stages: tuple[tuple[Callable, object], tuple[Callable, object]], ite
 
 
 def one_thread_worker() -> None:
-    """Limit this (worker) process to one thread per library: run first in each worker."""
+    """Limit this (worker) process to one thread per library: run first in each worker. Torch, when it is
+    imported later, takes its thread count from OMP_NUM_THREADS; where it is loaded already it is told."""
     os.environ.update(_ONE_THREAD)
     try:
         import cv2
         cv2.setNumThreads(1)
     except ImportError:  # a lean GPU node may lack it; nothing to limit then
         pass
-    try:
-        import torch
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
-def _warm() -> None:
-    """Import the heavy libraries every facewright task needs, once per worker, before the first task."""
-    for name in ("numpy", "cv2", "torch", "av", "mediapipe"):
+def _warm(names: tuple[str, ...]) -> None:
+    """Import the heavy libraries the pool's tasks need, once per worker, before the first task."""
+    for name in names:
         try:
             __import__(name)
         except ImportError:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from facewright import __version__
+from facewright import __version__, demo
 from facewright.cli import build_parser, main
 from facewright.media import probe, read_image
 
@@ -70,9 +70,10 @@ def test_assets_list_shows_license_size_and_state(tmp_path, monkeypatch, capsys)
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end(tmp_path, capsys):
+def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
     # The wiring end to end, with a two-step training budget (the preset's 50-step warm-up leaves any short run as
-    # untrained as another): `make demo` runs the preset's full length.
+    # untrained as another) and identity scored on 6 frames: `make demo` runs the preset's full length, 24 frames.
+    monkeypatch.setattr(demo, "SCORE_SAMPLES", 6)
     assert main(["demo", "--workspace", str(tmp_path / "ws"), "--steps", "2"]) == 0
     out = capsys.readouterr().out
     assert "faceset demo-a" in out and "faceset demo-b" in out and "contact sheet:" in out

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -71,3 +73,31 @@ def test_a_local_pool_returns_in_order_raises_a_workers_typed_error_and_reports_
         assert not pool.apart and pool.chain((square, 0), (plus, 1), [4, 5]) == [(4, 17), (5, 26)]
     with LocalPool(2) as pool, pytest.raises(WorkerLostError, match="a worker process died"):
         pool.map(die, None, [1])
+
+
+CONSOLE_SCRIPT = '''
+import sys
+from facewright.__main__ import main  # what the `facewright` console script imports
+
+
+def loaded(_context, _item):
+    return sorted(name for name in ("torch", "facewright.cli", "facewright.api") if name in sys.modules)
+
+
+if __name__ == "__main__":
+    from facewright.collect.chunks import WARM
+    from facewright.workers import LocalPool
+    for warm in (WARM, None):
+        with LocalPool(1, *([warm] if warm else [])) as pool:
+            print(" ".join(pool.map(loaded, None, [0])[0]) or "-")
+'''
+
+
+def test_a_worker_of_the_command_imports_neither_the_command_line_nor_what_its_tasks_do_not_need(tmp_path):
+    """A worker started with `spawn` imports its parent's main script first: `facewright`'s is light, and an
+    extraction worker (collect.chunks.WARM) is spared torch; the default warm-up loads it."""
+    script = tmp_path / "facewright-like"
+    script.write_text(CONSOLE_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["-", "torch"]

@@ -124,15 +124,17 @@ def test_a_transaction_writes_all_or_nothing(tmp_path):
         assert [r[0] for r in ws.conn.execute("SELECT name FROM identities")] == ["bob"]
 
 
-# Each process imports, says it is ready, then waits for the go-file: their migrations start together.
+# Each process imports, says it is ready, then waits for the go-file: their migrations start together. What
+# `facewright init` runs (api.init), without the command line's start-up (torch and the models' wrappers: seconds
+# of a core per process, eight processes a test).
 INIT_AT_ONCE = """
 import os, sys, time
-from facewright.cli import main
+from facewright.workspace import Workspace
 ready, go, root = sys.argv[1:]
 open(ready, "w").close()
 while not os.path.exists(go):
     time.sleep(0.001)
-sys.exit(main(["init", "--workspace", root]))
+Workspace.init(root).close()
 """
 
 
@@ -148,8 +150,8 @@ def _init_at_once(folder, root, processes: int = 4) -> list[subprocess.Popen]:
 
 
 def test_concurrent_inits_of_a_fresh_workspace_all_succeed(tmp_path):
-    """Four `facewright init` at once on one new folder: one migrates, the others wait and find it done (twice:
-    each round costs four CLI start-ups, and the lock is what is under test, not the odds of a collision)."""
+    """Four processes initialise one new folder at once: one migrates, the others wait and find it done (twice:
+    the lock is what is under test, not the odds of a collision)."""
     for round_ in range(2):
         folder = tmp_path / f"round{round_}"
         folder.mkdir()

@@ -26,6 +26,7 @@ from facewright.prefetch import prefetch
 from facewright.timing import Timer
 
 MIN_CHUNK_SECONDS = 4.0  # a shorter chunk costs its worker more in start-up (models loaded) than it gains
+WARM = ("numpy", "cv2", "av", "mediapipe", "dlib")  # what a worker imports as it starts: no torch
 
 
 def extract_chunks(path: Path, info: MediaInfo, parts: int) -> list[Chunk]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facewright.collect.chunks import WARM as CHUNK_WARM
 from facewright.collect.chunks import ChunkContext, extract_chunk, extract_chunks
 from facewright.collect.inputs import MediaFile, expand_inputs, frame_step
 from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace, timed_frames
@@ -136,7 +137,7 @@ def extract(inputs: list[str | Path], identity: str, ws: Workspace, options: Ext
     store = FacesetStore(ws, identity, options)
     files = expand_inputs(inputs)
     encoder = IdentityEncoder()
-    with _PhotoFinder(options) as photos, LazyPool(pool, options.workers or auto_workers()) as pools:
+    with _PhotoFinder(options) as photos, LazyPool(pool, options.workers or auto_workers(), CHUNK_WARM) as pools:
         reference = _reference(options, photos, encoder, consent_embedding)
         processor = FaceProcessor(store, FaceMeasurer(options, encoder, timer), reference)
         runner = InputRunner(ws, store, processor, photos, timer, progress, pools)

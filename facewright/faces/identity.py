@@ -4,6 +4,7 @@ Embeddings are float32 vectors in dlib's metric space: two faces of one person l
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -42,8 +43,8 @@ class IdentityEncoder:
         if jitter < 0:
             raise OptionError(f"jitter must be >= 0, got {jitter}", fix="use 0 (fast) or a small count such as 10")
         self.jitter = jitter
-        self._net = _load(dlib.face_recognition_model_v1, recognizer or asset_path(RECOGNIZER))
-        self._predictor = _load(dlib.shape_predictor, predictor or asset_path(PREDICTOR))
+        self._net = _loaded(dlib.face_recognition_model_v1, recognizer or asset_path(RECOGNIZER))
+        self._predictor = _loaded(dlib.shape_predictor, predictor or asset_path(PREDICTOR))
 
     def embed(self, image: Frame, box: Box) -> Embedding:
         """The (128,) float32 embedding of the face in `box` of `image` (H x W x 3 uint8 RGB)."""
@@ -57,6 +58,23 @@ class IdentityEncoder:
         # The ResNet was trained on crops aligned by these 5 points; a raw detector box would cost accuracy.
         shapes = dlib.full_object_detections([self._predictor(rgb, _rectangle(box)) for box in boxes])
         return np.asarray(self._net.compute_face_descriptor(rgb, shapes, self.jitter), np.float32)
+
+
+def _loaded(loader: Callable, path: str | Path):
+    """The model at `path`, loaded once per process while the file stays as it was (the ResNet takes about
+    0.4 s to load, and every extraction, swap and score makes an encoder). One model serves every encoder: a
+    call holds the GIL, so two threads never run it at once."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return _load(loader, path)  # missing: _load names the file and the fix
+    return _load_once(loader, str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_once(loader: Callable, path: str, size: int, mtime_ns: int):
+    return _load(loader, path)
 
 
 def _load(loader: Callable, path: str | Path):

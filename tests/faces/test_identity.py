@@ -110,6 +110,20 @@ def test_encoder_options_and_paths(tmp_path):
         IdentityEncoder(broken, asset_path(PREDICTOR))
 
 
+def test_encoders_share_a_model_until_its_file_changes(tmp_path, encoder):
+    """Every encoder of a process serves from one loaded model per file; a file rewritten in place is read again."""
+    again = IdentityEncoder()
+    assert again._net is encoder._net and again._predictor is encoder._predictor
+    predictor = tmp_path / PREDICTOR
+    predictor.write_bytes(asset_path(PREDICTOR).read_bytes())
+    copy = IdentityEncoder(predictor=predictor)
+    assert copy._predictor is not encoder._predictor
+    assert IdentityEncoder(predictor=predictor)._predictor is copy._predictor
+    predictor.write_bytes(b"not a model")  # the same path, damaged
+    with pytest.raises(AssetError, match=PREDICTOR):
+        IdentityEncoder(predictor=predictor)
+
+
 def test_distance_shapes():
     a, b = np.zeros(128, np.float32), np.zeros(128, np.float32)
     b[:4] = 0.5  # L2 = sqrt(4 * 0.25) = 1
