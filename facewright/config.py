@@ -194,8 +194,8 @@ class SwapOptions:
     render_only: str = option("", "video input: render the chosen faces into this folder and stop, no output "
                               "video; `facewright composite INPUT --patch DIR` makes it (resumable)")
     device: str = option("auto", "cpu, cuda, cuda:N or auto", runner=True)
-    workers: int = option(0, "processes a long video is split over, in chunks at keyframes (0: one per core; "
-                          "1: this process only)", runner=True)
+    workers: int = option(0, "processes a long video is split over, in chunks at keyframes (0: $FACEWRIGHT_WORKERS, "
+                          "else one per core; 1: this process only)", runner=True)
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -254,8 +254,8 @@ class ExtractOptions:
     reference: str = option("", "photo of the person to keep; without it the largest identity cluster is kept")
     threshold: float = option(0.6, "identity distance under which two faces are the same person (dlib scale)")
     for_swap: bool = option(False, "also store per-frame geometry of every track, for a later swap of this video")
-    workers: int = option(0, "processes a video is split over, in chunks at keyframes (0: one per two cores, as "
-                          "one extraction keeps about 1.5 cores busy; 1: this process only)", runner=True)
+    workers: int = option(0, "processes a video is split over, in chunks at keyframes (0: $FACEWRIGHT_WORKERS, else "
+                          "one per core; 1: this process only)", runner=True)
     mask_model: str = option("", "store masks that leave out what this mask model says covers the face (facewright "
                              "mask train): a pair model trained on them learns occluders")
 

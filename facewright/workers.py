@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
-from facewright.errors import WorkerLostError
+from facewright.errors import OptionError, WorkerLostError
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -139,9 +139,22 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def default_workers() -> int:
+    """What `--workers 0` (the default) means: $FACEWRIGHT_WORKERS where it is set (a machine shared with other
+    work caps every command at once), else one per core."""
+    value = os.environ.get("FACEWRIGHT_WORKERS", "").strip()
+    if not value:
+        return cores()
+    if not value.isdigit() or int(value) < 1:
+        raise OptionError(f"FACEWRIGHT_WORKERS={value!r} is not a count of processes",
+                          fix="set it to a whole number of 1 or more (1: every command in its own process), "
+                              "or unset it for one per core")
+    return int(value)
+
+
 def local_pool(workers: int | None, warm: tuple[str, ...] = WARM_ALL) -> InlinePool | LocalPool:
-    """The pool of `--workers N`: None or 0 means one per core; 1 means this process alone."""
-    count = workers or cores()
+    """The pool of `--workers N`: None or 0 means the default (`default_workers`); 1 means this process alone."""
+    count = workers or default_workers()
     return InlinePool() if count <= 1 else LocalPool(count, warm)
 
 
@@ -157,7 +170,7 @@ class LazyPool:
     @property
     def size(self) -> int:
         """How many workers the pool has (or will have)."""
-        return self.given.workers if self.given is not None else (self.workers or cores())
+        return self.given.workers if self.given is not None else (self.workers or default_workers())
 
     def get(self) -> Pool:
         if self.given is not None:

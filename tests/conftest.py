@@ -16,10 +16,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs `pytest -n 2 --dist loadfile`: two test processes on the machine's cores, each module's
     # tests in one of them (its module-scoped fixtures built once). Each is one core's worth, as a pool's worker
     # is (torch, OpenCV and the BLAS libraries at one thread; the subprocesses a test starts inherit it), else
-    # each spins a thread per core and the two slow each other's training several times over.
+    # each spins a thread per core and the two slow each other's training several times over. For the same reason
+    # a command's default pool is this process alone (FACEWRIGHT_WORKERS=1): the tests of chunks on workers ask for
+    # them by --workers; a default pool beside the other test process only paid its workers' start-up (the
+    # extraction and CLI tests took 160 s instead of 122 s).
     from facewright.workers import one_thread_worker
 
     one_thread_worker()
+    os.environ.setdefault("FACEWRIGHT_WORKERS", "1")
 
 
 def pytest_collection_modifyitems(items):

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from facewright.errors import InputError, TruncatedMediaError, WorkerLostError
-from facewright.workers import InlinePool, LocalPool, local_pool
+from facewright.errors import InputError, OptionError, TruncatedMediaError, WorkerLostError
+from facewright.workers import InlinePool, LazyPool, LocalPool, cores, default_workers, local_pool
 
 
 def square(offset: int, item: int) -> int:
@@ -101,3 +101,17 @@ def test_a_worker_of_the_command_imports_neither_the_command_line_nor_what_its_t
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["-", "torch"]
+
+
+def test_the_default_count_is_one_per_core_unless_facewright_workers_says_otherwise(monkeypatch):
+    monkeypatch.delenv("FACEWRIGHT_WORKERS", raising=False)
+    assert default_workers() == cores() and LazyPool(None, 0).size == cores()
+    monkeypatch.setenv("FACEWRIGHT_WORKERS", "3")
+    assert default_workers() == 3 and LazyPool(None, 0).size == 3 and LazyPool(None, 2).size == 2
+    monkeypatch.setenv("FACEWRIGHT_WORKERS", "1")
+    assert isinstance(local_pool(0), InlinePool) and isinstance(local_pool(None), InlinePool)
+    for bad in ("0", "-2", "two", "1.5"):
+        monkeypatch.setenv("FACEWRIGHT_WORKERS", bad)
+        with pytest.raises(OptionError, match="FACEWRIGHT_WORKERS") as caught:
+            local_pool(0)
+        assert "unset it" in caught.value.fix

@@ -23,8 +23,8 @@ class Cluster(StrEnum):
 def make_pool(workers: int | None, cluster: str = "local", device: str = "auto") -> Pool:
     """The pool of `--workers N --cluster NAME`.
 
-    "local": `facewright.workers.local_pool(workers)` (None or 0: one per core; 1: this process alone), even
-    where $RAY_ADDRESS is set: that variable only says which Ray cluster `--cluster ray` joins.
+    "local": `facewright.workers.local_pool(workers)` (None or 0: $FACEWRIGHT_WORKERS, else one per core; 1: this
+    process alone), even where $RAY_ADDRESS is set: that variable only says which Ray cluster `--cluster ray` joins.
     "ray": a `RayPool` on the cluster at $RAY_ADDRESS (else a Ray started on this machine); `workers` caps how
     many tasks run at once (None or 0: as many as the cluster has CPUs). Where the cluster has GPUs and `device`
     is not "cpu", a swap's model runs in GPU tasks and its compositing in CPU tasks (`RayPool.chain`).

@@ -39,7 +39,7 @@ from facewright.media.video import MediaInfo, VideoFrame
 from facewright.prefetch import prefetch
 from facewright.progress import Bar, ProgressFactory, no_progress
 from facewright.timing import Timer
-from facewright.workers import LazyPool, Pool, cores
+from facewright.workers import LazyPool, Pool
 from facewright.workspace import Workspace
 
 
@@ -137,7 +137,7 @@ def extract(inputs: list[str | Path], identity: str, ws: Workspace, options: Ext
     store = FacesetStore(ws, identity, options)
     files = expand_inputs(inputs)
     encoder = IdentityEncoder()
-    with _PhotoFinder(options) as photos, LazyPool(pool, options.workers or auto_workers(), CHUNK_WARM) as pools:
+    with _PhotoFinder(options) as photos, LazyPool(pool, options.workers, CHUNK_WARM) as pools:
         reference = _reference(options, photos, encoder, consent_embedding)
         processor = FaceProcessor(store, FaceMeasurer(options, encoder, timer), reference)
         runner = InputRunner(ws, store, processor, photos, timer, progress, pools)
@@ -150,13 +150,6 @@ def extract(inputs: list[str | Path], identity: str, ws: Workspace, options: Ext
                            timer.seconds, time.perf_counter() - start)
     _check_found(report, options)
     return report
-
-
-def auto_workers() -> int:
-    """Extraction's default: a process per two cores. One process decodes and runs the landmark model in a
-    thread beside its main one, so it keeps about 1.5 cores busy: on 2 cores a second process made the
-    472-frame sample 0.83x as fast (start-up included) and an 80 s clip only 1.07x."""
-    return max(1, cores() // 2)
 
 
 def _check_found(report: ExtractReport, options: ExtractOptions) -> None:
