@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from datetime import timedelta
@@ -26,11 +27,23 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("FACEWRIGHT_WORKERS", "1")
 
 
-def pytest_collection_modifyitems(items):
-    """The modules with slow tests first (each module's order kept): the long ones start while the short ones
-    fill in around them, instead of one running on alone at the end."""
+DURATIONS = Path(__file__).with_name("durations.json")  # seconds per module, from scripts/test_durations.py
+UNMEASURED_SLOW = 30  # seconds guessed for a module with slow tests that is not in DURATIONS yet
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest modules first (each module's order kept), by the seconds DURATIONS measured: the test processes
+    take modules one by one, so the long ones start while the short ones fill in around them, instead of one
+    running on alone at the end. A module not measured yet counts UNMEASURED_SLOW seconds if it has slow tests."""
+    seconds = json.loads(DURATIONS.read_text()) if DURATIONS.is_file() else {}
     slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_modules)
+    root = Path(str(config.rootpath))
+
+    def weight(item) -> float:
+        measured = seconds.get(item.path.relative_to(root).as_posix())
+        return measured if measured is not None else UNMEASURED_SLOW if item.path in slow_modules else 0
+
+    items.sort(key=lambda item: -weight(item))
 
 
 @pytest.fixture(scope="session", autouse=True)
