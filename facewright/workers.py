@@ -147,7 +147,7 @@ def default_workers() -> int:
         return cores()
     if not value.isdigit() or int(value) < 1:
         raise OptionError(f"FACEWRIGHT_WORKERS={value!r} is not a count of processes",
-                          fix="set it to a whole number of 1 or more (1: every command in its own process), "
+                          fix="set it to a whole number of 1 or more (1: no worker processes), "
                               "or unset it for one per core")
     return int(value)
 
