@@ -34,6 +34,22 @@ def plus(offset: int, item: int, first: int) -> tuple[int, int]:
     return item, offset + first
 
 
+def where(pause: float, item: int) -> tuple[int, int, int]:
+    """(item, the process that ran it, OpenCV's thread count there), after `pause` seconds."""
+    import time
+
+    import cv2
+
+    time.sleep(pause)
+    return item, os.getpid(), cv2.getNumThreads()
+
+
+def die_on_first(_: object, item: int) -> int:
+    if item == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item
+
+
 def test_typed_errors_survive_pickling_with_their_fields():
     error = pickle.loads(pickle.dumps(TruncatedMediaError("cut short", path="a.mp4", fix="re-copy", decoded_frames=3,
                                                           expected_frames=9)))
@@ -73,6 +89,33 @@ def test_a_local_pool_returns_in_order_raises_a_workers_typed_error_and_reports_
         assert not pool.apart and pool.chain((square, 0), (plus, 1), [4, 5]) == [(4, 17), (5, 26)]
     with LocalPool(2) as pool, pytest.raises(WorkerLostError, match="a worker process died"):
         pool.map(die, None, [1])
+
+
+@pytest.mark.slow
+def test_a_pool_whose_driver_helps_runs_the_last_items_itself_and_the_first_in_its_processes():
+    """helps=True: N workers are the driver and N - 1 processes, the processes taking items from the front,
+    the driver from the back, one thread per library while it does; results, `done` and errors as without."""
+    import cv2
+
+    threads = cv2.getNumThreads()
+    with pytest.raises(ValueError):
+        LocalPool(1, helps=True)
+    with LocalPool(2, ("cv2",), helps=True) as pool:
+        assert pool.workers == 2
+        seen = []
+        results = pool.map(where, 0.2, list(range(6)), done=lambda i, r: seen.append(i))
+        assert [item for item, _, _ in results] == list(range(6)) and sorted(seen) == list(range(6))
+        pids = [pid for _, pid, _ in results]
+        assert pids[0] != os.getpid() and pids[-1] == os.getpid()  # item 0 is handed out before the driver starts
+        assert {count for _, pid, count in results if pid == os.getpid()} == {1} and cv2.getNumThreads() == threads
+        with pytest.raises(TruncatedMediaError) as caught:
+            pool.map(fail_on, 3, [1, 2, 3])  # the driver's own item fails
+        assert caught.value.path.name == "clip3.mp4"
+        with pytest.raises(TruncatedMediaError):
+            pool.map(fail_on, 0, [0, 1, 2])  # a process's item fails
+        assert pool.map(square, 1, [2, 3]) == [5, 10]  # the pool goes on after an item's error
+    with LocalPool(2, ("cv2",), helps=True) as pool, pytest.raises(WorkerLostError, match="a worker process died"):
+        pool.map(die_on_first, None, [0, 1, 2, 3])
 
 
 CONSOLE_SCRIPT = '''

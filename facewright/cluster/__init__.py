@@ -24,7 +24,8 @@ def make_pool(workers: int | None, cluster: str = "local", device: str = "auto")
     """The pool of `--workers N --cluster NAME`.
 
     "local": `facewright.workers.local_pool(workers)` (None or 0: $FACEWRIGHT_WORKERS, else one per core; 1: this
-    process alone), even where $RAY_ADDRESS is set: that variable only says which Ray cluster `--cluster ray` joins.
+    process alone; the driver is one of them, as in the pool `swap` and `extract` make), even where $RAY_ADDRESS is
+    set: that variable only says which Ray cluster `--cluster ray` joins.
     "ray": a `RayPool` on the cluster at $RAY_ADDRESS (else a Ray started on this machine); `workers` caps how
     many tasks run at once (None or 0: as many as the cluster has CPUs). Where the cluster has GPUs and `device`
     is not "cpu", a swap's model runs in GPU tasks and its compositing in CPU tasks (`RayPool.chain`).
@@ -35,5 +36,5 @@ def make_pool(workers: int | None, cluster: str = "local", device: str = "auto")
         raise OptionError(f"unknown cluster {cluster!r}",
                           fix=f"use --cluster {' or '.join(c.value for c in Cluster)}") from None
     if choice is Cluster.LOCAL:
-        return local_pool(workers)
+        return local_pool(workers, helps=True)
     return RayPool(workers=workers or None, render_gpus=0 if device == "cpu" else None)

@@ -137,7 +137,7 @@ def extract(inputs: list[str | Path], identity: str, ws: Workspace, options: Ext
     store = FacesetStore(ws, identity, options)
     files = expand_inputs(inputs)
     encoder = IdentityEncoder()
-    with _PhotoFinder(options) as photos, LazyPool(pool, options.workers, CHUNK_WARM) as pools:
+    with _PhotoFinder(options) as photos, LazyPool(pool, options.workers, CHUNK_WARM, helps=True) as pools:
         reference = _reference(options, photos, encoder, consent_embedding)
         processor = FaceProcessor(store, FaceMeasurer(options, encoder, timer), reference)
         runner = InputRunner(ws, store, processor, photos, timer, progress, pools)

@@ -81,7 +81,7 @@ class _Pools(LazyPool):
     """The swap's pool, and the chunks of each video it has planned."""
 
     def __init__(self, given: Pool | None, workers: int):
-        super().__init__(given, workers)
+        super().__init__(given, workers, helps=True)
         self._chunks: dict[Path, list[Chunk]] = {}
 
     def plan(self, input: Path) -> list[Chunk]:
