@@ -193,7 +193,11 @@ class _HelpedMap:
             futures = list(self.futures)
             for future in futures:
                 future.cancel()
-            cf.wait(futures)  # nothing of this map runs on once it has failed
+            if self._broken():  # on 3.11 a rare race can leave the pool's thread dead and processes running on
+                for process in list((getattr(self.executor, "_processes", None) or {}).values()):
+                    process.terminate()
+            else:
+                cf.wait(futures)  # nothing of this map runs on once it has failed
             raise
         self._stop(dispatcher)
         return [self.results[i] for i in range(len(self.items))]
@@ -215,7 +219,7 @@ class _HelpedMap:
             i, self.front = self.front, self.front + 1
             try:
                 future = self.executor.submit(self.fn, self.context, self.items[i])
-            except (cf.process.BrokenProcessPool, RuntimeError) as exc:  # a process died, or the pool is closed
+            except BaseException as exc:  # a process died, the pool is closed, or spawning one failed
                 self.stopped, self.error = True, exc
                 self.finished.put(None)  # wakes the driver to raise it
                 return
@@ -237,9 +241,15 @@ class _HelpedMap:
         """Take the processes' finished items: all that are in (`block`: wait for at least one)."""
         while True:
             try:
-                future = self.finished.get(block=block)
+                future = self.finished.get(timeout=1.0) if block else self.finished.get(block=False)
             except queue.Empty:
-                return
+                if not block:
+                    return
+                if self._broken():  # its processes died and (Python 3.11, a rare race) nothing said so
+                    raise WorkerLostError("the worker processes died (killed, or out of memory)",
+                                          fix="run fewer at once (--workers N), or --workers 1; nothing "
+                                              "half-written was kept") from None
+                continue
             if future is None:
                 raise WorkerLostError(f"the worker processes stopped: {self.error}",
                                       fix="run fewer at once (--workers N), or --workers 1") from self.error
@@ -247,6 +257,9 @@ class _HelpedMap:
                 i = self.futures[future]
             self._finish(i, _result(future, i, len(self.items)))
             block = False
+
+    def _broken(self) -> bool:
+        return bool(getattr(self.executor, "_broken", False))
 
     def _finish(self, i: int, result: object) -> None:
         self.results[i] = result
