@@ -106,17 +106,20 @@ class LocalPool(_OneTaskChain):
         if workers < 1 or (helps and workers < 2):
             raise ValueError(f"workers must be at least {2 if helps else 1}, got {workers}")
         self.workers, self.helps = workers, helps
-        processes = workers - 1 if helps else workers
-        self._executor = cf.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+        self._executor = cf.ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=one_thread_worker)
-        self._processes = processes
-        for _ in range(processes):  # start them now: importing torch and the face models takes seconds
+        for _ in range(self.processes):  # start them now: importing torch and the face models takes seconds
             self._executor.submit(_warm, warm)
+
+    @property
+    def processes(self) -> int:
+        """How many processes it started: one fewer than `workers` where the driver helps."""
+        return self.workers - 1 if self.helps else self.workers
 
     def map(self, fn: Callable[[C, T], R], context: C, items: Sequence[T],
             done: Callable[[int, R], None] | None = None) -> list[R]:
         if self.helps:
-            return _HelpedMap(self._executor, self._processes, fn, context, items, done).run()
+            return _HelpedMap(self._executor, self.processes, fn, context, items, done).run()
         futures = {self._executor.submit(fn, context, item): i for i, item in enumerate(items)}
         results: dict[int, R] = {}
         try:
@@ -142,14 +145,16 @@ class LocalPool(_OneTaskChain):
         self.close()
 
 
+LOST_FIX = "run fewer at once (--workers N), or --workers 1; nothing half-written was kept"
+
+
 def _result(future: cf.Future, i: int, count: int):
     """A worker's result, or its error raised here; a process that died as WorkerLostError."""
     try:
         return future.result()
     except cf.process.BrokenProcessPool as exc:
         raise WorkerLostError(f"a worker process died while running item {i + 1} of {count} (killed, or out of "
-                              "memory)", fix="run fewer at once (--workers N), or --workers 1; nothing "
-                                             "half-written was kept") from exc
+                              "memory)", fix=LOST_FIX) from exc
 
 
 class _HelpedMap:
@@ -247,12 +252,10 @@ class _HelpedMap:
                     return
                 if self._broken():  # its processes died and (Python 3.11, a rare race) nothing said so
                     raise WorkerLostError("the worker processes died (killed, or out of memory)",
-                                          fix="run fewer at once (--workers N), or --workers 1; nothing "
-                                              "half-written was kept") from None
+                                          fix=LOST_FIX) from None
                 continue
             if future is None:
-                raise WorkerLostError(f"the worker processes stopped: {self.error}",
-                                      fix="run fewer at once (--workers N), or --workers 1") from self.error
+                raise WorkerLostError(f"the worker processes stopped: {self.error}", fix=LOST_FIX) from self.error
             with self.lock:
                 i = self.futures[future]
             self._finish(i, _result(future, i, len(self.items)))
