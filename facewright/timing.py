@@ -1,6 +1,8 @@
-"""Seconds per pipeline stage, for progress bars and benchmarks: `with timer("decode"): ...`."""
+"""Seconds per pipeline stage, for progress bars and benchmarks: `with timer("decode"): ...`; and the CPU a
+block of work used, for the benchmarks' cores busy: `with CpuClock() as clock: ...`."""
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Iterable
 
@@ -24,3 +26,27 @@ class _Span:
 
     def __exit__(self, *exc: object) -> None:
         self.totals[self.stage] = self.totals.get(self.stage, 0.0) + time.perf_counter() - self.start
+
+
+class CpuClock:
+    """The CPU seconds (user + system) of this process and of its children that ended, over a `with` block, and
+    its wall seconds: `cores` is how many cores the block kept busy on average. A child still running at the
+    end (a pool left open) is not counted."""
+
+    cpu = wall = 0.0
+
+    def __enter__(self) -> CpuClock:
+        self._cpu, self._wall = _cpu_seconds(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cpu, self.wall = _cpu_seconds() - self._cpu, time.perf_counter() - self._wall
+
+    @property
+    def cores(self) -> float:
+        return self.cpu / self.wall if self.wall else 0.0
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime

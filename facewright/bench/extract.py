@@ -1,29 +1,42 @@
-"""`facewright bench extract`: end-to-end extraction speed on a sample video, with the time per stage, for
-one worker and more (chunks on a process pool), beside the bare single-thread floor measured in the same run.
+"""`facewright bench extract`: end-to-end extraction speed on a sample video, with the time per stage and the
+cores it kept busy, for one worker and more (chunks on a process pool), beside two references measured in the
+same run: the bare single-thread floor, and the ceiling of a pool on this machine.
 
 The floor is what one thread needs for the unavoidable part of extraction: decode (no decoder threads), the
 landmark model in video mode, align and JPEG-encode each face; no scoring, identity, de-duplication,
-catalog or PNG. Speeds are noisy on a shared machine, so each figure is set against the others of its run.
+catalog or PNG. The ceiling is the pool's own chunk work with nothing around it: one process per chunk,
+started and warm, all let go at once, against the same work in one process. A pool cannot beat it (it adds
+start-up, hand-offs and the driver's share); how far one worker's own threads already fill the cores sets it.
+Speeds are noisy on a shared machine, so each figure is set against the others of its run.
 """
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import cv2
 
 from facewright import api
 from facewright.bench import SAMPLE_A
+from facewright.collect.chunks import ChunkContext, extract_chunk, extract_chunks
 from facewright.collect.extract import STAGES, extract
 from facewright.config import ExtractOptions, build
+from facewright.errors import WorkerLostError
 from facewright.faces.align import align_face
 from facewright.faces.landmarks import Landmarker
 from facewright.media.image import encode_image
-from facewright.media.video import VideoReader
+from facewright.media.segments import Chunk
+from facewright.media.video import VideoReader, probe
 from facewright.progress import ProgressFactory, no_progress
-from facewright.workers import cores
+from facewright.timing import CpuClock
+from facewright.workers import cores, one_thread_worker
 from facewright.workspace import Workspace
+
+WARM_FRAMES = 24  # a process's first chunk loads its models: the ceiling's processes run this many frames first
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,7 @@ class ExtractBench:
     stage_seconds: dict[str, float]
     cpus: int
     workers: int = 1
+    busy: float = 0.0  # cores kept busy on average: CPU seconds of the driver and its workers / wall seconds
 
     @property
     def fps(self) -> float:
@@ -42,7 +56,8 @@ class ExtractBench:
 
     def rows(self) -> list[str]:
         lines = [f"{self.video}, {self.workers} worker(s): {self.frames} frames in {self.seconds:.1f} s = "
-                 f"{self.fps:.1f} frames/s end to end ({self.faces_kept} faces kept, {self.cpus} CPU cores)",
+                 f"{self.fps:.1f} frames/s end to end ({self.faces_kept} faces kept, {self.busy:.2f} of "
+                 f"{self.cpus} CPU cores busy)",
                  "  (decode + landmarks run in a thread beside the rest, and workers side by side, so the stage "
                  "shares add up past 100%)"]
         for stage in STAGES:
@@ -79,9 +94,12 @@ def bench_extract(video: str = SAMPLE_A, *, workers: int = 1, progress: Progress
     """
     path = api.asset(video)
     with tempfile.TemporaryDirectory(prefix="facewright-bench-") as tmp, Workspace.init(tmp) as ws:
-        report = extract([path], "bench", ws, build(ExtractOptions, flags={**options, "workers": workers}), progress)
+        with CpuClock() as clock:  # the pool is closed (its workers ended) inside extract: their CPU counts
+            report = extract([path], "bench", ws, build(ExtractOptions, flags={**options, "workers": workers}),
+                             progress)
     [clip] = report.inputs
-    return ExtractBench(path.name, clip.frames, clip.kept, report.seconds, report.stage_seconds, cores(), workers)
+    return ExtractBench(path.name, clip.frames, clip.kept, report.seconds, report.stage_seconds, cores(), workers,
+                        clock.cores)
 
 
 def extraction_floor(video: str = SAMPLE_A, *, size: int = 256, face_type: str = "whole_face") -> Floor:
@@ -103,11 +121,119 @@ def extraction_floor(video: str = SAMPLE_A, *, size: int = 256, face_type: str =
         cv2.setNumThreads(threads)
 
 
-def scaling_rows(floor: Floor, runs: list[ExtractBench]) -> list[str]:
-    """Each run's frames/s against one worker's and against the floor, measured in the same run."""
+@dataclass(frozen=True)
+class Ceiling:
+    """A pool's chunk work with nothing around it (see the module docstring): each chunk's frames and seconds
+    in a process of its own, all at once, and the seconds of the same chunks' work in one process."""
+
+    frames: tuple[int, ...]
+    seconds: tuple[float, ...]
+    one_process: float
+
+    @property
+    def workers(self) -> int:
+        return len(self.frames)
+
+    @property
+    def fps(self) -> float:
+        return sum(self.frames) / max(self.seconds)
+
+    @property
+    def ratio(self) -> float:
+        """How many times the speed of one process: the most a pool of `workers` reaches here."""
+        return self.one_process / max(self.seconds)
+
+    def row(self) -> str:
+        return (f"ceiling of {self.workers} workers ({self.workers} processes already warm, each on one chunk of "
+                f"{' + '.join(map(str, self.frames))} frames at once, chunk work only): {self.fps:.1f} frames/s = "
+                f"{self.ratio:.2f} x the same work in one process")
+
+
+def extraction_ceiling(video: str = SAMPLE_A, *, workers: int = 2) -> Ceiling | None:
+    """The ceiling of a pool of `workers` on the registered sample `video`, in the chunks that pool would
+    make (None: the video is too short to split)."""
+    path = api.asset(video)
+    return chunks_ceiling(path, extract_chunks(path, probe(path), workers))
+
+
+def chunks_ceiling(path: Path, chunks: list[Chunk], options: ExtractOptions = ExtractOptions(),
+                   timeout: float = 600.0) -> Ceiling | None:
+    """`chunks` of `path` extracted at once, a process each (started, one thread per library like a pool's
+    worker, and warmed on their chunk's first frames before a common start), and then one after another in
+    this process with its usual threads, as one worker runs them. None for a single chunk."""
+    if len(chunks) < 2:
+        return None
+    context = ChunkContext(path.resolve(), options, 1, "ceiling")
+    extract_chunk(context, _head(chunks[0]))  # this process's models loaded, as the processes' are
+    start = time.perf_counter()
+    for chunk in chunks:
+        extract_chunk(context, chunk)
+    one_process = time.perf_counter() - start
+    spawn = multiprocessing.get_context("spawn")
+    ready, results = spawn.Barrier(len(chunks)), spawn.Queue()
+    processes = [spawn.Process(target=_ceiling_chunk, args=(context, chunk, ready, results, timeout), daemon=True)
+                 for chunk in chunks]
+    for process in processes:
+        process.start()
+    try:
+        timed = _gather(processes, results, path, timeout)
+    finally:
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+    return Ceiling(tuple(timed[c.index][0] for c in chunks), tuple(timed[c.index][1] for c in chunks), one_process)
+
+
+def _head(chunk: Chunk) -> Chunk:
+    return replace(chunk, frames=min(WARM_FRAMES, chunk.frames))
+
+
+def _ceiling_chunk(context: ChunkContext, chunk: Chunk, ready: object, results: object, timeout: float) -> None:
+    """A ceiling process: warm up, wait for the others, then time the chunk; its frames and seconds (or the
+    error that stopped it) go to `results`."""
+    try:
+        one_thread_worker()
+        extract_chunk(context, _head(chunk))
+        ready.wait(timeout)
+        start = time.perf_counter()
+        part = extract_chunk(context, chunk)
+        results.put((chunk.index, part.frames, time.perf_counter() - start))
+    except Exception as exc:  # reported to the bench, which raises it there
+        ready.abort()
+        results.put((chunk.index, None, f"{type(exc).__name__}: {exc}"))
+
+
+def _gather(processes: list, results: object, path: Path, timeout: float) -> dict[int, tuple[int, float]]:
+    """Each chunk's (frames, seconds) from the ceiling's processes; WorkerLostError when one fails or dies."""
+    timed: dict[int, tuple[int, float]] = {}
+    deadline = time.monotonic() + 2 * timeout
+    while len(timed) < len(processes):
+        try:
+            index, frames, seconds = results.get(timeout=1.0)
+        except queue.Empty:
+            if time.monotonic() > deadline or any(p.exitcode not in (None, 0) for p in processes):
+                raise WorkerLostError("a process of the ceiling measurement died before it reported", path=path,
+                                      fix="run the bench again; if it recurs, check memory (dmesg)") from None
+            continue
+        if frames is None:
+            raise WorkerLostError(f"a process of the ceiling measurement failed: {seconds}", path=path,
+                                  fix="run `facewright extract --workers 1` on the file to see the error")
+        timed[index] = (frames, seconds)
+    return timed
+
+
+def scaling_rows(floor: Floor, runs: list[ExtractBench], ceiling: Ceiling | None = None) -> list[str]:
+    """Each run's frames/s against one worker's and against the floor, measured in the same run; with the
+    `ceiling`, how much of it the pool of as many workers reaches."""
     one = next((r for r in runs if r.workers == 1), None)
-    rows = [floor.row()]
+    rows = [floor.row()] + ([ceiling.row()] if ceiling is not None else [])
     for run in runs:
-        rows.append(f"{run.workers} worker(s): {run.fps:.1f} frames/s = {run.fps / floor.fps:.2f} x the floor"
-                    + (f", {run.fps / one.fps:.2f} x one worker" if one is not None and run is not one else ""))
+        row = f"{run.workers} worker(s): {run.fps:.1f} frames/s = {run.fps / floor.fps:.2f} x the floor"
+        if one is not None and run is not one:
+            row += f", {run.fps / one.fps:.2f} x one worker"
+            if ceiling is not None and ceiling.workers == run.workers:  # the most this ratio can reach here
+                row += (f", {run.fps / ceiling.fps:.0%} of the ceiling ({ceiling.fps:.1f} frames/s = "
+                        f"{ceiling.fps / one.fps:.2f} x one worker)")
+        rows.append(row)
     return rows

@@ -21,7 +21,9 @@ from facewright.demo import demo_consent
 from facewright.media.video import VideoReader
 from facewright.media.writer import VideoWriter
 from facewright.progress import ProgressFactory, no_progress
+from facewright.timing import CpuClock
 from facewright.train.distributed import Dist, pick_device
+from facewright.workers import cores
 
 SIZES = ((640, 360), (1280, 720))
 GPU_SIZES = (*SIZES, (1920, 1080))  # on a GPU also full HD, the size a studio swaps
@@ -76,6 +78,7 @@ class WorkersBench:
     frames: int
     seconds: float
     chunks: int
+    busy: float = 0.0  # cores kept busy on average: CPU seconds of the driver and its workers / wall seconds
 
     @property
     def fps(self) -> float:
@@ -83,10 +86,12 @@ class WorkersBench:
 
 
 def workers_rows(runs: list[WorkersBench]) -> list[str]:
+    """Each run's frames/s, and against one worker's; the cores each kept busy say how much room the cores
+    left: one worker that keeps 1.5 of 2 cores busy can at most be beaten 2 / 1.5 times for the same work."""
     one = next((r for r in runs if r.workers == 1), None)
     return [f"{r.workers} worker(s), {r.chunks} chunk(s): {r.frames} frames in {r.seconds:.1f} s = {r.fps:.1f} "
             f"frames/s" + (f" = {r.fps / one.fps:.2f} x one worker" if one is not None and r is not one else "")
-            for r in runs]
+            + f", {r.busy:.2f} of {cores()} cores busy" for r in runs]
 
 
 def bench_swap(*, device: str = "auto", workers: tuple[int, ...] = (), progress: ProgressFactory = no_progress
@@ -116,8 +121,9 @@ def bench_swap(*, device: str = "auto", workers: tuple[int, ...] = (), progress:
         long = looped_copy(video_b, Path(tmp) / "b-long.mp4") if workers else None
         scaling = []
         for count in workers:
-            [result] = api.swap(long, Path(tmp) / f"long-{count}.mp4", model="bench", workspace=root, device=device,
-                                workers=count, progress=progress)
+            with CpuClock() as clock:  # the pool is closed (its workers ended) inside swap: their CPU counts
+                [result] = api.swap(long, Path(tmp) / f"long-{count}.mp4", model="bench", workspace=root,
+                                    device=device, workers=count, progress=progress)
             chunks = next((int(n.split()[2]) for n in result.notes if n.startswith("swapped in ")), 1)
-            scaling.append(WorkersBench(count, result.frames, result.seconds, chunks))
+            scaling.append(WorkersBench(count, result.frames, result.seconds, chunks, clock.cores))
         return rows, scaling

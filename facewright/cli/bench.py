@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from facewright.bench import SAMPLE_A
-from facewright.bench.extract import bench_extract, extraction_floor, scaling_rows
+from facewright.bench.extract import bench_extract, extraction_ceiling, extraction_floor, scaling_rows
 from facewright.bench.gpu import MAX_FACES
 from facewright.bench.gpu import finish as finish_gpu
 from facewright.bench.gpu import prepare as prepare_gpu
@@ -143,10 +143,11 @@ def cmd_bench_io(args: argparse.Namespace) -> int:
 def cmd_bench_extract(args: argparse.Namespace) -> int:
     floor = extraction_floor(args.video)
     runs = [bench_extract(args.video, workers=n, progress=terminal_progress) for n in args.workers]
+    ceiling = extraction_ceiling(args.video, workers=max(args.workers)) if max(args.workers) > 1 else None
     print("bench extract: decode + landmarks + align + score + identity + write, every frame")
     for run in runs:
         print("\n".join("  " + row for row in run.rows()))
-    print("\n".join("  " + row for row in scaling_rows(floor, runs)))
+    print("\n".join("  " + row for row in scaling_rows(floor, runs, ceiling)))
     return 0
 
 
