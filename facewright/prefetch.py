@@ -1,7 +1,7 @@
-"""Running a producer one step ahead in a thread (and a consumer behind in one), so pipeline stages use two cores.
+"""Running a producer one step ahead in a thread (and a consumer behind in one), so pipeline stages use more cores.
 
-Decoding and the landmark model spend their time in C++ with the GIL released; running them in a
-thread while the main thread aligns, scores and writes the previous frames overlaps the two.
+Decoding and the landmark model spend their time in C++ with the GIL released; running them in threads
+ahead of the main thread, which aligns, scores and writes the previous frames, overlaps the three.
 """
 from __future__ import annotations
 
@@ -23,20 +23,26 @@ def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
     """Yield `items` in order while a background thread computes up to `depth` of them ahead.
 
     An exception in the producer is raised here, in the consumer; closing the generator (break, error,
-    Ctrl-C) stops the producer after the item it is working on.
+    Ctrl-C) stops the producer after the item it is working on, and closes `items` where it is a generator,
+    so that a prefetch feeding this one (a stage ahead of a stage) has stopped too when this one is closed.
     """
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
+    source = iter(items)
 
     def produce() -> None:
         try:
-            for item in items:
+            for item in source:
                 if stop.is_set():
                     return
                 _put(buffer, item, stop)
             _put(buffer, _DONE, stop)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             _put(buffer, _Failure(exc), stop)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()  # here, in the thread that ran it: a generator cannot be closed while it runs elsewhere
 
     worker = threading.Thread(target=produce, name="facewright-prefetch", daemon=True)
     worker.start()

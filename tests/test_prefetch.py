@@ -38,6 +38,26 @@ def test_closing_early_stops_the_producer():
     assert not any(t.name == "facewright-prefetch" for t in threading.enumerate())
 
 
+def test_closing_a_stage_fed_by_another_stops_both_before_close_returns():
+    closed = []
+
+    def frames():  # a reader: it must not be read once the pipeline is closed
+        try:
+            yield from range(1000)
+        finally:
+            closed.append(threading.current_thread().name)
+
+    def landmarked(items):
+        for item in items:
+            yield item * 10
+
+    stream = prefetch(landmarked(prefetch(frames(), depth=2)), depth=2)
+    assert [next(stream) for _ in range(3)] == [0, 10, 20]
+    stream.close()
+    assert closed == ["facewright-prefetch"]  # closed in its own thread, and already, not whenever it is collected
+    assert not any(t.name == "facewright-prefetch" for t in threading.enumerate())
+
+
 def test_producer_runs_ahead_of_the_consumer():
     second_started = threading.Event()
 

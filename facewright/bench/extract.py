@@ -58,7 +58,7 @@ class ExtractBench:
         lines = [f"{self.video}, {self.workers} worker(s): {self.frames} frames in {self.seconds:.1f} s = "
                  f"{self.fps:.1f} frames/s end to end ({self.faces_kept} faces kept, {self.busy:.2f} of "
                  f"{self.cpus} CPU cores busy)",
-                 "  (decode + landmarks run in a thread beside the rest, and workers side by side, so the stage "
+                 "  (decode, landmarks and the rest run in threads side by side, and workers too, so the stage "
                  "shares add up past 100%)"]
         for stage in STAGES:
             seconds = self.stage_seconds[stage]

@@ -10,10 +10,11 @@ carry smoothing and color, stitches them instead).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace, timed_frames
+from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace, decoded_ahead
 from facewright.collect.quality import Deduper
 from facewright.config import ExtractOptions
 from facewright.faces.identity import IdentityEncoder
@@ -58,8 +59,9 @@ def extract_chunk(context: ChunkContext, chunk: Chunk) -> ChunkFaces:
     tracker = Tracker(max_gap=max(15, 3 * context.step))
     local = Deduper(context.options.dedupe)  # the chunk's own faces: a guess at what the driver keeps
     faces, frames, sampled = [], 0, 0
-    with Landmarker(video=True, max_faces=context.options.max_faces) as landmarker:
-        for frame, found in prefetch(_landmarked(read_chunk(context.path, chunk), landmarker, context.step, timer)):
+    with Landmarker(video=True, max_faces=context.options.max_faces) as landmarker, \
+            closing(prefetch(_landmarked(read_chunk(context.path, chunk), landmarker, context.step, timer))) as seen:
+        for frame, found in seen:  # closed, its threads stopped, before the landmarker
             frames += 1
             if found is None:
                 continue
@@ -91,7 +93,7 @@ def _measure(measurer: FaceMeasurer, local: Deduper, frame: VideoFrame, face: Fa
 def _landmarked(frames: Iterable[VideoFrame], landmarker: Landmarker, step: int, timer: Timer
                 ) -> Iterator[tuple[VideoFrame, list[FaceLandmarks] | None]]:
     """(frame, faces or None when the frame is not sampled), decoding and the landmark model timed."""
-    for frame in timed_frames(frames, timer):
+    for frame in decoded_ahead(frames, timer):
         if frame.index % step:
             yield frame, None
             continue

@@ -10,6 +10,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 from facewright.collect.chunks import WARM as CHUNK_WARM
 from facewright.collect.chunks import ChunkContext, extract_chunk, extract_chunks
 from facewright.collect.inputs import MediaFile, expand_inputs, frame_step
-from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace, timed_frames
+from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace, decoded_ahead
 from facewright.collect.quality import Deduper
 from facewright.collect.records import FaceRecord
 from facewright.collect.store import FacesetStore, relative, sampling_key
@@ -228,8 +229,9 @@ class InputRunner:
         sampled_frames = 0
         with VideoReader(media.path, strict=False) as reader, \
                 Landmarker(video=True, max_faces=self.options.max_faces) as landmarker, \
-                self.progress(total=info.video.frames, desc=f"extract {media.path.name}", unit="frame") as bar:
-            for frame, sampled, faces in prefetch(self._landmarked(reader, landmarker, step, geometry is not None)):
+                self.progress(total=info.video.frames, desc=f"extract {media.path.name}", unit="frame") as bar, \
+                closing(prefetch(self._landmarked(reader, landmarker, step, geometry is not None))) as found:
+            for frame, sampled, faces in found:  # `found` is closed (its threads stopped) before the reader
                 sampled_frames += sampled
                 if faces is not None:
                     tracks = tracker.update(frame.index, [Detection(f.box, 1.0) for f in faces])
@@ -265,8 +267,9 @@ class InputRunner:
 
     def _landmarked(self, reader: VideoReader, landmarker: Landmarker, step: int,
                     every_frame: bool) -> Iterator[tuple[VideoFrame, bool, list[FaceLandmarks] | None]]:
-        """(frame, sampled, faces or None): decoding and the landmark model, run ahead in a thread."""
-        for frame in timed_frames(reader, self.timer):
+        """(frame, sampled, faces or None): decoded ahead in a thread (`decoded_ahead`), the landmark model run in
+        the caller's `prefetch` thread."""
+        for frame in decoded_ahead(reader, self.timer):
             sampled = frame.index % step == 0
             if not (sampled or every_frame):
                 yield frame, False, None
