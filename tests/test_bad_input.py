@@ -241,9 +241,12 @@ def test_extract_of_a_batch_shows_every_bad_files_error(tmp_path, sample, capsys
                     channels=["tests"], expires=(utc_today() + timedelta(days=10)).isoformat(), workspace=root)
     (tmp_path / "notes.mp4").write_text("these are my notes, not a video\n" * 20)
     (tmp_path / "scan.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
-    code = main(["extract", str(tmp_path / "notes.mp4"), str(tmp_path / "scan.jpg"), str(sample("no_face.mp4")),
-                 "--identity", "man", "--every", "10", "--workspace", str(root)])
+    voice, _, _ = make_case("audio-only", tmp_path, sample)
+    shutil.copy(voice, tmp_path / "voice.mp4")  # an MP4 that holds only sound
+    code = main(["extract", str(tmp_path / "notes.mp4"), str(tmp_path / "scan.jpg"), str(tmp_path / "voice.mp4"),
+                 str(sample("no_face.mp4")), "--identity", "man", "--every", "10", "--workspace", str(root)])
     err = capsys.readouterr().err
-    assert code == 2 and "no face found in no_face.mp4; 2 other file(s) could not be read" in err
+    assert code == 2 and "no face found in no_face.mp4; 3 other file(s) could not be read" in err
     assert f"{tmp_path / 'notes.mp4'}: not a media file FFmpeg can read" in err
     assert f"{tmp_path / 'scan.jpg'}: not an image facewright can read" in err
+    assert f"{tmp_path / 'voice.mp4'}: no video stream (audio only?)" in err and "internal error" not in err

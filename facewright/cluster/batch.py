@@ -121,8 +121,12 @@ def _shot(shot: Shot, entry: Mapping[str, Any] | None, workspace: Path | None, p
     try:
         results = api.swap(shot.input, shot.output, model=shot.model, resume=True, workspace=workspace,
                            progress=progress, pool=pool, **shot.options)
-    except FacewrightError as exc:  # one bad shot must not cost the others
-        row = ShotRow(shot.name, shot.input, Outcome.FAILED, seconds=time.monotonic() - started, error=exc)
+    except Exception as exc:  # one bad shot must not cost the others, whatever failed in it
+        error = exc if isinstance(exc, FacewrightError) else FacewrightError(
+            f"internal error: {type(exc).__name__}: {exc}", path=shot.input,
+            fix=f"run this shot alone with --debug for the traceback (facewright swap {shot.input} --debug ...), "
+                "and report it")
+        row = ShotRow(shot.name, shot.input, Outcome.FAILED, seconds=time.monotonic() - started, error=error)
         return row, _entry(shot, row, stamp, [])
     row = _row(shot, results, time.monotonic() - started)
     done = [r for r in results if isinstance(r, api.SwapResult)]

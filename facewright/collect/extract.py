@@ -25,7 +25,7 @@ from facewright.collect.records import FaceRecord
 from facewright.collect.store import FacesetStore, relative, sampling_key
 from facewright.collect.tracks import TrackRecorder
 from facewright.config import ExtractOptions
-from facewright.errors import ConsentError, InputError, NoFaceError
+from facewright.errors import ConsentError, InputError, NoFaceError, NoVideoStreamError
 from facewright.faces.detect import create_detector
 from facewright.faces.identity import IdentityEncoder, distance
 from facewright.faces.landmarks import FaceLandmarks, Landmarker
@@ -194,6 +194,9 @@ class InputRunner:
         report = InputReport(media.path, media.kind)
         try:
             info = probe(media.path) if media.kind == MediaKind.VIDEO else None
+            if info is not None and info.video is None:
+                raise NoVideoStreamError("no video stream (audio only?): there are no faces to extract",
+                                         path=media.path, fix="give a video or photos of the person")
             sha = report.sha256 = sha256_file(media.path)
             if self.store.is_done(sha, sampling_key(self.options)):
                 report.skipped = True

@@ -47,7 +47,9 @@ class AudioPassthrough:
             raise
         self._packets = self.input.demux(self.in_stream)
         self._pending: av.Packet | None = None
+        self._last_dts: int | None = None
         self.packets_copied = 0
+        self.packets_dropped = 0  # damaged packets left out (the audio skips a few milliseconds there)
 
     def _add_stream(self, output: av.container.OutputContainer) -> tuple[bool, av.audio.stream.AudioStream]:
         """The output's audio stream: a copy of the input's where the container stores its codec, else AAC."""
@@ -78,11 +80,20 @@ class AudioPassthrough:
         if self.copy:
             if packet.size == 0:  # the demuxer's end-of-stream marker: nothing to store
                 return
+            if packet.dts is not None and self._last_dts is not None and packet.dts <= self._last_dts:
+                self.packets_dropped += 1  # a damaged stream's repeated or backward time: the muxer refuses it
+                return
+            self._last_dts = packet.dts if packet.dts is not None else self._last_dts
             packet.stream = self.out_stream
             self.output.mux(packet)
             self.packets_copied += 1
             return
-        for frame in packet.decode():
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            self.packets_dropped += 1  # a damaged packet decodes to nothing; the encoder goes on after it
+            return
+        for frame in frames:
             self.output.mux(self.out_stream.encode(frame))
 
     def finish(self) -> None:

@@ -332,7 +332,8 @@ class VideoReader:
         if self.strict:
             raise TruncatedMediaError(message, path=self.path, decoded_frames=self.decoded,
                                       expected_frames=expected,
-                                      fix="the decodable part was read; re-copy or re-export the file for the rest")
+                                      fix="the file ends early (a copy or download cut short?): re-copy or re-export "
+                                          "it; `facewright probe` shows how much of it decodes")
         self.problems.append(message)
 
 

@@ -189,6 +189,17 @@ def test_a_full_disk_stops_the_batch_and_ctrl_c_keeps_what_is_done(tmp_path, thr
     assert state["a"]["status"] == "done" and state["b"]["status"] == "failed"  # b: the disk, from the run before
 
 
+def test_a_shot_that_fails_in_an_unforeseen_way_is_failed_and_the_others_go_on(tmp_path, three_shots, monkeypatch):
+    calls: list[str] = []
+    crash = ValueError("Invalid argument returned 22")
+    monkeypatch.setattr(batch.api, "swap", fake_swap(tmp_path, {"b": crash}, calls))
+    report = batch.run_batch(load_jobs(three_shots))
+    assert calls == ["a", "b", "c"] and [row.outcome for row in report.rows] == ["done", "failed", "done"]
+    assert report.exit_code != 0 and report.stopped is None
+    summary = batch.format_summary(report)
+    assert "internal error: ValueError: Invalid argument returned 22" in summary and "--debug" in summary
+
+
 def test_a_damaged_state_file_is_refused_with_its_fix(tmp_path, three_shots):
     (tmp_path / "jobs.state.json").write_text("{not json")
     with pytest.raises(OptionError, match="state file cannot be read") as caught:

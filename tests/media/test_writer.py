@@ -94,3 +94,28 @@ def test_unordered_channel_layouts_get_the_default_for_their_count():
     assert av.AudioLayout("2c") == av.AudioLayout("stereo")
     assert encoder_layout(av.AudioLayout("5.1"), 6) == "5.1"
     assert encoder_layout(av.AudioLayout("mono"), 1) == "mono"
+
+
+def test_a_damaged_audio_packet_with_a_repeated_time_is_left_out_not_a_crash(sample, tmp_path):
+    """A damaged MP3 stream can repeat a packet's time (FFmpeg's parser finds a frame twice); the muxer refuses
+    that with EINVAL, which took the whole swap with it. The packet is left out and counted."""
+    source = sample("single_face.mp4")
+    with av.open(str(source)) as container:
+        packets = [p for p in container.demux(container.streams.audio[0]) if p.size]
+    packets[10].dts, packets[10].pts = packets[9].dts, packets[9].pts
+    output = tmp_path / "out.mp4"
+    with av.open(str(output), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        passthrough = AudioPassthrough(source, out)
+        passthrough._packets = iter(packets)  # the input's own packets, one of them damaged
+        for i in range(25):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+            passthrough.mux_until(i / 25)
+        passthrough.finish()
+        out.mux(video.encode(None))
+    assert (passthrough.packets_copied, passthrough.packets_dropped) == (len(packets) - 1, 1)
+    with av.open(str(output)) as written:
+        assert sum(1 for p in written.demux(written.streams.audio[0]) if p.size) == len(packets) - 1
