@@ -55,9 +55,18 @@ def sheet_of_faces(ws: Workspace, name: str, count: int = 48, columns: int = 8) 
     if not rows:
         raise InputError(f"faceset {name!r} has no kept faces", path=faceset.folder, fix="extract more footage into it")
     picks = [rows[round(i)] for i in np.linspace(0, len(rows) - 1, min(count, len(rows)))]
-    images = [read_image(faceset.folder / r["crop_path"]) for r in picks]
+    images = [_crop(faceset.folder / r["crop_path"], name) for r in picks]
     captions = [f"yaw {r['yaw']:+.0f} pitch {r['pitch']:+.0f}" for r in picks]
     return contact_sheet(images, captions, columns=min(columns, len(images)), cell_width=128)
+
+
+def _crop(path: Path, faceset: str) -> Frame:
+    """A kept face's crop; one that no longer reads (changed or damaged outside facewright) names the way out."""
+    try:
+        return read_image(path)
+    except InputError as exc:
+        raise type(exc)(f"a crop of faceset {faceset!r} cannot be read ({exc.message})", path=path,
+                        fix=f"delete it, then run: facewright faceset prune {faceset}") from exc
 
 
 def pose_plot(ws: Workspace, name: str, scale: int = 4) -> Frame:

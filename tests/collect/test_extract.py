@@ -10,7 +10,7 @@ from facewright.collect.extract import extract
 from facewright.collect.report import pose_plot, prune, sheet_of_faces, summarize
 from facewright.collect.tracks import load_track
 from facewright.config import ExtractOptions
-from facewright.errors import NoFaceError
+from facewright.errors import InputError, NoFaceError
 from facewright.faces.detect import create_detector
 from facewright.faces.identity import IdentityEncoder, pairwise_distance
 from facewright.media import VideoReader, VideoWriter, read_image
@@ -61,6 +61,14 @@ def test_faceset_reports_and_prune(wolfgang):
     result = prune(ws, "wolfgang")
     assert (result.missing_files, result.orphan_files) == (1, 1)
     assert summarize(ws, "wolfgang").rejected["removed by user"] == 1
+    damaged = report.folder / ws.conn.execute("SELECT crop_path FROM faces WHERE status = 'kept' ORDER BY id"
+                                              ).fetchone()[0]
+    damaged.write_text("overwritten by another program")  # the sheet always shows the first kept face
+    with pytest.raises(InputError, match="a crop of faceset 'wolfgang' cannot be read") as caught:
+        sheet_of_faces(ws, "wolfgang", count=16)
+    assert caught.value.path == damaged and caught.value.fix == "delete it, then run: facewright faceset prune wolfgang"
+    damaged.unlink()
+    assert prune(ws, "wolfgang").missing_files == 1 and sheet_of_faces(ws, "wolfgang", count=16).shape[1] == 8 * 128
 
 
 def _separate_face(image):
