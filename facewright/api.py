@@ -360,11 +360,12 @@ def verify(paths: Iterable[str | Path], *, anchors: Iterable[str | Path] = (),
     """A provenance report per file (or the error that file raised: a batch goes on past one bad file).
 
     Our own signing root is always a trust anchor; `anchors` adds more PEM roots (a manifest under any other
-    root is "untrusted-signer", never "verified"). The workspace's catalog is read when one exists (never
-    created here), to name the record and consents behind a mark and to compare the file with the fingerprint
-    stored when that output was marked ("different-content" for a watermark copied onto other content).
+    root is "untrusted-signer", never "verified"); an anchor file that is not CA certificates in PEM is an
+    InputError before any file is read. The workspace's catalog is read when one exists (never created here), to
+    name the record and consents behind a mark and to compare the file with the fingerprint stored when that output
+    was marked ("different-content" for a watermark copied onto other content).
     """
-    anchor_pem = b"".join(require_file(a).read_bytes() for a in anchors)
+    anchor_pem = b"".join(_ca.pem(cert) for a in anchors for cert in _keys.read_anchor(Path(a)))
     if _keys.has_identity():  # verifying must not make keys: a reader of files need not be a signer
         anchor_pem += _keys.load_identity(create=False).anchor_pem
     with _catalog_if_any(workspace) as ws:

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from facewright.cli import main
 from facewright.errors import WorkspaceError
 from facewright.workspace import MIGRATIONS, Migration, RunStatus, Workspace, resolve_root
 
@@ -196,3 +197,30 @@ def test_a_run_whose_process_died_is_closed_as_interrupted_when_the_workspace_is
             assert f"process {child.pid} ended without closing the run" in row["error"]
             assert _run_row(ws, live.id)["status"] == "running"  # this process is alive
             assert _run_row(ws, elsewhere)["status"] == "running"  # another machine's: cannot be checked here
+
+
+def test_init_in_a_folder_that_cannot_be_written_is_a_workspace_error(tmp_path, monkeypatch, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    if os.geteuid() == 0:  # root writes through the mode bits: make the mkdir refuse as it would for a user
+        real_mkdir = type(locked).mkdir
+
+        def refused(self, *args, **kwargs):
+            if self.is_relative_to(locked) and self != locked:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_mkdir(self, *args, **kwargs)
+
+        monkeypatch.setattr(type(locked), "mkdir", refused)
+    try:
+        for root in (locked / "ws", locked / "deeper" / "ws"):
+            with pytest.raises(WorkspaceError, match="cannot create the workspace folder") as caught:
+                Workspace.init(root)
+            assert caught.value.path == root and caught.value.exit_code == 2
+            assert "can write to" in caught.value.fix
+        assert main(["init", "--workspace", str(locked / "ws")]) == 2
+        err = capsys.readouterr().err
+        assert str(locked / "ws") in err and "internal error" not in err
+        assert list(locked.iterdir()) == []
+    finally:
+        os.chmod(locked, 0o700)

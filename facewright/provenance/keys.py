@@ -27,8 +27,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from facewright.errors import ProvenanceError
-from facewright.files import atomic_path, require_file
+from facewright.errors import FacewrightError, InputError, OutputError, ProvenanceError
+from facewright.files import atomic_path, check_output, require_file
 from facewright.provenance.ca import (
     ALGORITHMS,
     CLOCK_SKEW,
@@ -45,7 +45,14 @@ from facewright.provenance.trust import TRUSTED, Trust, check_anchor, keep_ancho
 
 KEYS_ENV = "FACEWRIGHT_KEYS"
 ROOT_CERT, ROOT_KEY, SIGNER_CERT, SIGNER_KEY, LOCK = "root.pem", "root.key", "signer.pem", "signer.key", ".lock"
+# The fix for a damaged file of the keys folder itself; a bad file the user gave gets a fix about that file instead.
 FRESH_FIX = "delete the keys folder to make a new local identity, or import a fresh chain (facewright keys import)"
+CHAIN_FIX = "give the signing certificate followed by the CA certificate(s) that issued it, as PEM " \
+            "(-----BEGIN CERTIFICATE-----)"
+KEY_FIX = "give the signing certificate's private key as unencrypted PEM (openssl pkcs8 -topk8 -nocrypt)"
+ANCHOR_FIX = "give a root CA certificate as PEM (-----BEGIN CERTIFICATE-----), e.g. the file that " \
+             "`facewright keys export-anchor` writes"
+PEM_LIMIT = 1 << 20  # bytes: a larger file is no certificate file, and is not read whole to find out
 
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
@@ -123,8 +130,8 @@ def import_identity(chain: Path, key: Path, anchor: Path | None = None, folder: 
     the new anchor (it could otherwise issue leaves nobody meant to trust).
     """
     chain_path, key_path = require_file(chain), require_file(key)
-    certs = _parse_chain(chain_path.read_bytes(), chain_path)
-    private = _parse_key(key_path.read_bytes(), key_path)
+    certs = _parse_chain(chain_path.read_bytes(), chain_path, given=CHAIN_FIX)
+    private = _parse_key(key_path.read_bytes(), key_path, given=KEY_FIX)
     _check_signing_chain(certs, private, chain_path, key_path)
     anchor_cert = _anchor_for(certs, Path(anchor)) if anchor is not None else certs[-1]
     folder = Path(folder) if folder is not None else keys_dir()
@@ -150,9 +157,16 @@ def load_trust(folder: Path | None = None) -> Trust:
     return Trust(tuple(dict.fromkeys(root + read_anchors(folder / TRUSTED))), folder)
 
 
+def read_anchor(path: Path) -> list[x509.Certificate]:
+    """The CA certificates in `path`, a PEM file the user gave as a trust anchor (`keys trust`, `verify --anchor`);
+    InputError naming it when it holds none, or a certificate that is not a CA."""
+    path = require_file(path)
+    return [check_anchor(cert, path) for cert in _parse_chain(path.read_bytes(), path, given=ANCHOR_FIX)]
+
+
 def trust_anchor(root: Path, folder: Path | None = None) -> x509.Certificate:
     """Trust the CA certificate in `root` for consent records (another machine's or an organisation's root)."""
-    cert = check_anchor(_parse_chain(require_file(root).read_bytes(), Path(root))[0], Path(root))
+    cert = read_anchor(Path(root))[0]
     folder = Path(folder) if folder is not None else keys_dir()
     _make_folder(folder)
     with _folder_lock(folder):
@@ -176,14 +190,30 @@ def verify_signature(chain_pem: bytes, data: bytes, signature: bytes) -> bool:
 
 
 def export_anchor(destination: Path, folder: Path | None = None) -> Path:
-    """Write a copy of the trust anchor (root.pem) to `destination`, atomically; return `destination`."""
+    """Write a copy of the trust anchor (root.pem) to `destination`, atomically; return `destination`.
+
+    OutputError for a folder, as for any output, and for an existing file other than a certificate file (an
+    earlier export, replaced): a file the user keeps there is never overwritten.
+    """
     folder = Path(folder) if folder is not None else keys_dir()
     anchor = require_file(folder / ROOT_CERT).read_bytes()
     _parse_chain(anchor, folder / ROOT_CERT)
-    destination = Path(destination)
+    destination = check_output(destination, [folder / ROOT_CERT])
+    if destination.exists() and not _replaceable(destination):
+        raise OutputError("exists and is not a PEM certificate file; facewright does not overwrite it",
+                          path=destination, fix="choose another path, or remove the file first")
     with atomic_path(destination) as tmp:
         tmp.write_bytes(anchor)
     return destination
+
+
+def _replaceable(path: Path) -> bool:
+    """Whether an existing `path` holds nothing to lose: empty, or PEM certificates only (an earlier export)."""
+    try:
+        size = path.stat().st_size
+        return size == 0 or (size <= PEM_LIMIT and bool(x509.load_pem_x509_certificates(path.read_bytes())))
+    except (OSError, ValueError):
+        return False
 
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -219,37 +249,42 @@ def _check_private_mode(path: Path) -> None:
         raise ProvenanceError("private key is readable by other users", path=path, fix=f"chmod 600 {path}")
 
 
-def _parse_chain(data: bytes, path: Path | None) -> list[x509.Certificate]:
-    """All PEM certificates in `data`, in order; garbled or empty input is a ProvenanceError naming `path`."""
+def _refusal(message: str, path: Path | None, given: str | None) -> FacewrightError:
+    """The error for a bad certificate or key file. `given`: the fix when the user gave the file (import, trust,
+    an anchor): bad input, an InputError; None for the keys folder's own file: a ProvenanceError whose fix is a
+    fresh identity (deleting the keys folder is advice only for its own damage, never for a file the user gave)."""
+    if given is not None:
+        return InputError(message, path=path, fix=given)
+    return ProvenanceError(message, path=path, fix=FRESH_FIX)
+
+
+def _parse_chain(data: bytes, path: Path | None, *, given: str | None = None) -> list[x509.Certificate]:
+    """All PEM certificates in `data`, in order; garbled or empty input is refused naming `path` (_refusal)."""
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError as exc:
-        raise ProvenanceError(f"not a readable PEM certificate file ({exc})", path=path,
-                              fix="give PEM certificates (-----BEGIN CERTIFICATE-----), or " + FRESH_FIX) from exc
+        raise _refusal(f"not a readable PEM certificate file ({exc})", path, given) from exc
     if not certs:
-        raise ProvenanceError("holds no certificate", path=path, fix=FRESH_FIX)
+        raise _refusal("holds no certificate", path, given)
     return certs
 
 
-def _parse_key(data: bytes, path: Path) -> PrivateKey:
+def _parse_key(data: bytes, path: Path, *, given: str | None = None) -> PrivateKey:
     """An unencrypted PEM private key of a type C2PA signs with (EC P-256/384/521 or Ed25519)."""
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise ProvenanceError(f"not a readable, unencrypted PEM private key ({exc})", path=path,
-                              fix="give an unencrypted PEM key (openssl pkcs8 -topk8 -nocrypt), or " + FRESH_FIX
-                              ) from exc
-    _alg_of(key, path)
+        raise _refusal(f"not a readable, unencrypted PEM private key ({exc})", path, given) from exc
+    _alg_of(key, path, given="use an EC P-256 (es256) or Ed25519 key" if given is not None else None)
     return key
 
 
-def _alg_of(key: object, path: Path) -> str:
+def _alg_of(key: object, path: Path, *, given: str | None = None) -> str:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return "ed25519"
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name in EC_ALGS:
         return EC_ALGS[key.curve.name][0]
-    raise ProvenanceError(f"unsupported key type {type(key).__name__}", path=path,
-                          fix="use an EC P-256 (es256) or Ed25519 key")
+    raise _refusal(f"unsupported key type {type(key).__name__}", path, given)
 
 
 def _public_der(key: PrivateKey | PublicKey) -> bytes:
@@ -257,20 +292,21 @@ def _public_der(key: PrivateKey | PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def _check_key_matches(leaf: x509.Certificate, key: PrivateKey, key_path: Path) -> None:
+def _check_key_matches(leaf: x509.Certificate, key: PrivateKey, key_path: Path, *, imported: bool = False) -> None:
     if _public_der(key) != _public_der(leaf.public_key()):
-        raise ProvenanceError("this private key does not belong to the first (leaf) certificate of the chain",
-                              path=key_path, fix="give the key issued with that certificate, or " + FRESH_FIX)
+        raise _refusal("this private key does not belong to the first (leaf) certificate of the chain", key_path,
+                       "give the key issued with that certificate" if imported else None)
 
 
-def _check_unexpired(leaf: x509.Certificate, path: Path) -> None:
+def _check_unexpired(leaf: x509.Certificate, path: Path, *, imported: bool = False) -> None:
     now = datetime.now(UTC)
     if leaf.not_valid_after_utc <= now:
-        raise ProvenanceError(f"the signing certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}",
-                              path=path, fix=FRESH_FIX)
+        raise _refusal(f"the signing certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}", path,
+                       "ask your CA for a new certificate and import that" if imported else None)
     if leaf.not_valid_before_utc > now + CLOCK_SKEW:
-        raise ProvenanceError(f"the signing certificate is not valid before {leaf.not_valid_before_utc:%Y-%m-%d}",
-                              path=path, fix="check the system clock, or import a certificate valid today")
+        error = InputError if imported else ProvenanceError
+        raise error(f"the signing certificate is not valid before {leaf.not_valid_before_utc:%Y-%m-%d}",
+                    path=path, fix="check the system clock, or import a certificate valid today")
 
 
 # --- checks on an imported chain --------------------------------------------------------------------------
@@ -281,31 +317,31 @@ def _check_signing_chain(certs: list[x509.Certificate], key: PrivateKey, chain: 
     leaf = certs[0]
     if len(certs) == 1:
         lone = "a lone self-signed certificate" if leaf.issuer == leaf.subject else "only the leaf certificate"
-        raise ProvenanceError(f"the chain holds {lone}; C2PA needs a CA-issued leaf followed by its issuer",
-                              path=chain, fix="give the leaf certificate followed by the CA certificate(s) that "
-                                              "issued it, or let facewright make a local CA (facewright keys show)")
+        raise InputError(f"the chain holds {lone}; C2PA needs a CA-issued leaf followed by its issuer",
+                         path=chain, fix="give the leaf certificate followed by the CA certificate(s) that "
+                                         "issued it, or let facewright make a local CA (facewright keys show)")
     for child, issuer in zip(certs, certs[1:], strict=False):
         try:
             child.verify_directly_issued_by(issuer)
         except (ValueError, TypeError, InvalidSignature) as exc:
-            raise ProvenanceError(f"{child.subject.rfc4514_string()} is not issued by the next certificate "
-                                  f"({issuer.subject.rfc4514_string()})", path=chain,
-                                  fix="order the chain leaf first, then each issuer") from exc
+            raise InputError(f"{child.subject.rfc4514_string()} is not issued by the next certificate "
+                             f"({issuer.subject.rfc4514_string()})", path=chain,
+                             fix="order the chain leaf first, then each issuer") from exc
     _check_digital_signature(leaf, chain)
-    _check_key_matches(leaf, key, key_path)
-    _check_unexpired(leaf, chain)
+    _check_key_matches(leaf, key, key_path, imported=True)
+    _check_unexpired(leaf, chain, imported=True)
 
 
 def _anchor_for(certs: list[x509.Certificate], anchor: Path) -> x509.Certificate:
     """The anchor certificate in `anchor`, checked to be the chain's last certificate or its issuer."""
-    cert = _parse_chain(require_file(anchor).read_bytes(), anchor)[0]
+    cert = _parse_chain(require_file(anchor).read_bytes(), anchor, given=ANCHOR_FIX)[0]
     if cert == certs[-1]:
         return cert
     try:
         certs[-1].verify_directly_issued_by(cert)
     except (ValueError, TypeError, InvalidSignature) as exc:
-        raise ProvenanceError("this anchor did not issue the chain's last certificate", path=anchor,
-                              fix="give the root CA certificate of this chain, or leave the anchor out") from exc
+        raise InputError("this anchor did not issue the chain's last certificate", path=anchor,
+                         fix="give the root CA certificate of this chain, or leave the anchor out") from exc
     return cert
 
 
@@ -315,8 +351,8 @@ def _check_digital_signature(leaf: x509.Certificate, path: Path) -> None:
     except x509.ExtensionNotFound:
         usage = None
     if usage is None or not usage.digital_signature:
-        raise ProvenanceError("the leaf certificate is not allowed to sign (no digitalSignature key usage)",
-                              path=path, fix="ask your CA for a certificate with keyUsage digitalSignature")
+        raise InputError("the leaf certificate is not allowed to sign (no digitalSignature key usage)",
+                         path=path, fix="ask your CA for a certificate with keyUsage digitalSignature")
 
 
 def _keep_replaced_root(folder: Path, anchor: x509.Certificate) -> None:

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 
-from facewright.errors import ProvenanceError
+from facewright.errors import InputError, ProvenanceError
 from facewright.files import atomic_path
 
 TRUSTED = "trusted.pem"  # in the keys folder: more roots whose signers are trusted for consent records
@@ -91,14 +91,15 @@ def read_anchors(path: Path) -> tuple[x509.Certificate, ...]:
 
 
 def check_anchor(cert: x509.Certificate, path: Path) -> x509.Certificate:
-    """`cert` if it may anchor a chain: a CA certificate (a leaf trusted as a root could be anyone's)."""
+    """`cert` if it may anchor a chain: a CA certificate (a leaf trusted as a root could be anyone's); else an
+    InputError naming `path`, the file the user gave it in."""
     try:
         is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         is_ca = False
     if not is_ca:
-        raise ProvenanceError("not a CA certificate: only a root (or intermediate) CA can be trusted", path=path,
-                              fix="give the root certificate, e.g. the one facewright keys export-anchor writes")
+        raise InputError("not a CA certificate: only a root (or intermediate) CA can be trusted", path=path,
+                         fix="give the root certificate, e.g. the one facewright keys export-anchor writes")
     return cert
 
 

@@ -160,9 +160,13 @@ class RenderWriter:
         path = self.folder / track_record(track)
         if not path.is_file():
             return False
-        record = json.loads(path.read_text())
-        files = record.get("sha256", {})
-        complete = (record.get("render") == _identity(self.facts) and set(files) == set(track_files(track).values())
+        try:
+            record = json.loads(path.read_bytes())
+        except (OSError, ValueError):  # damaged: the track is rendered again, and its record written anew
+            return False
+        files = record.get("sha256") if isinstance(record, dict) else None
+        complete = (isinstance(files, dict) and record.get("render") == _identity(self.facts)
+                    and set(files) == set(track_files(track).values())
                     and all((self.folder / name).is_file() and sha256_file(self.folder / name) == sha
                             for name, sha in files.items()))
         if complete:
@@ -288,7 +292,7 @@ def read_render(folder: Path, input: Path, input_sha256: str, trust: Trust) -> t
         raise PatchError(f"the render is unfinished: {MANIFEST} is missing (it is written last)", path=folder,
                          fix="run the same `facewright swap INPUT --model M --render-only DIR` again; it keeps the "
                              "tracks that were complete")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = _read_manifest(manifest_path)
     if manifest.get("format") != FORMAT:
         raise PatchError(f"not a {FORMAT} render folder", path=manifest_path, fix="render it again with this version")
     _check_signed(manifest, manifest_path, trust)
@@ -298,6 +302,19 @@ def read_render(folder: Path, input: Path, input_sha256: str, trust: Trust) -> t
                          path=folder, fix=f"composite it with the video it was rendered from, or render {input.name} "
                                           "into another folder")
     return manifest, [_read_track(folder, record) for record in manifest["tracks"]]
+
+
+def _read_manifest(path: Path) -> dict:
+    """patch.json as a JSON object; PatchError naming it when it is not one (damaged, or not ours). What it holds
+    is checked by its format and signature (read_render); behind a valid seal its fields are the render's own."""
+    fix = "render the folder again: facewright swap INPUT --model M --render-only DIR"
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise PatchError(f"{MANIFEST} is not readable JSON ({exc})", path=path, fix=fix) from exc
+    if not isinstance(manifest, dict):
+        raise PatchError(f"{MANIFEST} is JSON but not a render manifest (a JSON object)", path=path, fix=fix)
+    return manifest
 
 
 def _check_signed(manifest: dict, path: Path, trust: Trust) -> None:

@@ -46,6 +46,19 @@ def resolve_root(root: str | Path | None = None) -> Path:
     return Path(root or os.environ.get("FACEWRIGHT_WORKSPACE") or DEFAULT_WORKSPACE).expanduser()
 
 
+def _make_folders(root: Path) -> None:
+    """The workspace folder and its outputs/ and runs/; WorkspaceError naming it when they cannot be made."""
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=PRIVATE_DIR, exist_ok=True)  # a new workspace is its owner's alone; an old one keeps its mode
+        for folder in (root / "outputs", root / "runs"):
+            folder.mkdir(exist_ok=True)
+    except OSError as exc:  # a read-only folder or disk, a file in the way, a full disk
+        raise WorkspaceError(f"cannot create the workspace folder ({exc.strerror or exc})", path=root,
+                             fix="choose a --workspace (or $FACEWRIGHT_WORKSPACE) in a folder you can write to"
+                             ) from exc
+
+
 class Workspace:
     """A workspace folder and its catalog. Create with `Workspace.init`, open with `Workspace.open`."""
 
@@ -71,10 +84,7 @@ class Workspace:
         root = resolve_root(root)
         if root.exists() and not root.is_dir():
             raise WorkspaceError("exists and is not a folder", path=root, fix="choose another --workspace")
-        root.parent.mkdir(parents=True, exist_ok=True)
-        root.mkdir(mode=PRIVATE_DIR, exist_ok=True)  # a new workspace is its owner's alone; an old one keeps its mode
-        for folder in (root / "outputs", root / "runs"):
-            folder.mkdir(parents=True, exist_ok=True)
+        _make_folders(root)
         return cls._open(root, migrations)
 
     @classmethod

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from facewright.errors import ProvenanceError
+from facewright.errors import InputError, ProvenanceError
 from facewright.provenance.ca import leaf_certificate, pem, pkcs8, root_certificate
 from facewright.provenance.keys import (
     KEYS_ENV,
@@ -228,7 +228,7 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_import_refuses_a_lone_self_signed_certificate(tmp_path, keys_env):
     cert, key = _self_signed(tmp_path)
-    with pytest.raises(ProvenanceError, match="self-signed.*C2PA needs a CA-issued leaf") as caught:
+    with pytest.raises(InputError, match="self-signed.*C2PA needs a CA-issued leaf") as caught:
         import_identity(cert, key)
     assert caught.value.path == cert
     assert not keys_env.exists()
@@ -237,14 +237,15 @@ def test_import_refuses_a_lone_self_signed_certificate(tmp_path, keys_env):
 def test_import_refuses_a_key_of_another_certificate(tmp_path, keys_env):
     source = load_identity(tmp_path / "org")
     other = load_identity(tmp_path / "other")
-    with pytest.raises(ProvenanceError, match="does not belong"):
+    with pytest.raises(InputError, match="does not belong") as caught:
         import_identity(source.folder / "signer.pem", other.folder / "signer.key")
+    assert caught.value.path == other.folder / "signer.key" and "delete the keys folder" not in caught.value.fix
 
 
 def test_import_refuses_an_unrelated_anchor(tmp_path, keys_env):
     source = load_identity(tmp_path / "org")
     other = load_identity(tmp_path / "other")
-    with pytest.raises(ProvenanceError, match="did not issue"):
+    with pytest.raises(InputError, match="did not issue"):
         import_identity(source.folder / "signer.pem", source.folder / "signer.key", anchor=other.folder / "root.pem")
 
 
@@ -280,8 +281,9 @@ def test_expired_leaf_is_refused_on_load_and_import(tmp_path, keys_env):
     with pytest.raises(ProvenanceError, match="expired") as caught:
         load_identity(tmp_path / "old")
     assert "delete the keys folder" in caught.value.fix
-    with pytest.raises(ProvenanceError, match="expired"):
+    with pytest.raises(InputError, match="expired") as caught:  # the user's file: not the keys folder's damage
         import_identity(tmp_path / "old" / "signer.pem", tmp_path / "old" / "signer.key")
+    assert "delete the keys folder" not in caught.value.fix
 
 
 def test_export_anchor_writes_the_root(tmp_path, keys_env):
