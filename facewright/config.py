@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import math
+import numbers
+import operator
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
@@ -17,15 +20,23 @@ from typing import Any, TypeVar
 from facewright.errors import OptionError
 
 T = TypeVar("T")
+KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}  # a value's type in words
+SEED_MAX = 2**32 - 1  # numpy refuses negative seeds; the trainer scales one by ~10^12, within torch's 64 bits
 
 VIDEO_CODECS = ("libx264", "libx265")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
-def option(default: Any, help: str, choices: tuple | None = None, *, runner: bool = False) -> Any:
+def option(default: Any, help: str, choices: tuple | None = None, *, runner: bool = False,
+           at_least: float | None = None, above: float | None = None, at_most: float | None = None,
+           below: float | None = None) -> Any:
     """A dataclass field carrying its CLI help text and allowed values. `runner`: the option says how the work is
-    run (where, on how many processes), not what it makes: `made_by` leaves it out."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "runner": runner})
+    run (where, on how many processes), not what it makes: `made_by` leaves it out. `at_least`, `above`,
+    `at_most`, `below`: the bounds of a number (`check_fields` also refuses NaN and infinity)."""
+    bounds = {word: limit for word, limit in (("at least", at_least), ("above", above), ("at most", at_most),
+                                              ("below", below)) if limit is not None}
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "runner": runner,
+                                                        "bounds": bounds})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,13 +44,12 @@ class VideoOptions:
     """How videos are encoded."""
 
     codec: str = option("libx264", "video encoder", VIDEO_CODECS)
-    crf: int = option(18, "quality, 0 (lossless) to 51; 18 looks lossless, 23 is x264's default")
+    crf: int = option(18, "quality, 0 (lossless) to 51; 18 looks lossless, 23 is x264's default", at_least=0,
+                      at_most=51)
     preset: str = option("medium", "encoder speed / size trade-off", PRESETS)
 
     def __post_init__(self) -> None:
-        check_choices(self)
-        if not 0 <= self.crf <= 51:
-            raise OptionError(f"--crf {self.crf} is outside 0..51", fix="use 18 (near lossless) to 28 (small files)")
+        check_fields(self)
 
 
 LABEL_PRESETS = ("ai-generated", "manipulated", "none")
@@ -59,7 +69,7 @@ class MarkOptions:
                                     "choice is recorded in the manifest)")
 
     def __post_init__(self) -> None:
-        check_choices(self)
+        check_fields(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,49 +78,45 @@ class TrainOptions:
 
     model: str = option("liae-ud", "architecture (facewright models list)")
     resolution: int = option(128, "face size in pixels the model learns, 64-512, a multiple of 16")
-    batch: int = option(8, "faces of each person per step (split over GPUs under torchrun)")
-    steps: int = option(0, "stop after this many steps in all (0: no step limit)")
-    minutes: float = option(0.0, "stop after this many minutes of this run (0: no time limit; Ctrl-C also stops)")
-    lr: float = option(2e-4, "peak learning rate of AdamW")
-    warmup: int = option(200, "steps of linear learning-rate warm-up")
+    batch: int = option(8, "faces of each person per step (split over GPUs under torchrun)", at_least=1)
+    steps: int = option(0, "stop after this many steps in all (0: no step limit)", at_least=0)
+    minutes: float = option(0.0, "stop after this many minutes of this run (0: no time limit; Ctrl-C also stops)",
+                            at_least=0)
+    lr: float = option(2e-4, "peak learning rate of AdamW", above=0, at_most=1)
+    warmup: int = option(200, "steps of linear learning-rate warm-up", at_least=0)
     schedule: str = option("constant", "learning rate after warm-up: constant, or cosine down to a tenth at the end "
                            "of --steps or --minutes (a run with neither stays constant)", ("constant", "cosine"))
-    clip_grad: float = option(1.0, "gradient norm clipping (0: off)")
-    ema: float = option(0.999, "decay of the generator weights' moving average, used for previews and swaps")
-    ae_dims: int = option(0, "bottleneck width (0: the model's default)")
-    e_dims: int = option(0, "encoder width (0: the model's default)")
-    d_dims: int = option(0, "decoder width (0: the model's default)")
-    d_mask_dims: int = option(0, "mask decoder width (0: the model's default)")
-    gan_power: float = option(0.0, "weight of the adversarial loss (0: off; ~0.1 sharpens a trained model)")
-    gan_start: int = option(0, "step from which the adversarial loss is on")
+    clip_grad: float = option(1.0, "gradient norm clipping (0: off)", at_least=0)
+    ema: float = option(0.999, "decay of the generator weights' moving average, used for previews and swaps",
+                        at_least=0, below=1)
+    ae_dims: int = option(0, "bottleneck width (0: the model's default)", at_least=0)
+    e_dims: int = option(0, "encoder width (0: the model's default)", at_least=0)
+    d_dims: int = option(0, "decoder width (0: the model's default)", at_least=0)
+    d_mask_dims: int = option(0, "mask decoder width (0: the model's default)", at_least=0)
+    gan_power: float = option(0.0, "weight of the adversarial loss (0: off; ~0.1 sharpens a trained model)",
+                              at_least=0)
+    gan_start: int = option(0, "step from which the adversarial loss is on", at_least=0)
     gan_kind: str = option("hinge", "adversarial loss", ("hinge", "lsgan"))
-    priority: float = option(3.0, "extra weight of eyes and mouth in the reconstruction loss (0: off)")
-    warp: float = option(0.05, "random warp strength (0: off)")
-    rotate: float = option(10.0, "random rotation, degrees")
+    priority: float = option(3.0, "extra weight of eyes and mouth in the reconstruction loss (0: off)", at_least=0)
+    # the warp moves points by up to this share of the crop's side: past half of it the face is torn apart
+    warp: float = option(0.05, "random warp strength (0: off)", at_least=0, at_most=0.5)
+    rotate: float = option(10.0, "random rotation, degrees", at_least=0, at_most=180)
     flip: bool = option(False, "random horizontal flips (faces are not symmetric: off by default)")
     color_transfer: bool = option(False, "move A's colors toward B's statistics while training")
     pose_match: float = option(0.0, "share of A's faces drawn by how close their head pose (yaw, pitch) is to B's "
-                               "faces, the poses a swap renders A in (0: every face of A alike; the demo preset: 0.6)")
-    seed: int = option(0, "random seed of sampling, augmentation and initial weights")
-    save_every: int = option(500, "steps between checkpoints (one is also written on stop and Ctrl-C)")
-    keep: int = option(3, "checkpoints kept")
-    preview_every: int = option(250, "steps between preview PNGs (0: off)")
+                               "faces, the poses a swap renders A in (0: every face of A alike; the demo preset: 0.6)",
+                               at_least=0, at_most=1)
+    seed: int = option(0, "random seed of sampling, augmentation and initial weights", at_least=0, at_most=SEED_MAX)
+    save_every: int = option(500, "steps between checkpoints (one is also written on stop and Ctrl-C)", at_least=1)
+    keep: int = option(3, "checkpoints kept", at_least=1)
+    preview_every: int = option(250, "steps between preview PNGs (0: off)", at_least=0)
     timelapse: bool = option(False, "keep every preview (previews/step_N.png), not only the latest")
-    log_every: int = option(10, "steps between metric lines in metrics.jsonl")
+    log_every: int = option(10, "steps between metric lines in metrics.jsonl", at_least=1)
     device: str = option("auto", "cpu, cuda, cuda:N or auto")
     compile: bool = option(False, "torch.compile the training step (CUDA; slow to start, faster after)")
 
     def __post_init__(self) -> None:
-        check_choices(self)
-        check_counts(self, ("batch", "save_every", "keep", "log_every"),
-                     ("steps", "minutes", "warmup", "gan_power", "gan_start", "priority", "warp", "preview_every"))
-        if not 0.0 <= self.ema < 1.0:
-            raise OptionError(f"--ema must be in [0, 1), got {self.ema}", fix="0.999 is a good default")
-        if not 0.0 <= self.pose_match <= 1.0:
-            raise OptionError(f"--pose-match must be in [0, 1], got {self.pose_match}",
-                              fix="0.6 suits a short run, 0 a long one")
-        if self.lr <= 0:
-            raise OptionError(f"--lr must be positive, got {self.lr}")
+        check_fields(self)
 
     def model_options(self) -> dict[str, int]:
         """The width options that were set, for create_model."""
@@ -129,21 +135,22 @@ class MaskTrainOptions:
 
     model: str = option("xseg", "architecture: xseg, or xseg-tiny for smoke runs")
     resolution: int = option(128, "crop size in pixels the mask model sees, 64-512, a multiple of 16")
-    batch: int = option(16, "crops per step")
-    steps: int = option(600, "stop after this many steps in all (0: no step limit)")
-    minutes: float = option(0.0, "stop after this many minutes of this run (0: no time limit; Ctrl-C also stops)")
-    lr: float = option(2e-3, "learning rate of AdamW (decays to a tenth over the last fifth of --steps)")
-    clean: float = option(0.15, "share of training crops shown with no occluder pasted")
-    seed: int = option(0, "random seed of sampling, occluders and initial weights")
-    save_every: int = option(200, "steps between checkpoints (one is also written on stop and Ctrl-C)")
-    keep: int = option(2, "checkpoints kept")
-    preview_every: int = option(100, "steps between preview PNGs and held-out IoU figures (0: at the end only)")
+    batch: int = option(16, "crops per step", at_least=1)
+    steps: int = option(600, "stop after this many steps in all (0: no step limit)", at_least=0)
+    minutes: float = option(0.0, "stop after this many minutes of this run (0: no time limit; Ctrl-C also stops)",
+                            at_least=0)
+    lr: float = option(2e-3, "learning rate of AdamW (decays to a tenth over the last fifth of --steps)", above=0,
+                       at_most=1)
+    clean: float = option(0.15, "share of training crops shown with no occluder pasted", at_least=0, at_most=1)
+    seed: int = option(0, "random seed of sampling, occluders and initial weights", at_least=0, at_most=SEED_MAX)
+    save_every: int = option(200, "steps between checkpoints (one is also written on stop and Ctrl-C)", at_least=1)
+    keep: int = option(2, "checkpoints kept", at_least=1)
+    preview_every: int = option(100, "steps between preview PNGs and held-out IoU figures (0: at the end only)",
+                                at_least=0)
     device: str = option("auto", "cpu, cuda, cuda:N or auto")
 
     def __post_init__(self) -> None:
-        check_counts(self, ("batch", "save_every", "keep"), ("steps", "minutes", "preview_every"))
-        if self.lr <= 0 or not 0.0 <= self.clean <= 1.0:
-            raise OptionError(f"--lr must be positive and --clean within 0-1, got {self.lr} and {self.clean}")
+        check_fields(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +162,7 @@ class SwapOptions:
     all_faces: bool = option(False, "swap every tracked face, not only the target's (each must still match "
                              "the target's consent photo)")
     reference: str = option("", "swap the faces that match the one face in this photo instead")
-    threshold: float = option(0.6, "identity distance within which a face is the target (dlib L2)")
+    threshold: float = option(0.6, "identity distance within which a face is the target (dlib L2)", above=0)
     force: bool = option(False, "use a model trained on another person B than --target (recorded in the manifest)")
     color: str = option("rct", "color transfer of the new face toward the old one", COLOR_MODES)
     color_stats: str = option("track", "fit the color transfer once per face track (steady) or per frame",
@@ -168,51 +175,45 @@ class SwapOptions:
     hands: str = option("auto", "keep hands in front of the face (auto: when the hand model is fetched)",
                         ("auto", "on", "off"))
     mouth: str = option("swap", "keep: the target's own mouth interior (teeth, tongue) stays", ("swap", "keep"))
-    erode: float = option(0.02, "mask erosion as a fraction of the face size (negative: dilate)")
-    blur: float = option(0.06, "mask feathering as a fraction of the face size")
+    erode: float = option(0.02, "mask erosion as a fraction of the face size (negative: dilate)", above=-0.5,
+                          below=0.5)
+    blur: float = option(0.06, "mask feathering as a fraction of the face size", at_least=0, below=0.5)
     blend: str = option("alpha", "alpha (feathered) or poisson (seamless clone)", BLEND_MODES)
     detail: float = option(1.0, "share of the original face's fine detail (skin texture, grain) carried onto the "
-                           "new face, less of it in the eyes, brows and lips (0: off, 1: all of it)")
+                           "new face, less of it in the eyes, brows and lips (0: off, 1: all of it)", at_least=0,
+                           at_most=1)
     detail_features: float = option(0.4, "share of --detail carried in the eyes, brows and lips, where the faces' "
-                                    "outlines differ (0: none, 1: as on the skin)")
+                                    "outlines differ (0: none, 1: as on the skin)", at_least=0, at_most=1)
     detail_scale: float = option(0.01, "finest scale the new face keeps as its own, a fraction of the face size "
-                                 "(--detail carries over what is finer)")
+                                 "(--detail carries over what is finer)", above=0, at_most=0.1)
     restore: float = option(1.0, "raise the new face's own contrast just coarser than --detail-scale toward the "
-                            "original face's (a soft model's faint eyelids and lips; at most 3x; 0: off, 1: fully)")
+                            "original face's (a soft model's faint eyelids and lips; at most 3x; 0: off, 1: fully)",
+                            at_least=0, at_most=1)
     motion: float = option(0.75, "share of the original face's fast changes in the eyes and lips (blinks, the "
-                           "lips in speech) carried onto the new face in a video (0: off, 1: all of it)")
-    sharpen: float = option(0.0, "unsharp-mask amount on the new face (0: off; 0.3-0.8 is typical)")
-    face_scale: float = option(1.0, "scale of the new face about its centre (0.5-1.5; 0.9-1.1 is typical)")
-    smooth: float = option(1.0, "landmark smoothing cutoff in Hz (One Euro; lower = steadier; 0: off)")
-    smooth_beta: float = option(2.0, "how fast smoothing lets go on fast motion (One Euro beta, per face size)")
-    cut_threshold: float = option(0.35, "frame difference that counts as a scene cut (no smoothing across it)")
-    max_faces: int = option(4, "faces looked for per frame")
-    batch: int = option(8, "faces per model call")
-    preview: int = option(0, "also write a PNG strip of N frames, input | output (0: off)")
+                           "lips in speech) carried onto the new face in a video (0: off, 1: all of it)", at_least=0,
+                           at_most=1)
+    sharpen: float = option(0.0, "unsharp-mask amount on the new face (0: off; 0.3-0.8 is typical)", at_least=0)
+    face_scale: float = option(1.0, "scale of the new face about its centre (0.5-1.5; 0.9-1.1 is typical)",
+                               at_least=0.5, at_most=1.5)
+    smooth: float = option(1.0, "landmark smoothing cutoff in Hz (One Euro; lower = steadier; 0: off)", at_least=0)
+    smooth_beta: float = option(2.0, "how fast smoothing lets go on fast motion (One Euro beta, per face size)",
+                                at_least=0)
+    # the cut score is half the mean L1 distance of normalized color histograms: 0 (same colors) to 1
+    cut_threshold: float = option(0.35, "frame difference that counts as a scene cut (no smoothing across it)",
+                                  at_least=0, at_most=1)
+    max_faces: int = option(4, "faces looked for per frame", at_least=1)
+    batch: int = option(8, "faces per model call", at_least=1)
+    preview: int = option(0, "also write a PNG strip of N frames, input | output (0: off)", at_least=0)
     patch: str = option("", "video input: also write each track's aligned swapped faces, masks and matrices "
                         "into this folder, for compositing")
     render_only: str = option("", "video input: render the chosen faces into this folder and stop, no output "
                               "video; `facewright composite INPUT --patch DIR` makes it (resumable)")
     device: str = option("auto", "cpu, cuda, cuda:N or auto", runner=True)
     workers: int = option(0, "processes a long video is split over, in chunks at keyframes (0: $FACEWRIGHT_WORKERS, "
-                          "else one per core; 1: this process only)", runner=True)
+                          "else one per core; 1: this process only)", runner=True, at_least=0)
 
     def __post_init__(self) -> None:
-        check_choices(self)
-        if not 0.5 <= self.face_scale <= 1.5:
-            raise OptionError(f"--face-scale must be 0.5-1.5, got {self.face_scale}", fix="1.0 keeps the size")
-        if not -0.5 < self.erode < 0.5 or not 0 <= self.blur < 0.5:
-            raise OptionError("--erode must be in (-0.5, 0.5) and --blur in [0, 0.5) (fractions of the face size)",
-                              fix="the defaults are --erode 0.02 --blur 0.06")
-        check_counts(self, (), ("sharpen", "smooth", "smooth_beta", "cut_threshold", "preview", "workers"))
-        if not (0 <= self.detail <= 1 and 0 <= self.detail_features <= 1 and 0 <= self.restore <= 1
-                and 0 <= self.motion <= 1 and 0 < self.detail_scale <= 0.1):
-            raise OptionError("--detail, --detail-features, --restore and --motion must be within 0-1 and "
-                              "--detail-scale within (0, 0.1] (of the face size)",
-                              fix="e.g. --detail 0.5 --detail-scale 0.01")
-        if self.max_faces < 1 or self.batch < 1 or self.threshold <= 0:
-            raise OptionError("--max-faces and --batch must be at least 1 and --threshold positive",
-                              fix="the defaults are 4, 8 and 0.6")
+        check_fields(self)
         if self.all_faces and self.reference:
             raise OptionError("--all-faces and --reference both choose the faces", fix="give one of them")
 
@@ -221,12 +222,12 @@ class SwapOptions:
 class ScoreOptions:
     """How a swap is scored."""
 
-    samples: int = option(240, "frames whose identity is measured, spread over the clip (~0.2 s each on a CPU)")
-    worst: int = option(8, "worst frames listed and shown in the contact sheet")
+    samples: int = option(240, "frames whose identity is measured, spread over the clip (~0.2 s each on a CPU)",
+                          at_least=1)
+    worst: int = option(8, "worst frames listed and shown in the contact sheet", at_least=0)
 
     def __post_init__(self) -> None:
-        if self.samples < 1 or self.worst < 0:
-            raise OptionError("--samples must be at least 1 and --worst at least 0", fix="the defaults are 240 and 8")
+        check_fields(self)
 
 
 FACE_TYPES = ("face", "whole_face", "head")  # the crops of faces.align; tests check the two agree
@@ -237,54 +238,71 @@ IMAGE_FORMATS = ("png", "jpg")
 class ExtractOptions:
     """How faces are extracted into a faceset."""
 
-    every: int = option(1, "use every Nth frame of a video")
-    fps: float = option(0.0, "sample at most this many frames per second of video (0: no limit)")
+    every: int = option(1, "use every Nth frame of a video", at_least=1)
+    fps: float = option(0.0, "sample at most this many frames per second of video (0: no limit)", at_least=0)
     detector: str = option("blazeface-full", "face detector for photos (videos use the landmarker's tracker)",
                            ("blazeface", "blazeface-full", "dlib-hog"))
-    max_faces: int = option(4, "most faces looked at per frame")
+    max_faces: int = option(4, "most faces looked at per frame", at_least=1)
     face_type: str = option("whole_face", "crop coverage: face, whole_face (with forehead) or head", FACE_TYPES)
-    size: int = option(256, "aligned crop size in pixels (64-1024)")
+    size: int = option(256, "aligned crop size in pixels (64-1024)", at_least=64, at_most=1024)
     image_format: str = option("png", "format of the aligned crops", IMAGE_FORMATS)
-    jpeg_quality: int = option(95, "JPEG quality when --image-format jpg")
-    min_face: float = option(48.0, "smallest face kept: face width in source pixels")
-    min_sharpness: float = option(12.0, "blur limit: variance of the Laplacian on the 256 px gray crop")
-    max_yaw: float = option(75.0, "profile limit in degrees (|yaw| above it is rejected)")
-    max_pitch: float = option(60.0, "up/down limit in degrees")
-    dedupe: int = option(3, "near-duplicate limit: max differing bits of the 64-bit crop hash (0: keep all)")
+    jpeg_quality: int = option(95, "JPEG quality when --image-format jpg", at_least=1, at_most=100)
+    min_face: float = option(48.0, "smallest face kept: face width in source pixels", at_least=0)
+    min_sharpness: float = option(12.0, "blur limit: variance of the Laplacian on the 256 px gray crop", at_least=0)
+    max_yaw: float = option(75.0, "profile limit in degrees (|yaw| above it is rejected)", at_least=0, at_most=90)
+    max_pitch: float = option(60.0, "up/down limit in degrees", at_least=0, at_most=90)
+    dedupe: int = option(3, "near-duplicate limit: max differing bits of the 64-bit crop hash (0: keep all)",
+                         at_least=0, at_most=64)
     reference: str = option("", "photo of the person to keep; without it the largest identity cluster is kept")
-    threshold: float = option(0.6, "identity distance under which two faces are the same person (dlib scale)")
+    threshold: float = option(0.6, "identity distance under which two faces are the same person (dlib scale)",
+                              above=0)
     for_swap: bool = option(False, "also store per-frame geometry of every track, for a later swap of this video")
     workers: int = option(0, "processes a video is split over, in chunks at keyframes (0: $FACEWRIGHT_WORKERS, else "
-                          "one per core; 1: this process only)", runner=True)
+                          "one per core; 1: this process only)", runner=True, at_least=0)
     mask_model: str = option("", "store masks that leave out what this mask model says covers the face (facewright "
                              "mask train): a pair model trained on them learns occluders")
 
     def __post_init__(self) -> None:
-        check_choices(self)
-        if not 64 <= self.size <= 1024:
-            raise OptionError(f"--size {self.size} is outside 64..1024", fix="use 256 (default) or 512")
-        if self.every < 1 or self.fps < 0 or self.max_faces < 1:
-            raise OptionError("--every and --max-faces must be >= 1, --fps >= 0", fix="e.g. --every 2 or --fps 5")
-        if not 0 <= self.dedupe <= 64:
-            raise OptionError(f"--dedupe {self.dedupe} is outside 0..64", fix="use 0 (off) to ~10")
-        check_counts(self, (), ("workers",))
+        check_fields(self)
 
 
-def check_counts(options: object, at_least_one: Iterable[str], non_negative: Iterable[str]) -> None:
-    """OptionError naming the first field of `at_least_one` under 1 or of `non_negative` under 0."""
-    for names, floor, rule in ((at_least_one, 1, "must be at least 1"), (non_negative, 0, "cannot be negative")):
-        for name in names:
-            if getattr(options, name) < floor:
-                raise OptionError(f"--{name.replace('_', '-')} {rule}, got {getattr(options, name)}")
+_WITHIN = {"at least": operator.ge, "above": operator.gt, "at most": operator.le, "below": operator.lt}
 
 
-def check_choices(options: object) -> None:
+def check_fields(options: object) -> None:
+    """OptionError naming the first field of `options` whose value its `option()` does not allow: not one of its
+    choices, not a number (a whole one where the default is), outside its bounds, or NaN or infinite."""
     for field in dataclasses.fields(options):
+        value, flag = getattr(options, field.name), f"--{field.name.replace('_', '-')}"
         choices = field.metadata.get("choices")
-        value = getattr(options, field.name)
         if choices and value not in choices:
-            raise OptionError(f"--{field.name.replace('_', '-')} {value!r} is not allowed",
-                              fix=f"use one of {', '.join(map(str, choices))}")
+            raise OptionError(f"{flag} {value!r} is not allowed", fix=f"use one of {', '.join(map(str, choices))}")
+        if isinstance(field.default, bool) or not isinstance(field.default, (int, float)):
+            continue
+        whole, bounds = isinstance(field.default, int), field.metadata.get("bounds", {})
+        use = f"use {_allowed(whole, bounds)} (default: {field.default})"
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral if whole else numbers.Real):
+            raise OptionError(f"{flag} {value!r} is not {KIND_WORDS[int if whole else float]}", fix=use)
+        finite = isinstance(value, numbers.Integral) or math.isfinite(value)
+        if not finite or not all(_WITHIN[word](value, limit) for word, limit in bounds.items()):
+            raise OptionError(f"{flag} {value} is outside {_interval(bounds)}", fix=use)
+
+
+def _allowed(whole: bool, bounds: Mapping[str, float]) -> str:
+    """`bounds` in words: "a whole number from 0 to 51", "a finite number, above 0"."""
+    if set(bounds) == {"at least", "at most"}:
+        return f"{KIND_WORDS[int if whole else float]} from {bounds['at least']} to {bounds['at most']}"
+    kind = KIND_WORDS[int] if whole else "a number" if len(bounds) == 2 else "a finite number"
+    limits = " and ".join(f"{word} {limit}" for word, limit in bounds.items())
+    return f"{kind}, {limits}" if limits else kind
+
+
+def _interval(bounds: Mapping[str, float]) -> str:
+    """`bounds` as an interval: "0..51" (both ends allowed), "[0, 1)", "(0, inf)"."""
+    if set(bounds) == {"at least", "at most"}:
+        return f"{bounds['at least']}..{bounds['at most']}"
+    low, high = bounds.get("at least", bounds.get("above", "-inf")), bounds.get("at most", bounds.get("below", "inf"))
+    return f"{'[' if 'at least' in bounds else '('}{low}, {high}{']' if 'at most' in bounds else ')'}"
 
 
 def add_options(parser: argparse.ArgumentParser, schema: type) -> None:
@@ -371,13 +389,12 @@ def parse_assignments(text: str, schema: type, flag: str) -> dict[str, Any]:
 def _typed(value: str, default: Any, name: str) -> Any:
     if isinstance(default, bool):
         if value.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-            raise OptionError(f"{name}={value!r} is not true or false")
+            raise OptionError(f"{name}={value!r} is not {KIND_WORDS[bool]}")
         return value.lower() in ("true", "1", "yes", "on")
     try:
         return type(default)(value)
     except ValueError as exc:
-        kind = "a whole number" if isinstance(default, int) else "a number"
-        raise OptionError(f"{name}={value!r} is not {kind}") from exc
+        raise OptionError(f"{name}={value!r} is not {KIND_WORDS[type(default)]}") from exc
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -387,6 +404,11 @@ def load_config(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
         raise OptionError("config file not found", path=path, fix="check the --config path") from exc
+    except IsADirectoryError as exc:
+        raise OptionError("is a folder, not a config file", path=path, fix="give the path of a .toml file") from exc
+    except OSError as exc:  # no read permission, an I/O error
+        raise OptionError(f"config file cannot be read ({exc.strerror})", path=path,
+                          fix="check the file's permissions, or give another --config path") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise OptionError(f"not valid TOML ({exc})", path=path, fix="fix the syntax at the place named") from exc
 

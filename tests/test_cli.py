@@ -1,4 +1,6 @@
+import ast
 import contextlib
+import difflib
 import json
 import os
 import re
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import facewright
 from facewright import __version__, demo
 from facewright.cli import build_parser, main
 from facewright.media import probe, read_image
@@ -214,6 +217,85 @@ def test_a_config_file_with_a_wrong_table_key_or_value_is_refused(tmp_path, caps
     assert main(["swap", str(tmp_path / "in.mp4"), "--model", "m", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert message in err and "bad.toml" in err
+
+
+SWAP = ["swap", "in.mp4", "--model", "m"]
+EXTRACT = ["extract", "in.png", "--identity", "anna"]
+
+
+@pytest.mark.parametrize("argv, text, message, fix", [
+    (SWAP, '[swap]\ncrf = "x"\n', "bad.toml: [swap] crf = 'x' is not a whole number", "--crf"),
+    (EXTRACT, "[extract]\nsize = [1, 2]\n", "[extract] size = [1, 2] is not a whole number", "--size"),
+    (EXTRACT, "[extract]\nfps = 1e\n", "bad.toml: not valid TOML", "syntax"),
+    (SWAP, "[swap]\nlabel = 5\n", "[swap] label = 5 is not text", 'label = "5"'),
+    (SWAP, "[swap]\nall-faces = 1\n", "[swap] all-faces = 1 is not true or false", "all-faces = true"),
+    (SWAP, '[swap]\nmodel = "demo-a-to-demo-b"\n', "[swap] model: --model is required and comes from the command "
+     "line only", "give --model on the command line"),
+    (EXTRACT, '[extract]\nidentity = "ben"\n', "[extract] identity: --identity is required", "remove identity"),
+    (["bench", "train"], "[bench]\ntrain = 5\n", "[bench] train: [bench] is a group of commands", "[bench.train]"),
+    (EXTRACT, "[extract]\nfps = nan\n", "--fps nan is outside [0, inf)", "a finite number, at least 0"),
+])
+def test_a_config_value_of_the_wrong_type_or_place_names_table_key_and_kind(tmp_path, capsys, argv, text, message,
+                                                                          fix):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    assert main([*argv, "--workspace", str(tmp_path / "ws"), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and fix in err.split("fix:")[1] and "internal error" not in err
+
+
+def test_a_folder_given_as_config_file_is_named(tmp_path, capsys):
+    (tmp_path / "dir.mp4").mkdir()
+    assert main(["--config", str(tmp_path / "dir.mp4"), "probe", str(tmp_path / "in.png")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'dir.mp4'}: is a folder, not a config file" in err and "internal error" not in err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--fps", "nan"], "--fps nan is outside [0, inf)"),
+    (["--jpeg-quality", "500", "--image-format", "jpg"], "--jpeg-quality 500 is outside 1..100"),
+    (["--threshold", "nan"], "--threshold nan is outside (0, inf)"),
+    (["--threshold", "inf"], "--threshold inf is outside (0, inf)"),
+    (["--min-face", "-5"], "--min-face -5.0 is outside [0, inf)"),
+    (["--max-yaw", "nan"], "--max-yaw nan is outside 0..90"),
+])
+def test_extract_refuses_an_option_value_out_of_bounds_with_exit_2(tmp_path, capsys, flags, message):
+    assert main([*EXTRACT, "--workspace", str(tmp_path / "ws"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "fix: use a " in err
+    assert not (tmp_path / "ws").exists()  # refused before the workspace is made
+
+
+@pytest.mark.parametrize("count", ["0", "-5", "many"])
+def test_faceset_show_refuses_a_count_under_one_as_a_usage_error(count, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["faceset", "show", "anna", "--count", count])
+    assert exit_.value.code == 2 and "--count: expected a whole number of at least 1" in capsys.readouterr().err
+
+
+def _strings(tree: ast.AST):
+    """Every string of a module, f-strings with {} where their values go."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.value
+        elif isinstance(node, ast.JoinedStr):
+            yield "".join(part.value if isinstance(part, ast.Constant) else "{}" for part in node.values)
+
+
+def test_messages_name_only_commands_that_exist():
+    """A `facewright WORD` in a message is a command or group, not a near miss (`facewright facesets list`)."""
+    paths = {tuple(path.split(".")) for path in build_parser().command_paths}
+    known = {path[:n] for path in paths for n in range(1, len(path) + 1)}
+    wrong = []
+    for file in Path(facewright.__file__).parent.rglob("*.py"):
+        for text in _strings(ast.parse(file.read_text())):
+            for match in re.finditer(r"facewright((?: [a-z][a-z-]*)+)", text):
+                words = match.group(1).split()
+                n = next((n for n in range(len(words), 0, -1) if tuple(words[:n]) in known), 0)
+                names = {path[n] for path in known if len(path) > n and list(path[:n]) == words[:n]}
+                if n < len(words) and difflib.get_close_matches(words[n], names, n=1, cutoff=0.8):
+                    wrong.append(f"{file.name}: {match.group(0)}")
+    assert not wrong
 
 
 def test_unknown_api_options_are_refused_with_the_nearest_name(tmp_path):

@@ -63,6 +63,17 @@ def _print_help(parser: argparse.ArgumentParser):
     return handler
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (`--count 48`); anything else is a usage error (exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _jsonable(value: object) -> object:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}

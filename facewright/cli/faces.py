@@ -5,7 +5,7 @@ import argparse
 import dataclasses
 
 from facewright import api
-from facewright.cli.common import Command, add_cluster, cluster_pool, group
+from facewright.cli.common import Command, add_cluster, cluster_pool, group, positive_int
 from facewright.collect.extract import ExtractReport
 from facewright.config import ExtractOptions, add_options
 from facewright.progress import terminal_progress
@@ -24,7 +24,7 @@ def register(commands: argparse._SubParsersAction, command: Command) -> None:
     sub = command("show", cmd_faceset_show, "counts by reason, a contact sheet and a pose-coverage plot",
                   faceset_commands)
     sub.add_argument("name", metavar="NAME")
-    sub.add_argument("--count", type=int, default=48, help="faces on the contact sheet (default: 48)")
+    sub.add_argument("--count", type=positive_int, default=48, help="faces on the contact sheet (default: 48)")
     sub = command("prune", cmd_faceset_prune, "sync the catalog after crops were deleted by hand; remove "
                                               "leftover files", faceset_commands)
     sub.add_argument("name", metavar="NAME")

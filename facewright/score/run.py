@@ -42,7 +42,7 @@ def resolve_source(ws: Workspace | None, source: str | Path, encoder: IdentityEn
         return source_from_file(Path(source), encoder, sface)
     where = f"in the workspace {ws.root}" if ws is not None else "(no workspace here)"
     raise InputError(f"--source {source}: no faceset of that name {where} and no such file", path=Path(source),
-                     fix="give the name of A's faceset (facewright facesets list) or a photo or video of A")
+                     fix="give the name of A's faceset (facewright faceset list) or a photo or video of A")
 
 
 def run_score(ws: Workspace | None, output: str | Path, target: str | Path, source: str | Path,
