@@ -14,7 +14,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace, decoded_ahead
+from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace, timed_decoding
 from facewright.collect.quality import Deduper
 from facewright.config import ExtractOptions
 from facewright.faces.identity import IdentityEncoder
@@ -93,7 +93,7 @@ def _measure(measurer: FaceMeasurer, local: Deduper, frame: VideoFrame, face: Fa
 def _landmarked(frames: Iterable[VideoFrame], landmarker: Landmarker, step: int, timer: Timer
                 ) -> Iterator[tuple[VideoFrame, list[FaceLandmarks] | None]]:
     """(frame, faces or None when the frame is not sampled), decoding and the landmark model timed."""
-    for frame in decoded_ahead(frames, timer):
+    for frame in timed_decoding(frames, timer):
         if frame.index % step:
             yield frame, None
             continue

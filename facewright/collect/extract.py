@@ -19,7 +19,7 @@ import numpy as np
 from facewright.collect.chunks import WARM as CHUNK_WARM
 from facewright.collect.chunks import ChunkContext, extract_chunk, extract_chunks
 from facewright.collect.inputs import MediaFile, expand_inputs, frame_step
-from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace, decoded_ahead
+from facewright.collect.measure import STAGES, FaceMeasurer, MeasuredFace, timed_decoding
 from facewright.collect.quality import Deduper
 from facewright.collect.records import FaceRecord
 from facewright.collect.store import FacesetStore, relative, sampling_key
@@ -270,9 +270,9 @@ class InputRunner:
 
     def _landmarked(self, reader: VideoReader, landmarker: Landmarker, step: int,
                     every_frame: bool) -> Iterator[tuple[VideoFrame, bool, list[FaceLandmarks] | None]]:
-        """(frame, sampled, faces or None): decoded ahead in a thread (`decoded_ahead`), the landmark model run in
+        """(frame, sampled, faces or None): decoded ahead in a thread (`timed_decoding`), the landmark model run in
         the caller's `prefetch` thread."""
-        for frame in decoded_ahead(reader, self.timer):
+        for frame in timed_decoding(reader, self.timer):
             sampled = frame.index % step == 0
             if not (sampled or every_frame):
                 yield frame, False, None

@@ -20,11 +20,10 @@ from facewright.faces.landmarks import FaceLandmarks
 from facewright.faces.mask import hull_mask
 from facewright.media.image import Frame, encode_image
 from facewright.media.video import VideoFrame
-from facewright.prefetch import prefetch
+from facewright.prefetch import decoded_ahead
 from facewright.timing import Timer
 
 STAGES = ("decode", "landmarks", "align", "score", "identity", "write")
-DECODE_AHEAD = 4  # frames decoded ahead of the landmark model (four 4K frames: 100 MB)
 
 
 @dataclass
@@ -93,13 +92,11 @@ def _quality(face: FaceLandmarks, crop: Frame) -> Quality:
                    eyes_closed=face.eyes_closed, mouth_open=face.mouth_open)
 
 
-def decoded_ahead(frames: Iterable[VideoFrame], timer: Timer) -> Iterator[VideoFrame]:
-    """`frames` decoded in a thread of their own, up to DECODE_AHEAD frames ahead, the time spent decoding each
-    counted as the "decode" stage. Extraction runs three stages at once: decoding here, the landmark model in a
-    thread of its own (`prefetch`), the rest in the caller's; with decoding and the model in one thread, that
-    thread was the whole of one process's time (the rest waited for it). Close it (the caller's `prefetch`
-    does) before the reader."""
-    return prefetch(timed_frames(frames, timer), depth=DECODE_AHEAD)
+def timed_decoding(frames: Iterable[VideoFrame], timer: Timer) -> Iterator[VideoFrame]:
+    """`frames` decoded in a thread of their own (`prefetch.decoded_ahead`), the time spent decoding each counted
+    as the "decode" stage: extraction runs decoding, the landmark model (in the caller's `prefetch` thread) and
+    the rest (in the caller's) at once. Close the caller's `prefetch` before the reader."""
+    return decoded_ahead(timed_frames(frames, timer))
 
 
 def timed_frames(frames: Iterable[VideoFrame], timer: Timer) -> Iterator[VideoFrame]:

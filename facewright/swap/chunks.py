@@ -46,7 +46,7 @@ from facewright.media.kind import MediaKind
 from facewright.media.segments import Chunk, join_segments, read_chunk, video_chunks
 from facewright.media.transcode import batches, transcode_chunk
 from facewright.media.video import probe
-from facewright.prefetch import prefetch
+from facewright.prefetch import decoded_ahead, prefetch
 from facewright.provenance.likeness import Reference
 from facewright.provenance.mark import FrameMarker, MarkPlan, MarkResult, seal
 from facewright.swap.color import ColorMap
@@ -115,7 +115,9 @@ def scan_chunk(context: ScanContext, task: ScanTask) -> ChunkFootage:
     with contextlib.ExitStack() as stack:
         landmarker = None if task.stored is not None else stack.enter_context(
             Landmarker(video=True, max_faces=context.max_faces))
-        for frame, faces in prefetch(sighted(read_chunk(context.input, task.chunk), landmarker, task.stored)):
+        found = stack.enter_context(contextlib.closing(prefetch(sighted(
+            decoded_ahead(read_chunk(context.input, task.chunk)), landmarker, task.stored))))
+        for frame, faces in found:
             scanner.add(frame.index, frame.time, frame.image, faces)
             first = frame.image if first is None else first
             last = frame.image

@@ -32,7 +32,7 @@ from facewright.media.image import Frame, read_image
 from facewright.media.kind import MediaKind, media_kind
 from facewright.media.transcode import TranscodeResult, transcode
 from facewright.media.video import StreamInfo, VideoFrame, probe, read_video
-from facewright.prefetch import prefetch
+from facewright.prefetch import decoded_ahead, prefetch
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance.consent import ConsentRecord, Role, photo_embedding
 from facewright.provenance.enforce import add_command, require_consent, verified_consents
@@ -302,8 +302,11 @@ def scan_footage(job: SwapJob, input: Path, frames: int | None, checker: Identit
         landmarker = None if stored else stack.enter_context(Landmarker(video=True, max_faces=job.options.max_faces))
         bar = stack.enter_context(job.progress(total=frames, desc=f"find faces {input.name}"
                                                + (" (stored)" if stored else ""), unit="frame"))
-        # decode and landmarks: ahead, in a thread
-        for frame, faces in prefetch(sighted(read_video(input), landmarker, stored or None)):
+        # decoding ahead in a thread, the landmark model in another, the identity checks here; closed (the
+        # threads stopped) before the landmarker
+        found = stack.enter_context(contextlib.closing(prefetch(sighted(decoded_ahead(read_video(input)), landmarker,
+                                                                        stored or None))))
+        for frame, faces in found:
             scanner.add(frame.index, frame.time, frame.image, faces)
             bar.update(1)
     return scanner.footage()
