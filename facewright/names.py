@@ -55,6 +55,12 @@ def name_problem(value: str) -> str | None:
     return None
 
 
+def printable(stem: str) -> str:
+    """A file name made from a user's file name (an output's default, NAME-swapped.mp4) with its control and
+    invisible characters (a newline, an escape) as '_': the name appears in listings, logs and terminals."""
+    return "".join("_" if unicodedata.category(char)[0] == "C" else char for char in stem)
+
+
 def _allowed(char: str, *, first: bool) -> bool:
     category = unicodedata.category(char)
     if category[0] == "L" or category == "Nd" or char in NAME_PUNCTUATION:

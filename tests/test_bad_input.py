@@ -250,3 +250,23 @@ def test_extract_of_a_batch_shows_every_bad_files_error(tmp_path, sample, capsys
     assert f"{tmp_path / 'notes.mp4'}: not a media file FFmpeg can read" in err
     assert f"{tmp_path / 'scan.jpg'}: not an image facewright can read" in err
     assert f"{tmp_path / 'voice.mp4'}: no video stream (audio only?)" in err and "internal error" not in err
+
+
+def test_extract_of_a_video_cut_short_says_how_many_frames_it_lacks(tmp_path, sample, capsys):
+    from datetime import timedelta
+
+    from facewright import api
+    from facewright.media import write_image
+    from facewright.provenance.consent import utc_today
+
+    path, _, _ = make_case("truncated", tmp_path, sample)  # its index lists 472 frames; about half are there
+    root = tmp_path / "ws"
+    photo = write_image(next(iter(read_video(sample("WolfgangLanger_Pexels.mp4")))).image, tmp_path / "w.png")
+    api.consent_add("wolfgang", photo=photo, role="both", purpose="testing a video cut short", channels=["tests"],
+                    expires=(utc_today() + timedelta(days=10)).isoformat(), workspace=root)
+    before = path.read_bytes()
+    assert main(["extract", str(path), "--identity", "wolfgang", "--every", "12", "--workspace", str(root)]) == 0
+    out = capsys.readouterr().out
+    held = len(list(read_video(path, strict=False)))
+    assert 0 < held < 472 and f"warning: truncated: the index lists 472 video frames, the file holds {held}" in out
+    assert path.read_bytes() == before

@@ -126,3 +126,16 @@ def test_every_entry_of_a_name_checks_it(sample, tmp_path):
     with pytest.raises(OptionError, match="--dst"):
         api.train("anna", "b/c", workspace=tmp_path / "ws")
     assert _files(tmp_path) == set()
+
+
+def test_an_output_named_after_an_input_carries_no_control_characters(tmp_path):
+    from facewright.names import printable
+    from facewright.swap.run import _output_path
+
+    assert printable("take 1;$(x)\nrm -rf\x1b[2J") == "take 1;$(x)_rm -rf_[2J"  # spaces and punctuation stay
+    assert printable("Zoë 李雷") == "Zoë 李雷"
+
+    class Ws:
+        root = tmp_path
+
+    assert _output_path(Ws(), tmp_path / "odd\nname.mp4", None).name == "odd_name-swapped.mp4"

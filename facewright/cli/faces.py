@@ -48,10 +48,12 @@ def format_extract(report: ExtractReport) -> str:
             lines.append(f"  {s.path.name}: already extracted with these options")
         else:
             reasons = ", ".join(f"{n} {r}" for r, n in s.rejected.most_common()) or "none"
-            corrupt = f", {s.corrupt_frames} corrupt frames skipped" if s.corrupt_frames else ""
+            corrupt = (f", {s.corrupt_frames} frames could not be decoded (damaged, or the file is cut short)"
+                       if s.corrupt_frames else "")
             earlier = f", {s.kept_earlier} kept by an earlier run left kept" if s.kept_earlier else ""
             lines.append(f"  {s.path.name}: {s.frames_with_face}/{s.frames} frames with a face, kept {s.kept}, "
                          f"rejected: {reasons}{corrupt}{earlier}")
+            lines += [f"    warning: {problem}" for problem in s.problems]
     if report.other_identities:
         lines.append(f"  other people found and rejected: {len(report.other_identities)} identities "
                      f"({', '.join(map(str, report.other_identities))} faces); use --reference to choose")

@@ -53,6 +53,7 @@ class InputReport:
     kept: int = 0
     rejected: Counter = field(default_factory=Counter)
     corrupt_frames: int = 0
+    problems: tuple[str, ...] = ()  # what probing the file found (cut short, ...): its faces are extracted all the same
     kept_earlier: int = 0  # faces an earlier run (other sampling) kept and this one would reject: left kept
     skipped: bool = False  # finished in an earlier run
     error: str | None = None
@@ -197,6 +198,7 @@ class InputRunner:
             if info is not None and info.video is None:
                 raise NoVideoStreamError("no video stream (audio only?): there are no faces to extract",
                                          path=media.path, fix="give a video or photos of the person")
+            report.problems = info.problems if info is not None else ()
             sha = report.sha256 = sha256_file(media.path)
             if self.store.is_done(sha, sampling_key(self.options)):
                 report.skipped = True
@@ -225,7 +227,8 @@ class InputRunner:
         # --for-swap keeps every frame's landmarks of whole tracks: one process
         chunks = extract_chunks(media.path, info, self.pools.size) if not self.options.for_swap else []
         if len(chunks) > 1:
-            return self._video_chunked(media, sha, step, chunks)
+            records, sampled, decoded = self._video_chunked(media, sha, step, chunks)
+            return records, sampled, info.video.frames - decoded
         tracker = Tracker(max_gap=max(15, 3 * step))
         geometry = TrackRecorder(self.processor.measurer.encoder) if self.options.for_swap else None
         records: list[FaceRecord] = []
@@ -245,11 +248,13 @@ class InputRunner:
                 _show(bar, records)
         if geometry is not None and geometry.tracks:
             geometry.save(self.ws, info, sha)
-        return records, sampled_frames, reader.corrupt_packets
+        # the frames its index lists that never decoded: damaged packets, or a file cut short (not a strict reader)
+        return records, sampled_frames, max(reader.corrupt_packets, info.video.frames - reader.decoded)
 
     def _video_chunked(self, media: MediaFile, sha: str, step: int,
                        chunks: list[Chunk]) -> tuple[list[FaceRecord], int, int]:
-        """The chunks measured on the pool, then admitted here in frame order (chunks.py)."""
+        """The chunks measured on the pool, then admitted here in frame order (chunks.py); with the sampled and the
+        decoded frames."""
         pool = self.pools.get()
         context = ChunkContext(media.path.resolve(), self.options, step, sha[:16])  # workers elsewhere
         with self.progress(total=chunks[-1].stop, desc=f"extract {media.path.name} ({len(chunks)} chunks, "
@@ -265,8 +270,7 @@ class InputRunner:
                     self.timer.seconds[stage] = self.timer.seconds.get(stage, 0.0) + seconds
             kept = sum(1 for r in records if r.reason is None)
             bar.set_postfix(kept=kept, rejected=len(records) - kept)
-        lost = sum(max(0, p.chunk.frames - p.frames) for p in parts)  # frames a damaged chunk could not decode
-        return records, sum(p.sampled for p in parts), lost
+        return records, sum(p.sampled for p in parts), sum(p.frames for p in parts)
 
     def _landmarked(self, reader: VideoReader, landmarker: Landmarker, step: int,
                     every_frame: bool) -> Iterator[tuple[VideoFrame, bool, list[FaceLandmarks] | None]]:

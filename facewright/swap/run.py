@@ -15,6 +15,7 @@ from facewright.errors import DiskFullError, FacewrightError, InputNotFoundError
 from facewright.files import check_output, require_file
 from facewright.media.kind import MediaKind, media_kind
 from facewright.media.segments import Chunk
+from facewright.names import printable
 from facewright.progress import ProgressFactory, no_progress
 from facewright.provenance.consent import Role
 from facewright.provenance.enforce import refuse_revoked, require_consent
@@ -188,4 +189,4 @@ def _output_path(ws: Workspace, input: Path, output: str | Path | None) -> Path:
         suffix = suffix if suffix in (".png", ".jpg", ".jpeg") else ".png"
     else:
         suffix = suffix if suffix in (".mp4", ".mov") else ".mp4"
-    return ws.root / OUTPUTS / f"{input.stem}-swapped{suffix}"
+    return ws.root / OUTPUTS / f"{printable(input.stem)}-swapped{suffix}"
