@@ -196,7 +196,10 @@ def export_anchor(destination: Path, folder: Path | None = None) -> Path:
     earlier export, replaced): a file the user keeps there is never overwritten.
     """
     folder = Path(folder) if folder is not None else keys_dir()
-    anchor = require_file(folder / ROOT_CERT).read_bytes()
+    if not (folder / ROOT_CERT).is_file():
+        raise InputError("there is no signing identity to export the root of yet", path=folder,
+                         fix="make one with: facewright keys show (or import yours with facewright keys import)")
+    anchor = (folder / ROOT_CERT).read_bytes()
     _parse_chain(anchor, folder / ROOT_CERT)
     destination = check_output(destination, [folder / ROOT_CERT])
     if destination.exists() and not _replaceable(destination):

@@ -150,3 +150,11 @@ def test_export_anchor_replaces_an_earlier_export(tmp_path):
     earlier.write_bytes(load_identity(tmp_path / "old").anchor_pem)  # the root of keys made before these
     written = export_anchor(earlier)
     assert written.read_bytes() == load_identity().anchor_pem
+
+
+def test_export_anchor_with_no_identity_yet_says_how_to_make_one(keys_env, tmp_path, capsys):
+    with pytest.raises(InputError, match="no signing identity") as caught:
+        export_anchor(tmp_path / "root.pem")
+    assert caught.value.path == keys_env and "facewright keys show" in caught.value.fix
+    assert not keys_env.exists() and not (tmp_path / "root.pem").exists()  # exporting makes no keys
+    assert main(["keys", "export-anchor", str(tmp_path / "root.pem")]) == 2
