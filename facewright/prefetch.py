@@ -5,6 +5,7 @@ ahead of the main thread, which aligns, scores and writes the previous frames, o
 """
 from __future__ import annotations
 
+import inspect
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +25,8 @@ def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
 
     An exception in the producer is raised here, in the consumer; closing the generator (break, error,
     Ctrl-C) stops the producer after the item it is working on, and closes `items` where it is a generator,
-    so that a prefetch feeding this one (a stage ahead of a stage) has stopped too when this one is closed.
+    so that a prefetch feeding this one (a stage ahead of a stage) has stopped too when this one is closed:
+    the reader or model the stages use can be closed next.
     """
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -32,31 +34,53 @@ def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
 
     def produce() -> None:
         try:
-            for item in source:
-                if stop.is_set():
-                    return
+            while not stop.is_set():
+                item = next(source, _DONE)
                 _put(buffer, item, stop)
-            _put(buffer, _DONE, stop)
+                if item is _DONE:
+                    return
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             _put(buffer, _Failure(exc), stop)
         finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()  # here, in the thread that ran it: a generator cannot be closed while it runs elsewhere
+            close_source(source)  # here, in the thread that ran it: a generator cannot be closed while it runs
 
     worker = threading.Thread(target=produce, name="facewright-prefetch", daemon=True)
     worker.start()
     try:
         while (item := buffer.get()) is not _DONE:
             if isinstance(item, _Failure):
-                raise item.error
+                error, item = item.error, None
+                try:
+                    raise error
+                finally:
+                    del error  # no cycle (error, its traceback, this frame) keeps the stages alive after it
             yield item
     finally:
         stop.set()
-        worker.join(timeout=30)
+        if worker is not threading.current_thread():  # collected in the producer itself: nothing to wait for
+            _join(worker)
 
 
-DECODE_AHEAD = 4  # video frames decoded ahead of the stage that reads them (four 4K frames: 100 MB)
+def close_source(items: object) -> None:
+    """Close `items` where it is a generator (a stage before this one, a reader's frames): its threads stop and
+    its reader closes now, even when an error's traceback keeps the stage that read it alive."""
+    if inspect.isgenerator(items):
+        items.close()
+
+
+def _join(worker: threading.Thread) -> None:
+    """Wait until the producer has stopped (it does after the item under way): only then may the caller close
+    what the producer uses (PyAV crashes on a container closed under a decode). A Ctrl-C meanwhile gives it
+    STOP_GRACE seconds more, then is raised."""
+    try:
+        worker.join()
+    except KeyboardInterrupt:
+        worker.join(STOP_GRACE)
+        raise
+
+
+STOP_GRACE = 5.0  # seconds a producer is given to stop after a Ctrl-C during the wait for it
+DECODE_AHEAD = 2  # video frames decoded ahead of the stage that reads them (two 4K frames: 50 MB)
 
 
 def decoded_ahead(frames: Iterable[T]) -> Iterator[T]:

@@ -2,7 +2,6 @@
 block of work used, for the benchmarks' cores busy: `with CpuClock() as clock: ...`."""
 from __future__ import annotations
 
-import resource
 import time
 from collections.abc import Iterable
 
@@ -48,5 +47,7 @@ class CpuClock:
 
 
 def _cpu_seconds() -> float:
+    import resource  # POSIX only: the rest of this module (Timer) is imported everywhere
+
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime

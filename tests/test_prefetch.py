@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from facewright.prefetch import Behind, prefetch
+from facewright.prefetch import Behind, close_source, decoded_ahead, prefetch
 
 
 def test_items_come_in_order():
@@ -56,6 +56,50 @@ def test_closing_a_stage_fed_by_another_stops_both_before_close_returns():
     stream.close()
     assert closed == ["facewright-prefetch"]  # closed in its own thread, and already, not whenever it is collected
     assert not any(t.name == "facewright-prefetch" for t in threading.enumerate())
+
+
+def test_an_error_in_a_stage_stops_the_stage_before_it_while_the_error_is_still_held():
+    closed = []
+
+    def frames():
+        try:
+            yield from range(1000)
+        finally:
+            closed.append("reader")
+
+    def landmarked(items):
+        try:
+            for item in items:
+                if item == 3:
+                    raise ValueError("the model failed")
+                yield item
+        finally:
+            close_source(items)
+
+    with pytest.raises(ValueError, match="the model failed") as caught:
+        for _ in prefetch(landmarked(decoded_ahead(frames()))):
+            pass
+    assert caught.value.__traceback__ is not None  # the error (and its traceback) still held, no collection run
+    assert closed == ["reader"]
+    assert not any(t.name == "facewright-prefetch" for t in threading.enumerate())
+
+
+def test_a_source_that_is_not_a_generator_is_left_open():
+    class Lines:  # a file-like iterator: its owner closes it
+        def __init__(self):
+            self.items, self.closed = iter(range(5)), False
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            return next(self.items)
+
+        def close(self):
+            self.closed = True
+
+    lines = Lines()
+    assert list(prefetch(lines)) == [0, 1, 2, 3, 4] and not lines.closed
 
 
 def test_producer_runs_ahead_of_the_consumer():

@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -171,17 +172,20 @@ def chunks_ceiling(path: Path, chunks: list[Chunk], options: ExtractOptions = Ex
     one_process = time.perf_counter() - start
     spawn = multiprocessing.get_context("spawn")
     ready, results = spawn.Barrier(len(chunks)), spawn.Queue()
-    processes = [spawn.Process(target=_ceiling_chunk, args=(context, chunk, ready, results, timeout), daemon=True)
-                 for chunk in chunks]
-    for process in processes:
-        process.start()
+    processes = {chunk.index: spawn.Process(target=_ceiling_chunk, args=(context, chunk, ready, results, timeout),
+                                            daemon=True) for chunk in chunks}
     try:
+        for process in processes.values():
+            process.start()
         timed = _gather(processes, results, path, timeout)
     finally:
-        for process in processes:
+        for process in processes.values():
+            if process.pid is None:
+                continue  # never started
             process.join(timeout=5)
             if process.is_alive():
                 process.terminate()
+                process.join()  # reaped: no zombie, and its CPU counts in a CpuClock around this
     return Ceiling(tuple(timed[c.index][0] for c in chunks), tuple(timed[c.index][1] for c in chunks), one_process)
 
 
@@ -200,19 +204,21 @@ def _ceiling_chunk(context: ChunkContext, chunk: Chunk, ready: object, results: 
         part = extract_chunk(context, chunk)
         results.put((chunk.index, part.frames, time.perf_counter() - start))
     except Exception as exc:  # reported to the bench, which raises it there
-        ready.abort()
         results.put((chunk.index, None, f"{type(exc).__name__}: {exc}"))
+        ready.abort()  # after the report: the others' BrokenBarrierError must not be the first error read
 
 
-def _gather(processes: list, results: object, path: Path, timeout: float) -> dict[int, tuple[int, float]]:
-    """Each chunk's (frames, seconds) from the ceiling's processes; WorkerLostError when one fails or dies."""
+def _gather(processes: dict[int, Any], results: Any, path: Path, timeout: float) -> dict[int, tuple[int, float]]:
+    """Each chunk's (frames, seconds) from the ceiling's processes (by chunk index); WorkerLostError when one
+    fails (its own error, not the BrokenBarrierError it caused in the others) or dies before it reports."""
     timed: dict[int, tuple[int, float]] = {}
     deadline = time.monotonic() + 2 * timeout
     while len(timed) < len(processes):
         try:
             index, frames, seconds = results.get(timeout=1.0)
         except queue.Empty:
-            if time.monotonic() > deadline or any(p.exitcode not in (None, 0) for p in processes):
+            waiting = [p for i, p in processes.items() if i not in timed]
+            if time.monotonic() > deadline or any(p.exitcode not in (None, 0) for p in waiting):
                 raise WorkerLostError("a process of the ceiling measurement died before it reported", path=path,
                                       fix="run the bench again; if it recurs, check memory (dmesg)") from None
             continue

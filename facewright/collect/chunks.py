@@ -23,7 +23,7 @@ from facewright.faces.track import Tracker
 from facewright.faces.types import Detection
 from facewright.media.segments import Chunk, read_chunk, video_chunks
 from facewright.media.video import MediaInfo, VideoFrame
-from facewright.prefetch import prefetch
+from facewright.prefetch import close_source, prefetch
 from facewright.timing import Timer
 
 MIN_CHUNK_SECONDS = 4.0  # a shorter chunk costs its worker more in start-up (models loaded) than it gains
@@ -93,10 +93,14 @@ def _measure(measurer: FaceMeasurer, local: Deduper, frame: VideoFrame, face: Fa
 def _landmarked(frames: Iterable[VideoFrame], landmarker: Landmarker, step: int, timer: Timer
                 ) -> Iterator[tuple[VideoFrame, list[FaceLandmarks] | None]]:
     """(frame, faces or None when the frame is not sampled), decoding and the landmark model timed."""
-    for frame in timed_decoding(frames, timer):
-        if frame.index % step:
-            yield frame, None
-            continue
-        with timer("landmarks"):
-            faces = landmarker.detect(frame.image, frame.time * 1000)
-        yield frame, faces
+    decoded = timed_decoding(frames, timer)
+    try:
+        for frame in decoded:
+            if frame.index % step:
+                yield frame, None
+                continue
+            with timer("landmarks"):
+                faces = landmarker.detect(frame.image, frame.time * 1000)
+            yield frame, faces
+    finally:
+        close_source(decoded)  # its thread stopped and the chunk's reader closed now, even after the model's error

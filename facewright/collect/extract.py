@@ -37,7 +37,7 @@ from facewright.media.image import Frame
 from facewright.media.kind import MediaKind
 from facewright.media.segments import Chunk
 from facewright.media.video import MediaInfo, VideoFrame
-from facewright.prefetch import prefetch
+from facewright.prefetch import close_source, prefetch
 from facewright.progress import Bar, ProgressFactory, no_progress
 from facewright.timing import Timer
 from facewright.workers import LazyPool, Pool
@@ -276,14 +276,18 @@ class InputRunner:
                     every_frame: bool) -> Iterator[tuple[VideoFrame, bool, list[FaceLandmarks] | None]]:
         """(frame, sampled, faces or None): decoded ahead in a thread (`timed_decoding`), the landmark model run in
         the caller's `prefetch` thread."""
-        for frame in timed_decoding(reader, self.timer):
-            sampled = frame.index % step == 0
-            if not (sampled or every_frame):
-                yield frame, False, None
-                continue
-            with self.timer("landmarks"):
-                faces = landmarker.detect(frame.image, frame.time * 1000)
-            yield frame, sampled, faces
+        frames = timed_decoding(reader, self.timer)
+        try:
+            for frame in frames:
+                sampled = frame.index % step == 0
+                if not (sampled or every_frame):
+                    yield frame, False, None
+                    continue
+                with self.timer("landmarks"):
+                    faces = landmarker.detect(frame.image, frame.time * 1000)
+                yield frame, sampled, faces
+        finally:
+            close_source(frames)  # its thread stopped now, even when the model's error outlives this stage
 
     def _frame_records(self, frame: VideoFrame, faces: list[FaceLandmarks], tracks: list[int],
                        sha: str) -> list[FaceRecord]:

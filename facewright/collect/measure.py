@@ -20,7 +20,7 @@ from facewright.faces.landmarks import FaceLandmarks
 from facewright.faces.mask import hull_mask
 from facewright.media.image import Frame, encode_image
 from facewright.media.video import VideoFrame
-from facewright.prefetch import decoded_ahead
+from facewright.prefetch import close_source, decoded_ahead
 from facewright.timing import Timer
 
 STAGES = ("decode", "landmarks", "align", "score", "identity", "write")
@@ -102,9 +102,12 @@ def timed_decoding(frames: Iterable[VideoFrame], timer: Timer) -> Iterator[Video
 def timed_frames(frames: Iterable[VideoFrame], timer: Timer) -> Iterator[VideoFrame]:
     """`frames`, the time spent decoding each one counted as the "decode" stage."""
     frames = iter(frames)
-    while True:
-        with timer("decode"):
-            frame = next(frames, None)
-        if frame is None:
-            return
-        yield frame
+    try:
+        while True:
+            with timer("decode"):
+                frame = next(frames, None)
+            if frame is None:
+                return
+            yield frame
+    finally:
+        close_source(frames)  # a chunk's reader closes here, in the thread that decoded it

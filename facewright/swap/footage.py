@@ -25,6 +25,7 @@ from facewright.faces.track import Tracker
 from facewright.faces.types import Detection, Points
 from facewright.media.image import Frame
 from facewright.media.video import VideoFrame
+from facewright.prefetch import close_source
 from facewright.provenance.likeness import Check
 from facewright.swap.identity import IdentityChecker
 from facewright.swap.smooth import is_cut, one_euro
@@ -126,9 +127,12 @@ def sighted(frames: Iterable[VideoFrame], landmarker: Landmarker | None,
             stored: Mapping[int, list[FaceLandmarks]] | None) -> Iterator[tuple[VideoFrame, list[FaceLandmarks]]]:
     """Each frame with its faces: the landmark model's, or the stored ones (an `extract --for-swap`) where
     `landmarker` is None."""
-    for frame in frames:
-        yield frame, (stored.get(frame.index, []) if landmarker is None
-                      else landmarker.detect(frame.image, frame.time * 1000))
+    try:
+        for frame in frames:
+            yield frame, (stored.get(frame.index, []) if landmarker is None
+                          else landmarker.detect(frame.image, frame.time * 1000))
+    finally:
+        close_source(frames)  # a decoding stage before this one stops now, even after the model's error
 
 
 def _wants_sample(track: FaceTrack) -> bool:

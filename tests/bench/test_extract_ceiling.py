@@ -6,6 +6,7 @@ from __future__ import annotations
 import queue
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -39,17 +40,23 @@ def test_a_ceiling_process_that_fails_or_dies_is_a_typed_error_not_a_wait(tmp_pa
     results.put((1, 72, 0.5))
     results.put((0, None, "InvalidMediaError: frame 10 cannot be decoded on its own"))
     with pytest.raises(WorkerLostError, match="failed: InvalidMediaError: frame 10") as failed:
-        _gather([_Process(None), _Process(None)], results, tmp_path / "clip.mp4", timeout=60)
+        _gather({0: _Process(None), 1: _Process(None)}, results, tmp_path / "clip.mp4", timeout=60)
     assert failed.value.path == tmp_path / "clip.mp4"
     results.put((1, 72, 0.5))
     start = time.monotonic()
     with pytest.raises(WorkerLostError, match="died before it reported"):
-        _gather([_Process(-9), _Process(None)], results, tmp_path / "clip.mp4", timeout=60)
+        _gather({0: _Process(-9), 1: _Process(None)}, results, tmp_path / "clip.mp4", timeout=60)
     assert time.monotonic() - start < 30  # it noticed the dead process; it did not wait out the timeout
     results.put((0, 72, 0.4))
     results.put((1, 70, 0.5))
-    assert _gather([_Process(0), _Process(0)], results, tmp_path / "clip.mp4", timeout=60) == {0: (72, 0.4),
-                                                                                                1: (70, 0.5)}
+    assert _gather({0: _Process(0), 1: _Process(0)}, results, tmp_path / "clip.mp4", timeout=60) == {0: (72, 0.4),
+                                                                                                      1: (70, 0.5)}
+    results.put((0, 72, 0.4))  # process 0 reported, then exited with an error: not a process that died unreported
+    late = threading.Timer(1.5, results.put, [(1, 70, 0.5)])  # process 1 reports after a wait for it timed out
+    late.start()
+    assert _gather({0: _Process(1), 1: _Process(None)}, results, tmp_path / "clip.mp4", timeout=60) == {
+        0: (72, 0.4), 1: (70, 0.5)}
+    late.join()
 
 
 def test_the_scaling_rows_set_each_pool_against_one_worker_and_its_ceiling():
