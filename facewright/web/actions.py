@@ -6,7 +6,8 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -32,6 +33,16 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise api.InputError("the request body is not JSON", fix="use the page's own forms") from None
     if not isinstance(body, dict):
         raise api.InputError("the request body is not a JSON object", fix="use the page's own forms")
+    return body
+
+
+def texts(body: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """`body`, with an InputError (a 400) where one of `keys` is given as anything but text (a list, a number)."""
+    for key in keys:
+        value = body.get(key)
+        if value is not None and not isinstance(value, str):
+            raise api.InputError(f"{key} must be text, not {type(value).__name__} {value!r}"[:200],
+                                 fix="use the page's own forms")
     return body
 
 
@@ -62,25 +73,28 @@ async def upload(request: Request, file: Annotated[UploadFile, File()], kind: st
 @router.post("/consents")
 async def consent_add(request: Request) -> dict[str, Any]:
     settings = settings_of(request)
-    body = await json_body(request)
+    body = texts(await json_body(request), "identity", "photo", "release", "role", "purpose", "expires",
+                 "display_name", "recorded_by", "scope")
     channels = body.get("channels") or []
     if isinstance(channels, str):
         channels = [c.strip() for c in channels.split(",") if c.strip()]
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        raise api.InputError(f"channels must be text, not {channels!r}", fix="e.g. film festival, our website")
     photo = resolve(settings, body.get("photo", ""), folders=("uploads",))
     release = resolve(settings, body["release"], folders=("uploads",)) if body.get("release") else None
     record = await run_in_threadpool(
-        lambda: api.consent_add(str(body.get("identity", "")), photo=photo, role=str(body.get("role", "")),
-                                purpose=str(body.get("purpose", "")), channels=channels,
-                                expires=str(body.get("expires", "")), display_name=body.get("display_name") or None,
+        lambda: api.consent_add(body.get("identity", ""), photo=photo, role=body.get("role", ""),
+                                purpose=body.get("purpose", ""), channels=channels,
+                                expires=body.get("expires", ""), display_name=body.get("display_name") or None,
                                 release=release, recorded_by=body.get("recorded_by") or None,
-                                scope=str(body.get("scope", "")), workspace=settings.workspace))
+                                scope=body.get("scope", ""), workspace=settings.workspace))
     return {"id": record.id, "identity": record.identity, "status": str(record.status())}
 
 
 @router.post("/consents/{consent_id}/revoke")
 async def consent_revoke(request: Request, consent_id: str) -> dict[str, Any]:
-    body = await json_body(request)
-    record = await run_in_threadpool(lambda: api.consent_revoke(consent_id, reason=str(body.get("reason", "")),
+    body = texts(await json_body(request), "reason", "by")
+    record = await run_in_threadpool(lambda: api.consent_revoke(consent_id, reason=body.get("reason", ""),
                                                                 by=body.get("by") or None,
                                                                 workspace=settings_of(request).workspace))
     return {"id": record.id, "status": str(record.status()), "revoked_reason": record.revoked_reason}
@@ -95,17 +109,22 @@ async def job_submit(request: Request) -> dict[str, Any]:
     kind, params = str(body.get("kind", "")), body.get("params") or {}
     if not isinstance(params, dict) or not isinstance(params.get("options") or {}, dict):
         raise JobRefused("params (and their options) must be JSON objects", fix="use the page's own forms")
+    texts(params, "input", "model", "output", "identity", "src", "dst", "preset", "faceset", "source",
+          "target_video")
     params = await run_in_threadpool(checked_params, request, kind, params)
     return request.app.state.runner.submit(kind, params).to_dict()
 
 
+Id = Annotated[int, PathParam(ge=0, le=2**63 - 1)]  # a catalog row's id: SQLite's integers end there
+
+
 @router.post("/jobs/{job_id}/cancel")
-def job_cancel(request: Request, job_id: int) -> dict[str, Any]:
+def job_cancel(request: Request, job_id: Id) -> dict[str, Any]:
     return request.app.state.runner.cancel(job_id).to_dict()
 
 
 @router.post("/jobs/{job_id}/resume")
-def job_resume(request: Request, job_id: int) -> dict[str, Any]:
+def job_resume(request: Request, job_id: Id) -> dict[str, Any]:
     return request.app.state.runner.resume(job_id).to_dict()
 
 
@@ -156,6 +175,10 @@ def checked_params(request: Request, kind: str, params: dict[str, Any]) -> dict[
         check_types(command, options)
         if options.get("reference"):
             options["reference"] = str(resolve(settings, options["reference"]))
+        if options.get("mask_model") and options["mask_model"] not in api.list_mask_models(
+                workspace=settings.workspace):  # a name of the workspace's: a path could load any file
+            raise JobRefused(f"no mask model named {options['mask_model']!r} in this workspace",
+                             fix="pick one of the Masks page's, or leave it empty")
         api.check_options(command, options)
     params["options"] = options
     params["resume"] = params.get("resume") is True  # never a path: a checkpoint is found by the model's name
@@ -177,7 +200,9 @@ def checked_params(request: Request, kind: str, params: dict[str, Any]) -> dict[
         if kind == "swap" and params.get("output"):
             params["output"] = output_name(str(params["output"]))
         if kind == "preview":
-            params["frames"] = _numbers([params.get("frames", 3)], "frames", "a whole number of frames, 1-12")[0]
+            [params["frames"]] = _numbers([params.get("frames", 3)], "frames", "a whole number of frames, 1-12")
+            if not 1 <= params["frames"] <= 12:
+                raise JobRefused(f"frames must be 1-12, not {params['frames']}", fix="send a whole number, 1-12")
     elif kind == "score":
         [output_id] = _numbers([params.get("output_id", 0)], "output_id", "an output's number")
         output = api.output_record(output_id, workspace=settings.workspace)
@@ -186,8 +211,8 @@ def checked_params(request: Request, kind: str, params: dict[str, Any]) -> dict[
             str(output.source) if output.source else "")
         if not params["target_video"]:
             raise JobRefused("the output's source footage is not recorded", fix="pick the target video")
-        if relative_to(settings.workspace / "outputs", output.path) is None:  # the report goes beside the output
-            params["report"] = str(settings.workspace / "outputs" / "scores" / str(output_id))  # only if ours
+        # the report's folder is the server's choice, never the client's: outputs/scores/ID
+        params["report"] = str(settings.workspace / "outputs" / "scores" / str(output_id))
         facesets = {f.name for f in api.list_facesets(workspace=settings.workspace)}
         if params.get("source") not in facesets:
             raise JobRefused(f"no faceset {params.get('source')!r} to score against", fix="pick person A's faceset")
@@ -246,7 +271,8 @@ def require_consent(settings, identities: list[str]) -> None:
 
 
 @router.get("/facesets/{name}/faces")
-def faces(request: Request, name: str, offset: int = 0, limit: int = 60, status: str = "kept", reason: str = "",
+def faces(request: Request, name: str, offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+          limit: Annotated[int, Query(ge=1, le=1000)] = 60, status: str = "kept", reason: str = "",
           cell: str = "", min_sharpness: float | None = None, max_sharpness: float | None = None) -> dict[str, Any]:
     where = _numbers(cell, "cell", "YAW,PITCH, e.g. 0,-15", 2) if cell else None
     page = api.face_page(name, workspace=settings_of(request).workspace, offset=offset, limit=limit, status=status,
@@ -272,8 +298,8 @@ def _numbers(given: Any, field: str, fix: str, count: int | None = None) -> tupl
         if not isinstance(items, list | tuple) or any(isinstance(v, bool | float) for v in items):
             raise TypeError(field)
         numbers = tuple(int(v) for v in items)
-        if count is not None and len(numbers) != count:
-            raise ValueError(field)
+        if count is not None and len(numbers) != count or any(abs(n) > 2**63 - 1 for n in numbers):
+            raise ValueError(field)  # (past SQLite's integers: no row has such a number)
     except (TypeError, ValueError):
         raise api.InputError(f"{field} must be {fix}, not {given!r}", fix=f"send {fix}") from None
     return numbers

@@ -69,6 +69,8 @@ def uploaded_files(settings: ServerSettings, kind: str | None = None) -> list[Of
 def resolve(settings: ServerSettings, ref: str, *, folders: tuple[str, ...] = WORKSPACE_READABLE) -> Path:
     """The file a reference names (see the module's docstring), or PathRefused; never a folder (a job reading a
     folder would follow the links inside it)."""
+    if not isinstance(ref, str):
+        raise PathRefused(f"not a file reference: {type(ref).__name__}", fix="pick the file from the page's list")
     path = _resolve(settings, ref, folders)
     if not path.is_file():
         raise PathRefused("not a file", path=ref, fix="pick a file from the page's list")
@@ -79,7 +81,7 @@ def _resolve(settings: ServerSettings, ref: str, folders: tuple[str, ...]) -> Pa
     scheme, _, rest = str(ref).partition(":")
     if scheme == "allowed":
         number, _, relative = rest.partition("/")
-        if not number.isdigit() or int(number) >= len(settings.allowed):
+        if not (number.isascii() and number.isdigit()) or int(number) >= len(settings.allowed):
             raise PathRefused("no such allowed folder", path=ref, fix="pick the file from the page's list")
         return confine(settings.allowed[int(number)], relative)
     if scheme == "ws":

@@ -3,8 +3,10 @@ previews and score plots). Only through security.confine, only these folders and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
 from facewright import api
@@ -28,7 +30,7 @@ def _file(path: Path, download: bool, cache: str = "no-store") -> FileResponse:
 
 
 @router.get("/face/{faceset}/{face_id}")
-def face(request: Request, faceset: str, face_id: int) -> FileResponse:
+def face(request: Request, faceset: str, face_id: Annotated[int, PathParam(ge=0, le=2**63 - 1)]) -> FileResponse:
     # a crop never changes under its id (a removed one is gone): the grid's pages need not fetch it twice
     return _file(api.face_crop(faceset, face_id, workspace=request.app.state.settings.workspace), False,
                  "private, max-age=600")

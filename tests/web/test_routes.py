@@ -542,3 +542,45 @@ def test_a_restart_interrupts_the_running_job_keeps_the_queue_and_resume_requeue
     snapshot = {row["id"]: row for row in runner.snapshot()["jobs"]}
     assert snapshot[extract.id]["resumable"] and snapshot[running.id]["resumable"]
     assert not snapshot[preview.id]["resumable"] and not snapshot[done.id]["resumable"]
+
+
+def test_hostile_shapes_and_numbers_are_typed_4xx_not_500(client, small_ws, photo):
+    """Lists where text is expected, numbers past SQLite's integers, a digit that is not ASCII: from a probe,
+    each was a 500 (a TypeError, an OverflowError, a ValueError in the server)."""
+    consent = {"identity": "dana", "role": "target", "purpose": "testing hostile shapes", "channels": ["tests"],
+               "expires": "2099-01-01", "photo": "ws:uploads/1/x.png"}
+    answers = [client.post("/api/consents", json={**consent, "photo": ["x"]}),
+               client.post("/api/consents", json={**consent, "photo": {}}),
+               client.post("/api/consents", json={**consent, "channels": 5}),
+               client.post("/api/consents", json={**consent, "channels": [1, 2]}),
+               client.post("/api/consents", json={**consent, "recorded_by": ["x"]}),
+               client.post("/api/consents/abc/revoke", json={"reason": "a fine reason", "by": ["x"]}),
+               submit(client, "swap", input=["x"], model="m"),
+               submit(client, "extract", identity="ben", inputs=[["x"]]),
+               submit(client, "train", src="ben", dst="ben", preset=["x"]),
+               client.get("/files/face/ben/99999999999999999999999"),
+               client.get("/api/facesets/ben/faces", params={"offset": 10**20}),
+               client.post("/api/facesets/ben/remove", json={"ids": [10**23]}),
+               client.post(f"/api/jobs/{10**23}/cancel"),
+               client.post(f"/api/jobs/{10**23}/resume"),
+               client.get("/files/allowed/\u00b9/x")]
+    for number, answer in enumerate(answers):
+        assert 400 <= answer.status_code < 500, (number, answer.status_code, answer.text)
+        assert answer.json()["message"], number
+    assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_a_score_report_goes_where_the_server_says_and_a_mask_model_is_a_name(client, small_ws, photo, tmp_path):
+    api.mark(photo, small_ws / "outputs" / "ben-marked.png", workspace=small_ws)
+    [output] = api.list_outputs(workspace=small_ws)
+    api.extract([photo], "ben", workspace=small_ws)
+    evil = tmp_path / "evil-report"
+    job = submit(client, "score", output_id=output.id, source="ben", target_video="ws:outputs/ben-marked.png",
+                 report=str(evil))
+    assert job.status_code == 200, job.text
+    assert job.json()["params"]["report"] == str(small_ws / "outputs" / "scores" / str(output.id))
+    assert not evil.exists()
+    refused = submit(client, "preview", input="allowed:0/clip.mp4", model="fake",
+                     options={"mask": "occlusion", "mask_model": "/etc/passwd.pt"})
+    assert refused.status_code == 400 and "no mask model named" in refused.json()["message"]
+    assert submit(client, "preview", input="allowed:0/clip.mp4", model="fake", frames=10**6).status_code == 400
