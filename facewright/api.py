@@ -615,6 +615,17 @@ def list_outputs(*, workspace: str | Path | None = None, limit: int = 50) -> lis
         return _history.recent_outputs(ws, limit)
 
 
+def revoked_behind(path: str | Path, *, workspace: str | Path | None = None) -> list[str]:
+    """The revoked consents among those the catalog's output at `path` was made under (none for a file no output
+    record names): what was made of a person who withdrew is no longer shown (the web UI's file routes)."""
+    with Workspace.open(workspace) as ws:
+        record = _history.output_by_path(ws, Path(path))
+        if record is None or not record.consents:
+            return []
+        revoked = {c.id for c in _consent.list_consents(ws) if c.status() == _consent.ConsentStatus.REVOKED}
+    return [c for c in record.consents if c in revoked]
+
+
 def output_record(output_id: int, *, workspace: str | Path | None = None) -> _history.OutputRecord:
     with Workspace.open(workspace) as ws:
         found = _history.output_by_id(ws, output_id)

@@ -38,7 +38,13 @@ def face(request: Request, faceset: str, face_id: Annotated[int, PathParam(ge=0,
 
 @router.get("/ws/{relative:path}")
 def workspace_file(request: Request, relative: str, download: bool = False) -> FileResponse:
-    return _file(resolve(request.app.state.settings, f"ws:{relative}", folders=SERVED_FOLDERS), download)
+    settings = request.app.state.settings
+    path = resolve(settings, f"ws:{relative}", folders=SERVED_FOLDERS)
+    revoked = api.revoked_behind(path, workspace=settings.workspace)  # [] for a file that is no recorded output
+    if revoked:
+        raise api.ConsentError(f"made under consent {revoked[0][:12]}, which was revoked: it is no longer shown",
+                               path=path.name, fix="the person withdrew; see the Consent page")
+    return _file(path, download)
 
 
 @router.get("/allowed/{relative:path}")

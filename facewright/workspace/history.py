@@ -51,6 +51,12 @@ def output_by_id(ws: Workspace, output_id: int) -> OutputRecord | None:
     return found[0] if found else None
 
 
+def output_by_path(ws: Workspace, path: Path) -> OutputRecord | None:
+    """The newest output recorded at `path` (outputs are recorded by their resolved path)."""
+    found = _outputs(ws, "WHERE o.path = ? ORDER BY o.id DESC LIMIT 1", (str(path.resolve()),))
+    return found[0] if found else None
+
+
 def _outputs(ws: Workspace, clause: str, args: tuple) -> list[OutputRecord]:
     rows = ws.conn.execute(
         # the source: as recorded, else the catalog's media file whose content the mark names as the parent

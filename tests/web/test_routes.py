@@ -584,3 +584,19 @@ def test_a_score_report_goes_where_the_server_says_and_a_mask_model_is_a_name(cl
                      options={"mask": "occlusion", "mask_model": "/etc/passwd.pt"})
     assert refused.status_code == 400 and "no mask model named" in refused.json()["message"]
     assert submit(client, "preview", input="allowed:0/clip.mp4", model="fake", frames=10**6).status_code == 400
+
+
+def test_an_output_made_under_a_consent_since_revoked_is_no_longer_served(client, small_ws, photo):
+    from facewright.provenance.consent import utc_today
+
+    # a consent of its own: a revocation holds in every copy of the workspace (the ledger), so not ben's template one
+    consent = api.consent_add("cara", photo=photo, role="target", purpose="testing a revoked output's serving",
+                              channels=["tests"], expires=(utc_today() + timedelta(days=10)).isoformat(),
+                              workspace=small_ws)
+    api.mark(photo, small_ws / "outputs" / "ben-marked.png", consent=[consent.id], workspace=small_ws)
+    assert client.get("/files/ws/outputs/ben-marked.png").status_code == 200
+    api.consent_revoke(consent.id, reason="withdrawn by email", workspace=small_ws)
+    refused = client.get("/files/ws/outputs/ben-marked.png")
+    assert refused.status_code == 403 and refused.json()["type"] == "ConsentError"
+    assert "revoked" in refused.json()["message"] and refused.headers["content-type"].startswith("application/json")
+    assert client.get("/files/ws/outputs/ben-marked.png", params={"download": True}).status_code == 403
