@@ -82,15 +82,15 @@ from facewright.workspace.jobs import JobBook, JobRecord, JobStatus
 
 __all__ = [
     "ConsentError", "FacewrightError", "InputError", "OptionError", "JobBook", "JobRecord", "JobStatus", "Overview",
-    "PreviewFrame", "check_options", "consent_photo_faces", "face_crop", "face_page", "job_book", "list_outputs",
-    "list_trained_models", "option_fields", "output_record", "overview", "remove_faces", "review_faceset",
-    "swap_preview", "train_presets", "training_metrics", "upload_folder", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES",
-    "is_media", "media_kind", "sniff_type",
-    "ExtractReport", "FacesetReport", "MarkResult", "MediaInfo", "ModelInfo", "ScoreReport", "SwapFailure",
-    "SwapResult", "TrainResult", "VerifyReport", "asset", "composite", "consent_add", "consent_adopt_ledger",
-    "consent_list", "consent_revoke", "consent_show", "consent_trust", "extract", "fetch_assets", "init",
-    "keys_export_anchor", "keys_import", "keys_show", "keys_trust", "list_assets", "list_facesets", "list_models",
-    "mark", "probe", "prune_faceset", "resolve_root", "score", "show_faceset", "swap", "train", "verify",
+    "PreviewFrame", "check_name", "check_options", "consent_photo_faces", "face_crop", "face_page", "job_book",
+    "list_outputs", "list_trained_models", "option_fields", "output_record", "overview", "remove_faces",
+    "review_faceset", "swap_preview", "train_presets", "training_metrics", "upload_folder", "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES", "is_media", "media_kind", "sniff_type", "ExtractReport", "FacesetReport", "MarkResult",
+    "MediaInfo", "ModelInfo", "ScoreReport", "SwapFailure", "SwapResult", "TrainResult", "VerifyReport", "asset",
+    "composite", "consent_add", "consent_adopt_ledger", "consent_list", "consent_revoke", "consent_show",
+    "consent_trust", "extract", "fetch_assets", "init", "keys_export_anchor", "keys_import", "keys_show", "keys_trust",
+    "list_assets", "list_facesets", "list_mask_models", "list_models", "mark", "probe", "prune_faceset",
+    "resolve_root", "revoked_behind", "score", "show_faceset", "swap", "train", "verify",
 ]
 
 
@@ -163,6 +163,9 @@ def list_facesets(*, workspace: str | Path | None = None) -> list[_faceset.Faces
 def show_faceset(name: str, *, workspace: str | Path | None = None, count: int = 48) -> FacesetReport:
     """Counts by reason, and a contact sheet and a pose-coverage plot written beside the faceset."""
     check_name(name, "faceset name")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise OptionError(f"count {count!r}: the contact sheet shows a whole number of faces, at least 1",
+                          fix="e.g. 48")
     with Workspace.open(workspace) as ws:
         summary = _faceset.summarize(ws, name)
         sheet = write_image(_faceset.sheet_of_faces(ws, name, count), summary.folder / "contact_sheet.png",

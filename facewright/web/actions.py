@@ -175,6 +175,8 @@ def checked_params(request: Request, kind: str, params: dict[str, Any]) -> dict[
         check_types(command, options)
         if options.get("reference"):
             options["reference"] = str(resolve(settings, options["reference"]))
+        if options.get("target"):  # a person's name, checked now rather than in the job's process
+            api.check_name(options["target"], "target")
         if options.get("mask_model") and options["mask_model"] not in api.list_mask_models(
                 workspace=settings.workspace):  # a name of the workspace's: a path could load any file
             raise JobRefused(f"no mask model named {options['mask_model']!r} in this workspace",

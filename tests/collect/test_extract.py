@@ -198,3 +198,12 @@ def test_rerun_with_other_sampling_adds_or_replaces_and_never_loses_a_face(sampl
     named = {path for row in rows for path in row}
     on_disk = {str(p.relative_to(first.folder)) for sub in ("faces", "masks") for p in (first.folder / sub).iterdir()}
     assert len(rows) == len(after) and named == on_disk  # every kept face's files, and no orphan
+
+
+def test_a_contact_sheet_of_no_faces_is_an_option_error(tmp_path):
+    from facewright import api
+    from facewright.errors import OptionError
+
+    for count in (0, -5, 2.5, True):
+        with pytest.raises(OptionError, match="at least 1"):
+            api.show_faceset("ben", count=count, workspace=tmp_path / "ws")
