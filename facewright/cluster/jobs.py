@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facewright.config import MarkOptions, SwapOptions, VideoOptions, build_all, runners, to_dict
+from facewright.config import KIND_WORDS, MarkOptions, SwapOptions, VideoOptions, build_all, runners, to_dict
 from facewright.errors import InputNotFoundError, OptionError
 
 SCHEMAS = (SwapOptions, MarkOptions, VideoOptions)
@@ -43,7 +43,7 @@ TOP_KEYS = ("workspace", "defaults", "shot")
 PATH_OPTIONS = ("reference", "patch", "render_only")
 # how a shot is run, not what it makes (device, workers): changing it does not redo a shot
 NOT_IN_HASH = frozenset().union(*(runners(schema) for schema in SCHEMAS))
-KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text in quotes"}
+KINDS = {**KIND_WORDS, str: "text in quotes"}  # a TOML value's type in words
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
-from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -15,7 +14,7 @@ from facewright import api
 from facewright.web import uploads
 from facewright.web.browse import resolve
 from facewright.web.jobs import JobRefused
-from facewright.web.security import relative_to
+from facewright.web.security import SQLITE_INT_MAX, RowId, relative_to
 
 router = APIRouter(prefix="/api")
 EVENT_WAIT = 15.0  # seconds between keep-alive comments on the event stream (a proxy or browser drops a silent one)
@@ -115,16 +114,13 @@ async def job_submit(request: Request) -> dict[str, Any]:
     return request.app.state.runner.submit(kind, params).to_dict()
 
 
-Id = Annotated[int, PathParam(ge=0, le=2**63 - 1)]  # a catalog row's id: SQLite's integers end there
-
-
 @router.post("/jobs/{job_id}/cancel")
-def job_cancel(request: Request, job_id: Id) -> dict[str, Any]:
+def job_cancel(request: Request, job_id: RowId) -> dict[str, Any]:
     return request.app.state.runner.cancel(job_id).to_dict()
 
 
 @router.post("/jobs/{job_id}/resume")
-def job_resume(request: Request, job_id: Id) -> dict[str, Any]:
+def job_resume(request: Request, job_id: RowId) -> dict[str, Any]:
     return request.app.state.runner.resume(job_id).to_dict()
 
 
@@ -273,7 +269,7 @@ def require_consent(settings, identities: list[str]) -> None:
 
 
 @router.get("/facesets/{name}/faces")
-def faces(request: Request, name: str, offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+def faces(request: Request, name: str, offset: Annotated[int, Query(ge=0, le=SQLITE_INT_MAX)] = 0,
           limit: Annotated[int, Query(ge=1, le=1000)] = 60, status: str = "kept", reason: str = "",
           cell: str = "", min_sharpness: float | None = None, max_sharpness: float | None = None) -> dict[str, Any]:
     where = _numbers(cell, "cell", "YAW,PITCH, e.g. 0,-15", 2) if cell else None
@@ -300,7 +296,7 @@ def _numbers(given: Any, field: str, fix: str, count: int | None = None) -> tupl
         if not isinstance(items, list | tuple) or any(isinstance(v, bool | float) for v in items):
             raise TypeError(field)
         numbers = tuple(int(v) for v in items)
-        if count is not None and len(numbers) != count or any(abs(n) > 2**63 - 1 for n in numbers):
+        if count is not None and len(numbers) != count or any(abs(n) > SQLITE_INT_MAX for n in numbers):
             raise ValueError(field)  # (past SQLite's integers: no row has such a number)
     except (TypeError, ValueError):
         raise api.InputError(f"{field} must be {fix}, not {given!r}", fix=f"send {fix}") from None

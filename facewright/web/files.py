@@ -3,15 +3,13 @@ previews and score plots). Only through security.confine, only these folders and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 from fastapi import APIRouter, Request
-from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
 from facewright import api
 from facewright.web.browse import resolve
-from facewright.web.security import PathRefused
+from facewright.web.security import PathRefused, RowId
 
 router = APIRouter(prefix="/files")
 SERVED_FOLDERS = ("outputs", "previews", "uploads", "models", "consents")
@@ -30,7 +28,7 @@ def _file(path: Path, download: bool, cache: str = "no-store") -> FileResponse:
 
 
 @router.get("/face/{faceset}/{face_id}")
-def face(request: Request, faceset: str, face_id: Annotated[int, PathParam(ge=0, le=2**63 - 1)]) -> FileResponse:
+def face(request: Request, faceset: str, face_id: RowId) -> FileResponse:
     # a crop never changes under its id (a removed one is gone): the grid's pages need not fetch it twice
     return _file(api.face_crop(faceset, face_id, workspace=request.app.state.settings.workspace), False,
                  "private, max-age=600")

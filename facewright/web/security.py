@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import hmac
 from pathlib import Path, PurePosixPath
+from typing import Annotated
+
+from fastapi import Path as PathParam
 
 from facewright import api
 from facewright.web.settings import LOOPBACK_NAMES, ServerSettings, is_ip_literal
+
+SQLITE_INT_MAX = 2**63 - 1  # a client's id or offset past it names no row: bad input, not an OverflowError later
+RowId = Annotated[int, PathParam(ge=0, le=SQLITE_INT_MAX)]  # a catalog row's id in a route's path
 
 COOKIE = "facewright_token"  # + the port: cookies are not kept apart by port, two servers' must not collide
 HEADER = "x-facewright-token"
